@@ -1,0 +1,214 @@
+"""Dataset contract, registry, data directory and the shared split/scaling helpers.
+
+Every loader returns a ``SplitData``: float32 features already scaled into [0, 1] by a scaler fit on
+the *training split only* and clamped explicitly (so the model's fixed-range input quantizer gives
+the hardware exactly the codes it saw in training), int64 labels, and a ``variant`` tag that names
+the exact data source (e.g. ``jsc-openml``, ``jsc-pythia``, ``nid-testpart``). The validation split
+is held out of training and drives model selection and the search objective; the test split is
+only reported.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+import shutil
+import tempfile
+import urllib.request
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+from sklearn.model_selection import train_test_split
+
+__all__ = [
+    "SplitData",
+    "DatasetSpec",
+    "register_dataset",
+    "dataset_names",
+    "get_dataset",
+    "load_dataset",
+    "data_dir",
+    "fetch_file",
+    "MinMaxScaler01",
+    "carve_validation",
+]
+
+
+@dataclasses.dataclass
+class SplitData:
+    name: str
+    variant: str
+    X_train: np.ndarray
+    y_train: np.ndarray
+    X_val: np.ndarray
+    y_val: np.ndarray
+    X_test: np.ndarray
+    y_test: np.ndarray
+    n_classes: int
+    feature_names: list[str] = dataclasses.field(default_factory=list)
+    class_names: list[str] = dataclasses.field(default_factory=list)
+    meta: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for split in ("train", "val", "test"):
+            X = np.ascontiguousarray(getattr(self, f"X_{split}"), dtype=np.float32)
+            y = np.ascontiguousarray(getattr(self, f"y_{split}"), dtype=np.int64)
+            if X.ndim != 2 or len(X) != len(y):
+                raise ValueError(f"dataset {self.name}: {split} split has X {X.shape} and y {y.shape}")
+            if X.size and (X.min() < 0.0 or X.max() > 1.0):
+                raise ValueError(f"dataset {self.name}: {split} features must be scaled into [0, 1]")
+            setattr(self, f"X_{split}", X)
+            setattr(self, f"y_{split}", y)
+
+    @property
+    def n_features(self) -> int:
+        return self.X_train.shape[1]
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "variant": self.variant,
+            "n_features": self.n_features,
+            "n_classes": self.n_classes,
+            "n_train": len(self.y_train),
+            "n_val": len(self.y_val),
+            "n_test": len(self.y_test),
+            **{k: v for k, v in self.meta.items() if isinstance(v, (str, int, float, bool))},
+        }
+
+
+Loader = Callable[..., SplitData]
+
+
+@dataclasses.dataclass(frozen=True)
+class DatasetSpec:
+    """A loader and the options a space may pass to it (name -> (type, default))."""
+
+    name: str
+    loader: Loader
+    options: dict[str, tuple[type, Any]]
+    doc: str = ""
+
+
+_DATASETS: dict[str, DatasetSpec] = {}
+
+
+def register_dataset(spec: DatasetSpec) -> DatasetSpec:
+    if spec.name in _DATASETS:
+        raise ValueError(f"dataset {spec.name!r} registered twice")
+    _DATASETS[spec.name] = spec
+    return spec
+
+
+def _ensure_loaded() -> None:
+    import lutsearch.data  # noqa: F401
+
+
+def dataset_names() -> list[str]:
+    _ensure_loaded()
+    return sorted(_DATASETS)
+
+
+def get_dataset(name: str) -> DatasetSpec:
+    _ensure_loaded()
+    try:
+        return _DATASETS[name]
+    except KeyError:
+        raise ValueError(f"unknown dataset {name!r}; allowed: {', '.join(sorted(_DATASETS))}") from None
+
+
+def load_dataset(name: str, split_seed: int = 0, val_fraction: float = 0.1, **options: Any) -> SplitData:
+    spec = get_dataset(name)
+    unknown = sorted(set(options) - set(spec.options))
+    if unknown:
+        allowed = ", ".join(sorted(spec.options)) or "none"
+        raise ValueError(f"dataset {name!r} has no option {unknown[0]!r}; allowed: {allowed}")
+    if not 0.0 < val_fraction < 1.0:
+        raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction}")
+    full = {k: options.get(k, default) for k, (_, default) in spec.options.items()}
+    data = spec.loader(split_seed=int(split_seed), val_fraction=float(val_fraction), **full)
+    data.meta.setdefault("split_seed", int(split_seed))
+    data.meta.setdefault("val_fraction", float(val_fraction))
+    return data
+
+
+def data_dir() -> Path:
+    """``$LUTSEARCH_DATA_DIR`` if set, else ``~/.cache/lutsearch/data``."""
+    env = os.environ.get("LUTSEARCH_DATA_DIR")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "lutsearch" / "data"
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def fetch_file(relpath: str, urls: list[str], sha256: str | None = None) -> Path:
+    """Path of ``relpath`` under the data directory, downloading it from ``urls`` if absent.
+
+    A present file is used as is when its checksum matches (or none is known). Downloads go to a
+    temporary file first, so an interrupted download never leaves a truncated cache entry.
+    """
+    path = data_dir() / relpath
+    if path.exists():
+        if sha256 and _sha256(path) != sha256:
+            raise ValueError(f"{path}: checksum mismatch (expected sha256 {sha256}); delete it to re-download")
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    errors = []
+    for url in urls:
+        try:
+            with urllib.request.urlopen(url, timeout=60) as resp, tempfile.NamedTemporaryFile(
+                dir=path.parent, delete=False
+            ) as tmp:
+                shutil.copyfileobj(resp, tmp)
+            tmp_path = Path(tmp.name)
+            if sha256 and _sha256(tmp_path) != sha256:
+                tmp_path.unlink()
+                errors.append(f"{url}: checksum mismatch")
+                continue
+            tmp_path.replace(path)
+            return path
+        except OSError as exc:  # network errors, HTTP errors
+            errors.append(f"{url}: {exc}")
+    raise FileNotFoundError(
+        f"{path} is missing and could not be downloaded ({'; '.join(errors)}); "
+        f"place the file there or set LUTSEARCH_DATA_DIR"
+    )
+
+
+class MinMaxScaler01:
+    """Per-feature min-max scaling into [0, 1], fit on training data, with explicit clamping.
+
+    Optional quantile clipping (``clip_quantile`` = q keeps [q, 1-q]) makes heavy-tailed features
+    use the few input codes well. The fitted ``low``/``high`` are saved with every design.
+    """
+
+    def __init__(self, clip_quantile: float = 0.0) -> None:
+        self.clip_quantile = float(clip_quantile)
+
+    def fit(self, X: np.ndarray) -> "MinMaxScaler01":
+        X = np.asarray(X, dtype=np.float64)
+        if self.clip_quantile > 0:
+            self.low, self.high = np.quantile(X, [self.clip_quantile, 1 - self.clip_quantile], axis=0)
+        else:
+            self.low, self.high = X.min(0), X.max(0)
+        self.span = np.where(self.high > self.low, self.high - self.low, 1.0)
+        return self
+
+    def transform(self, X: np.ndarray) -> np.ndarray:
+        return np.clip((np.asarray(X, dtype=np.float64) - self.low) / self.span, 0.0, 1.0).astype(np.float32)
+
+    def state(self) -> dict[str, Any]:
+        return {"kind": "minmax01", "clip_quantile": self.clip_quantile,
+                "low": self.low.tolist(), "high": self.high.tolist()}
+
+
+def carve_validation(X: np.ndarray, y: np.ndarray, val_fraction: float, seed: int):
+    """Stratified hold-out of ``val_fraction`` of (X, y) as the validation split."""
+    return train_test_split(X, y, test_size=val_fraction, random_state=seed, stratify=y)

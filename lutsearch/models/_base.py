@@ -1,0 +1,241 @@
+"""The one L-LUT layer abstraction every family shares, and the network that stacks them.
+
+An L-LUT layer = connectivity (``indices``: which F signals of the previous layer each neuron
+reads) + a neuron function (anything trainable over those F inputs, see ``NeuronFunction``) +
+batch-norm + a Brevitas output quantizer of ``out_bits`` bits.
+
+Bit-exactness: the truth table of a neuron is its function evaluated on all 2^(F*b_in) input codes,
+through *the same* modules and ops as the data path. Both the exact data path (``predict_codes``)
+and enumeration (``to_tables``) run on a float64 copy of the model, so the tables reproduce the
+quantized PyTorch model on every input; tests check it family by family.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+from typing import Any, Iterator
+
+import numpy as np
+import torch
+from torch import nn
+
+from lutsearch.models._quant import make_act_quant, make_input_quant, quant_scale, to_codes
+from lutsearch.tables import TableLayer, TruthTableNetwork, to_unsigned
+
+__all__ = ["NeuronFunction", "LUTLayer", "LUTNetwork", "random_indices", "enumerate_codes"]
+
+# Largest truth table (address bits) a layer may enumerate; wider designs are pruned before training.
+MAX_ADDRESS_BITS = 24
+
+
+class NeuronFunction(nn.Module):
+    """A batch of ``n_out`` independent neuron functions of ``fan_in`` inputs each.
+
+    ``forward(x)`` takes ``x`` of shape (B, n_out, F) (neuron ``i`` sees ``x[:, i, :]``) and
+    returns pre-activations (B, n_out). Implementations must be vectorized over neurons and must
+    give each neuron's result independently of the batch it is computed in.
+    """
+
+    def __init__(self, n_out: int, fan_in: int) -> None:
+        super().__init__()
+        self.n_out, self.fan_in = n_out, fan_in
+
+    def regularization(self) -> torch.Tensor | float:  # pragma: no cover - default
+        return 0.0
+
+
+def random_indices(n_in: int, n_out: int, fan_in: int, generator: torch.Generator) -> torch.Tensor:
+    """Each neuron reads a uniformly random subset of ``fan_in`` distinct inputs (LogicNets).
+
+    Vectorized: one argsort of a random matrix (n_out, n_in), no loop over neurons.
+    """
+    if fan_in > n_in:
+        raise ValueError(f"fan-in {fan_in} exceeds the {n_in} inputs of the layer")
+    keys = torch.rand(n_out, n_in, generator=generator)
+    return torch.argsort(keys, dim=1)[:, :fan_in].sort(dim=1).values.contiguous()
+
+
+def enumerate_codes(fan_in: int, bits: int, signed: bool) -> torch.Tensor:
+    """All 2^(F*b) input code vectors (E, F), ordered by address: input j = bits [b*j, b*j+b)."""
+    addr = torch.arange(1 << (fan_in * bits), dtype=torch.int64)
+    shifts = torch.arange(fan_in, dtype=torch.int64) * bits
+    codes = (addr[:, None] >> shifts[None, :]) & ((1 << bits) - 1)
+    if signed:
+        codes = torch.where(codes >= (1 << (bits - 1)), codes - (1 << bits), codes)
+    return codes
+
+
+class LUTLayer(nn.Module):
+    """Connectivity + neuron function + batch-norm + output quantizer."""
+
+    def __init__(
+        self,
+        neuron: NeuronFunction,
+        indices: torch.Tensor,
+        in_bits: int,
+        in_signed: bool,
+        out_bits: int,
+        out_signed: bool,
+        batch_norm: bool = True,
+    ) -> None:
+        super().__init__()
+        if indices.shape != (neuron.n_out, neuron.fan_in):
+            raise ValueError(f"indices {tuple(indices.shape)} do not match ({neuron.n_out}, {neuron.fan_in})")
+        self.neuron = neuron
+        self.register_buffer("indices", indices.to(torch.int64).clone())
+        self.in_bits, self.in_signed = int(in_bits), bool(in_signed)
+        self.out_bits, self.out_signed = int(out_bits), bool(out_signed)
+        self.bn = nn.BatchNorm1d(neuron.n_out) if batch_norm else nn.Identity()
+        self.quant = make_act_quant(out_bits, out_signed)
+
+    @property
+    def n_out(self) -> int:
+        return self.neuron.n_out
+
+    @property
+    def fan_in(self) -> int:
+        return self.neuron.fan_in
+
+    @property
+    def address_bits(self) -> int:
+        return self.fan_in * self.in_bits
+
+    def gather(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, n_in) -> (B, n_out, F): one gather per layer."""
+        return x[:, self.indices]
+
+    def preactivation(self, x: torch.Tensor) -> torch.Tensor:
+        return self.bn(self.neuron(self.gather(x)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.quant(self.preactivation(x))
+
+    def regularization(self) -> torch.Tensor | float:
+        return self.neuron.regularization()
+
+    @torch.no_grad()
+    def truth_tables(self, in_scale: torch.Tensor, max_entries_per_chunk: int = 1 << 22) -> np.ndarray:
+        """Output codes (n_out, 2^(F*b)) as unsigned bit patterns, batched over all neurons."""
+        codes = enumerate_codes(self.fan_in, self.in_bits, self.in_signed)
+        values = codes.to(in_scale.dtype) * in_scale
+        n_entries = values.shape[0]
+        chunk = max(1, max_entries_per_chunk // max(1, self.n_out))
+        out = np.empty((self.n_out, n_entries), dtype=np.int64)
+        for start in range(0, n_entries, chunk):  # chunks of table entries bound memory
+            v = values[start:start + chunk]
+            x = v[:, None, :].expand(v.shape[0], self.n_out, self.fan_in)
+            pre = self.bn(self.neuron(x))
+            out[:, start:start + v.shape[0]] = to_codes(self.quant, pre).T.numpy()
+        return to_unsigned(out, self.out_bits)
+
+    def table_layer(self, in_scale: torch.Tensor, name: str = "") -> TableLayer:
+        return TableLayer(
+            indices=self.indices.cpu().numpy(),
+            tables=self.truth_tables(in_scale),
+            in_bits=self.in_bits,
+            out_bits=self.out_bits,
+            in_signed=self.in_signed,
+            out_signed=self.out_signed,
+            name=name,
+        )
+
+
+class LUTNetwork(nn.Module):
+    """Input quantizer + a stack of L-LUT layers; the last layer's quantized outputs are the logits.
+
+    Families build one of these (or a subclass that overrides ``to_tables`` for layers that are not
+    plain ``LUTLayer``s, e.g. adders). Training hooks: ``regularization()`` is added to the loss,
+    ``on_epoch_start(epoch, n_epochs)`` runs before each epoch, ``prelude(ctx)`` before training.
+    """
+
+    family: str = "generic"
+
+    def __init__(self, n_inputs: int, input_bits: int, layers: list[nn.Module], config: dict[str, Any] | None = None):
+        super().__init__()
+        self.n_inputs, self.input_bits = int(n_inputs), int(input_bits)
+        self.input_quant = make_input_quant(input_bits)
+        self.layers = nn.ModuleList(layers)
+        self.config = dict(config or {})
+
+    # ------------------------------------------------------------------ training path
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.input_quant(x)
+        for layer in self.layers:
+            x = layer(x)
+        return x
+
+    def regularization(self) -> torch.Tensor | float:
+        return sum((layer.regularization() for layer in self.layers if hasattr(layer, "regularization")), 0.0)
+
+    def on_epoch_start(self, epoch: int, n_epochs: int) -> None:
+        for module in self.modules():
+            if module is not self and hasattr(module, "on_epoch_start"):
+                module.on_epoch_start(epoch, n_epochs)
+
+    def prelude(self, ctx: Any) -> None:
+        """Runs once before training (e.g. NLA's dense grouping phase). Default: nothing."""
+
+    # ------------------------------------------------------------------ exact path
+    @contextlib.contextmanager
+    def exact(self) -> Iterator["LUTNetwork"]:
+        """A float64, eval-mode copy: the reference quantized model the tables must reproduce."""
+        twin = copy.deepcopy(self).to("cpu").double().eval()
+        yield twin
+
+    @torch.no_grad()
+    def input_codes(self, x: np.ndarray | torch.Tensor) -> np.ndarray:
+        """Unsigned input codes (N, n_inputs) exactly as the hardware receives them."""
+        x = torch.as_tensor(np.asarray(x), dtype=torch.float64)
+        with self.exact() as twin:
+            return to_codes(twin.input_quant, x).numpy()
+
+    @torch.no_grad()
+    def predict_codes(self, codes: np.ndarray, batch_size: int = 8192) -> np.ndarray:
+        """Output codes (N, n_out) of the quantized PyTorch model, fed input *codes*."""
+        with self.exact() as twin:
+            scale = quant_scale(twin.input_quant)
+            outs = []
+            for start in range(0, len(codes), batch_size):
+                x = torch.as_tensor(codes[start:start + batch_size], dtype=torch.float64) * scale
+                outs.append(twin._codes_from_values(x))
+            return np.concatenate(outs) if outs else np.zeros((0, self.n_outputs), dtype=np.int64)
+
+    def _codes_from_values(self, x: torch.Tensor) -> np.ndarray:
+        for layer in self.layers[:-1]:
+            x = layer(x)
+        last = self.layers[-1]
+        return to_unsigned(to_codes(last.quant, last.preactivation(x)).numpy(), last.out_bits)
+
+    @property
+    def n_outputs(self) -> int:
+        return self.layers[-1].n_out
+
+    @torch.no_grad()
+    def to_tables(self, meta: dict[str, Any] | None = None) -> TruthTableNetwork:
+        """Enumerate every layer into a ``TruthTableNetwork`` (the contract with hardware)."""
+        with self.exact() as twin:
+            scale = quant_scale(twin.input_quant)
+            table_layers = []
+            for i, layer in enumerate(twin.layers):
+                table_layers.append(layer.table_layer(scale, name=f"layer{i}"))
+                scale = quant_scale(layer.quant)
+        return TruthTableNetwork(
+            n_inputs=self.n_inputs,
+            input_bits=self.input_bits,
+            layers=table_layers,
+            meta={"family": self.family, "config": self.config, **(meta or {})},
+        )
+
+    def quantizer_scales(self) -> dict[str, float]:
+        """Every activation quantizer's scale (saved with each design for the record)."""
+        scales = {"input": float(quant_scale(self.input_quant))}
+        with self.exact() as twin:
+            for name, module in twin.named_modules():
+                if name.endswith("quant") and name != "input_quant" and hasattr(module, "act_quant"):
+                    scales[name] = float(quant_scale(module))
+        return scales
+
+    def max_address_bits(self) -> int:
+        return max((getattr(layer, "address_bits", 0) for layer in self.layers), default=0)
+

@@ -1,0 +1,62 @@
+"""Brevitas quantizers used by every family, and the bridge from their outputs to integer codes."""
+
+from __future__ import annotations
+
+import warnings
+
+import torch
+from torch import nn
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    import brevitas.nn as qnn
+    from brevitas.core.scaling import ScalingImplType
+    from brevitas.quant import Int8ActPerTensorFloat, Uint8ActPerTensorFloat
+
+__all__ = ["make_act_quant", "make_input_quant", "quant_scale", "to_codes"]
+
+
+def make_act_quant(bits: int, signed: bool) -> nn.Module:
+    """A learned-scale per-tensor activation quantizer of ``bits`` bits.
+
+    Unsigned quantizers are ``QuantReLU`` (codes 0..2^b-1); signed ones are ``QuantIdentity`` with a
+    two's complement range (-2^(b-1)..2^(b-1)-1). Both return plain (dequantized) tensors.
+    """
+    if bits < 1:
+        raise ValueError(f"activation bitwidth must be >= 1, got {bits}")
+    if signed:
+        if bits < 2:
+            raise ValueError("a signed activation needs at least 2 bits")
+        return qnn.QuantIdentity(act_quant=Int8ActPerTensorFloat, bit_width=bits, return_quant_tensor=False)
+    return qnn.QuantReLU(act_quant=Uint8ActPerTensorFloat, bit_width=bits, return_quant_tensor=False)
+
+
+def make_input_quant(bits: int) -> nn.Module:
+    """Fixed-range input quantizer: features arrive scaled to [0, 1]; code = round(x * (2^b - 1)).
+
+    The range is a constant, so the hardware's input codes never depend on training.
+    """
+    return qnn.QuantIdentity(
+        act_quant=Uint8ActPerTensorFloat,
+        bit_width=bits,
+        scaling_impl_type=ScalingImplType.CONST,
+        scaling_const=1.0,
+        max_val=1.0,
+        return_quant_tensor=False,
+    )
+
+
+def quant_scale(quant: nn.Module) -> torch.Tensor:
+    """The (scalar) scale of a Brevitas activation quantizer in its current (eval) state."""
+    return quant.act_quant.scale().reshape(())
+
+
+def to_codes(quant: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """Integer codes (as int64, two's complement values for signed) of ``quant`` applied to ``x``."""
+    was = quant.return_quant_tensor
+    quant.return_quant_tensor = True
+    try:
+        qt = quant(x)
+    finally:
+        quant.return_quant_tensor = was
+    return qt.int().to(torch.int64)

@@ -1,0 +1,125 @@
+"""One place that registers objectives (and constraint metrics) by name.
+
+An objective has a name, a default direction and one or more *backends* (``analytic``,
+``surrogate``, ``synthesis``): functions ``(ctx, **options) -> float``. A space names an objective
+and may pick a backend with ``via:``. Objectives that share an expensive computation (LUTs and
+latency both come from one synthesis run) share it through ``ctx.cache``.
+
+Third-party objectives: a Python file that calls ``register_objective`` (see the repository's
+``objectives/`` folder), listed under ``plugins:`` in a space.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+from pathlib import Path
+from typing import Any, Callable
+
+from lutsearch.tables import TruthTableNetwork
+
+__all__ = [
+    "EvalContext",
+    "ObjectiveSpec",
+    "register_objective",
+    "get_objective",
+    "objective_names",
+    "evaluate_objective",
+    "load_plugin",
+]
+
+
+@dataclasses.dataclass
+class EvalContext:
+    """What an objective sees after training: the truth-table network and the trial's metrics.
+
+    ``metrics``: at least ``val_acc``, ``test_acc`` (never an objective), ``dataset_variant``.
+    ``workdir``: the trial's artifact folder (backends may write reports there).
+    ``cache``: shared between the objectives of one trial.
+    """
+
+    network: TruthTableNetwork
+    metrics: dict[str, Any]
+    workdir: Path | None = None
+    cache: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+Backend = Callable[..., float]
+
+
+@dataclasses.dataclass(frozen=True)
+class ObjectiveSpec:
+    name: str
+    direction: str  # "maximize" | "minimize"
+    backends: dict[str, Backend]
+    default_backend: str
+    doc: str = ""
+    unit: str = ""
+
+
+_OBJECTIVES: dict[str, ObjectiveSpec] = {}
+
+
+def register_objective(
+    name: str,
+    direction: str,
+    backend: str,
+    fn: Backend,
+    *,
+    default: bool = False,
+    doc: str = "",
+    unit: str = "",
+) -> None:
+    """Register ``fn`` as backend ``backend`` of objective ``name`` (creating the objective)."""
+    if direction not in ("maximize", "minimize"):
+        raise ValueError(f"objective {name!r}: direction must be 'maximize' or 'minimize'")
+    spec = _OBJECTIVES.get(name)
+    if spec is None:
+        spec = ObjectiveSpec(name, direction, {}, backend, doc, unit)
+    elif spec.direction != direction:
+        raise ValueError(f"objective {name!r} registered with two directions")
+    backends = {**spec.backends, backend: fn}
+    default_backend = backend if default else spec.default_backend
+    _OBJECTIVES[name] = dataclasses.replace(spec, backends=backends, default_backend=default_backend,
+                                            doc=spec.doc or doc, unit=spec.unit or unit)
+
+
+def _ensure_loaded() -> None:
+    import lutsearch.objectives  # noqa: F401
+
+
+def objective_names() -> list[str]:
+    _ensure_loaded()
+    return sorted(_OBJECTIVES)
+
+
+def get_objective(name: str) -> ObjectiveSpec:
+    _ensure_loaded()
+    try:
+        return _OBJECTIVES[name]
+    except KeyError:
+        raise ValueError(f"unknown objective {name!r}; allowed: {', '.join(sorted(_OBJECTIVES))}") from None
+
+
+def evaluate_objective(name: str, ctx: EvalContext, via: str | None = None, **options: Any) -> float:
+    spec = get_objective(name)
+    backend = via or spec.default_backend
+    try:
+        fn = spec.backends[backend]
+    except KeyError:
+        raise ValueError(
+            f"objective {name!r} has no backend {backend!r}; allowed: {', '.join(sorted(spec.backends))}"
+        ) from None
+    return float(fn(ctx, **options))
+
+
+def load_plugin(path: str | Path) -> None:
+    """Import a Python file that registers objectives."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"objective plugin {path} does not exist")
+    module_name = f"lutsearch_plugin_{path.stem}_{abs(hash(str(path.resolve()))) % 10**8}"
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    module = importlib.util.module_from_spec(spec)
+    assert spec.loader is not None
+    spec.loader.exec_module(module)
