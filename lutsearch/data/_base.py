@@ -32,6 +32,10 @@ __all__ = [
     "data_dir",
     "fetch_file",
     "MinMaxScaler01",
+    "StandardScaler01",
+    "QuantileScaler01",
+    "SCALERS",
+    "make_scaler",
     "carve_validation",
 ]
 
@@ -207,6 +211,75 @@ class MinMaxScaler01:
     def state(self) -> dict[str, Any]:
         return {"kind": "minmax01", "clip_quantile": self.clip_quantile,
                 "low": self.low.tolist(), "high": self.high.tolist()}
+
+
+class StandardScaler01:
+    """Standardize (scikit-learn ``StandardScaler``, fit on training data), clip to
+    [-clip_sigma, +clip_sigma] standard deviations, and map that range linearly onto [0, 1].
+
+    This is LogicNets' JSC preprocessing (a standard scaler) followed by the fixed range our input
+    quantizer needs; 0.5 is the training mean of every feature.
+    """
+
+    def __init__(self, clip_sigma: float = 3.0) -> None:
+        if clip_sigma <= 0:
+            raise ValueError(f"clip_sigma must be > 0, got {clip_sigma}")
+        self.clip_sigma = float(clip_sigma)
+
+    def fit(self, X: np.ndarray) -> "StandardScaler01":
+        from sklearn.preprocessing import StandardScaler
+
+        self._sk = StandardScaler().fit(np.asarray(X, dtype=np.float64))
+        self.mean, self.scale = self._sk.mean_, self._sk.scale_
+        return self
+
+    def transform(self, X: np.ndarray) -> np.ndarray:
+        z = self._sk.transform(np.asarray(X, dtype=np.float64))
+        return np.clip((z + self.clip_sigma) / (2 * self.clip_sigma), 0.0, 1.0).astype(np.float32)
+
+    def state(self) -> dict[str, Any]:
+        return {"kind": "standard01", "clip_sigma": self.clip_sigma,
+                "mean": self.mean.tolist(), "scale": self.scale.tolist()}
+
+
+class QuantileScaler01:
+    """Per-feature empirical CDF of the training data (scikit-learn ``QuantileTransformer``,
+    uniform output): a fixed-range b-bit input quantizer then sees (roughly) equal-population bins.
+    """
+
+    def __init__(self, n_quantiles: int = 1000, seed: int = 0) -> None:
+        self.n_quantiles, self.seed = int(n_quantiles), int(seed)
+
+    def fit(self, X: np.ndarray) -> "QuantileScaler01":
+        from sklearn.preprocessing import QuantileTransformer
+
+        X = np.asarray(X, dtype=np.float64)
+        self._sk = QuantileTransformer(n_quantiles=min(self.n_quantiles, len(X)), output_distribution="uniform",
+                                       subsample=200_000, random_state=self.seed).fit(X)
+        return self
+
+    def transform(self, X: np.ndarray) -> np.ndarray:
+        u = self._sk.transform(np.asarray(X, dtype=np.float64))
+        return np.clip(u, 0.0, 1.0).astype(np.float32)
+
+    def state(self) -> dict[str, Any]:
+        return {"kind": "quantile01", "n_quantiles": int(self._sk.n_quantiles_),
+                "quantiles": self._sk.quantiles_.T.tolist()}
+
+
+SCALERS = ("standard", "minmax", "quantile")
+
+
+def make_scaler(name: str, clip_quantile: float = 0.0, clip_sigma: float = 3.0):
+    """A fresh scaler into [0, 1] by name: ``standard`` (``StandardScaler01``), ``minmax``
+    (``MinMaxScaler01`` with ``clip_quantile``) or ``quantile`` (``QuantileScaler01``)."""
+    if name == "standard":
+        return StandardScaler01(clip_sigma)
+    if name == "minmax":
+        return MinMaxScaler01(clip_quantile)
+    if name == "quantile":
+        return QuantileScaler01()
+    raise ValueError(f"unknown scaler {name!r}; allowed: {', '.join(SCALERS)}")
 
 
 def carve_validation(X: np.ndarray, y: np.ndarray, val_fraction: float, seed: int):

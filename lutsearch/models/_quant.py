@@ -48,7 +48,7 @@ def make_input_quant(bits: int) -> nn.Module:
 
 def quant_scale(quant: nn.Module) -> torch.Tensor:
     """The (scalar) scale of a Brevitas activation quantizer in its current (eval) state."""
-    return quant.act_quant.scale().reshape(())
+    return quant.act_quant.scale().detach().reshape(())
 
 
 def to_codes(quant: nn.Module, x: torch.Tensor) -> torch.Tensor:

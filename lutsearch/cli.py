@@ -1,0 +1,179 @@
+"""Command line: ``lutsearch run | status | export | validate | list``.
+
+User mistakes (a malformed space, a missing study, a bad option) end in one line on stderr and exit
+status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+__all__ = ["main"]
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def _nonneg_float(text: str) -> float:
+    value = float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
+def _parser() -> argparse.ArgumentParser:
+    from lutsearch import __version__
+
+    p = argparse.ArgumentParser(prog="lutsearch", description="Search LUT-based neural networks for FPGAs.")
+    p.add_argument("--version", action="version", version=f"lutsearch {__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run or resume a multi-objective study")
+    run.add_argument("space", type=Path, help="search-space YAML file (spaces/*.yaml)")
+    run.add_argument("--trials", type=_positive_int, default=40, help="the study's total target of finished trials")
+    run.add_argument("--workers", type=_positive_int, default=1, help="trials in flight at once")
+    run.add_argument("--storage", help="any Optuna storage URL (default: sqlite under runs/<study>/)")
+    run.add_argument("--study", dest="study_name", help="study name (default: the space's name)")
+    run.add_argument("--runs-dir", type=Path, default=Path("runs"), help="where studies and artifacts go")
+    run.add_argument("--ray-address", help="join an existing Ray cluster (default: start a local Ray)")
+    run.add_argument("--cpus-per-trial", type=_nonneg_float, default=1.0)
+    run.add_argument("--gpus-per-trial", type=_nonneg_float, default=0.0)
+    run.add_argument("--executor", choices=("ray", "inprocess"), default="ray",
+                     help="run trials on Ray (default) or inside this process")
+    run.add_argument("--quiet", action="store_true", help="plain log lines instead of the live table")
+
+    status = sub.add_parser("status", help="progress and Pareto front of a study")
+    status.add_argument("study_dir", type=Path, nargs="?", help="runs/<study>")
+    status.add_argument("--storage")
+    status.add_argument("--study", dest="study_name")
+
+    export = sub.add_parser("export", help="write Verilog RTL of a Pareto-best design, verified bit-exact")
+    export.add_argument("study_dir", type=Path, help="runs/<study>")
+    export.add_argument("--trial", type=int)
+    export.add_argument("--pick", choices=("max-accuracy", "min-luts", "min-latency", "knee"), default="knee")
+    export.add_argument("--max-luts", type=float)
+    export.add_argument("--pipeline", type=int, default=1, help="register after every k L-LUT layers (0: none)")
+    export.add_argument("--out", type=Path, required=True)
+    export.add_argument("--storage")
+    export.add_argument("--study", dest="study_name")
+    export.add_argument("--no-simulate", action="store_true")
+    export.add_argument("--no-synthesize", action="store_true")
+
+    validate = sub.add_parser("validate", help="check a space file and print what it searches")
+    validate.add_argument("space", type=Path)
+
+    sub.add_parser("list", help="families, datasets, objectives and samplers available")
+    return p
+
+
+def _cmd_run(args) -> int:
+    from lutsearch.search import ProgressReporter, RunOptions, run_study
+    from lutsearch.space import load_space
+
+    space = load_space(args.space)
+    reporter = ProgressReporter(quiet=args.quiet or not sys.stdout.isatty())
+    options = RunOptions(
+        trials=args.trials, workers=args.workers, runs_dir=args.runs_dir, storage=args.storage,
+        study_name=args.study_name, executor=args.executor, ray_address=args.ray_address,
+        cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial,
+    )
+    try:
+        run_study(space, options, on_event=reporter)
+    except KeyboardInterrupt:
+        reporter.close()
+        print("interrupted: running trials were recorded as failed and re-queued; re-run the same command to resume",
+              file=sys.stderr)
+        return 130
+    return 0
+
+
+def _cmd_status(args) -> int:
+    from rich.console import Console
+
+    from lutsearch.search import load_existing_study, status_renderable
+
+    handle = load_existing_study(args.study_dir, storage=args.storage, study_name=args.study_name)
+    Console().print(status_renderable(handle.study))
+    return 0
+
+
+def _cmd_export(args) -> int:
+    from lutsearch.search.export import export_design
+
+    report = export_design(
+        args.study_dir, args.out, storage=args.storage, study_name=args.study_name, trial=args.trial,
+        pick=args.pick, max_luts=args.max_luts, pipeline=args.pipeline, simulate=not args.no_simulate,
+        synthesize=not args.no_synthesize,
+    )
+    print(f"exported trial {report.get('trial')} to {args.out}")
+    return 0
+
+
+def _cmd_validate(args) -> int:
+    from lutsearch.space import load_space
+
+    space = load_space(args.space)
+    searched = [k for k, v in space.params.items() if v.searched] + [
+        f"{fam}.{k}" for fam, block in space.when.items() for k in block] + [
+        f"train.{k}" for k, v in space.train.items() if v.searched]
+    print(f"{space.path}: ok — study {space.name!r}, dataset {space.dataset['name']}, families "
+          f"{', '.join(space.families())}, objectives {', '.join(f'{o.name} ({o.direction})' for o in space.objectives)}"
+          f", constraints [{', '.join(map(str, space.constraints))}], sampler {space.sampler}, searched: "
+          f"{', '.join(searched) or 'nothing (a fixed point)'}")
+    return 0
+
+
+def _cmd_list(args) -> int:
+    from lutsearch.data import dataset_names
+    from lutsearch.models import family_names, get_family
+    from lutsearch.objectives import get_objective, objective_names
+    from lutsearch.space import SAMPLERS
+
+    print("families:")
+    for name in family_names():
+        print(f"  {name:12s} {get_family(name).doc}  knobs: {', '.join(get_family(name).knobs) or '(common only)'}")
+    print("datasets:   " + ", ".join(dataset_names()))
+    print("objectives:")
+    for name in objective_names():
+        spec = get_objective(name)
+        print(f"  {name:12s} {spec.direction:8s} backends: {', '.join(sorted(spec.backends))} — {spec.doc}")
+    print("samplers:   " + ", ".join(SAMPLERS))
+    return 0
+
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    from lutsearch.search import StudyError
+    from lutsearch.space import SpaceError
+
+    errors: list[type[BaseException]] = [SpaceError, StudyError, FileNotFoundError]
+    try:
+        from lutsearch.search.export import ExportError
+
+        errors.append(ExportError)
+    except ImportError:
+        pass
+    return tuple(errors)
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    args = _parser().parse_args(argv)
+    handler = {"run": _cmd_run, "status": _cmd_status, "export": _cmd_export, "validate": _cmd_validate,
+               "list": _cmd_list}[args.command]
+    try:
+        return handler(args)
+    except _user_errors() as exc:
+        print(f"lutsearch: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

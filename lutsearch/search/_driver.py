@@ -1,0 +1,164 @@
+"""The driver: one process owns the study (ask/tell); executors run the trials.
+
+``run_study`` keeps ``workers`` trials in flight until the study holds ``trials`` finished trials
+(``--trials`` is the study's total target, so a resumed run only adds what is missing). Designs
+known to be infeasible before training (a truth table wider than ``limits.max_address_bits``, a
+fan-in larger than its layer's inputs) are pruned without training.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+from typing import Any, Callable, Hashable
+
+import optuna
+from optuna.trial import TrialState
+
+from lutsearch.search._executors import BaseExecutor, make_executor
+from lutsearch.search._study import StudyHandle, count_done, open_study, recover_interrupted
+from lutsearch.space import SearchSpace
+
+__all__ = ["RunOptions", "RunSummary", "run_study", "prune_reason"]
+
+
+@dataclasses.dataclass
+class RunOptions:
+    trials: int
+    workers: int = 1
+    runs_dir: Path = Path("runs")
+    storage: str | None = None
+    study_name: str | None = None
+    executor: str = "ray"
+    ray_address: str | None = None
+    cpus_per_trial: float = 1.0
+    gpus_per_trial: float = 0.0
+
+
+@dataclasses.dataclass
+class RunSummary:
+    handle: StudyHandle
+    done: int
+    target: int
+    recovered: list[int]
+    seconds: float
+    driver_seconds: float  # time spent outside trials: ask, sampling, dispatch, tell, storage
+    trial_seconds: float
+
+
+def prune_reason(space: SearchSpace, config: dict[str, Any], n_inputs: int, n_classes: int) -> str | None:
+    """Why a configuration cannot be built or exceeds the space's limits, before any training."""
+    from lutsearch.models import MAX_ADDRESS_BITS, family_plan, resolve_params
+
+    try:
+        params = resolve_params(config["family"], config["params"])
+        plans = family_plan(config["family"], params, n_inputs, n_classes)
+    except ValueError as exc:
+        return str(exc)
+    limit = min(space.limits.get("max_address_bits", MAX_ADDRESS_BITS), MAX_ADDRESS_BITS)
+    for i, plan in enumerate(plans):
+        if plan.address_bits > limit:
+            return f"layer {i}: truth table of {plan.address_bits} address bits exceeds limit {limit}"
+    return None
+
+
+def _trial_config(space: SearchSpace, sampled: dict[str, Any], number: int) -> dict[str, Any]:
+    return {
+        **sampled,
+        "space": space.name,
+        "trial": number,
+        "seed": space.seed * 1_000_003 + number,
+        "dataset": space.dataset,
+        "objectives": [{"name": o.name, "via": o.via, "options": o.options} for o in space.objectives],
+        "constraints": [{"expr": str(c), "metric": c.metric, "via": c.via} for c in space.constraints],
+    }
+
+
+def _tell(study: optuna.Study, space: SearchSpace, trial: optuna.Trial, result: dict[str, Any]) -> TrialState:
+    if result.get("status") != "ok":
+        trial.set_user_attr("error", str(result.get("error", "unknown error"))[:2000])
+        if "artifact_dir" in result:
+            trial.set_user_attr("artifact_dir", result["artifact_dir"])
+        study.tell(trial, state=TrialState.FAIL)
+        return TrialState.FAIL
+    for key, value in result["user_attrs"].items():
+        trial.set_user_attr(key, value)
+    for c in space.constraints:
+        trial.set_constraint(str(c), c.violation(result["constraint_metrics"][str(c)]))
+    study.tell(trial, result["values"])
+    return TrialState.COMPLETE
+
+
+def run_study(
+    space: SearchSpace,
+    options: RunOptions,
+    on_event: Callable[[str, optuna.Study, dict[str, Any]], None] | None = None,
+    executor: BaseExecutor | None = None,
+) -> RunSummary:
+    """Run (or resume) the study until it holds ``options.trials`` finished trials."""
+    from lutsearch.trial import load_trial_dataset
+
+    t0 = time.perf_counter()
+    handle = open_study(space, runs_dir=options.runs_dir, storage=options.storage, study_name=options.study_name)
+    study = handle.study
+    recovered = recover_interrupted(study, space.retries)
+    # Re-seed on resume so the sampler does not regenerate the first trials' parameters.
+    study.sampler = space.build_sampler(space.seed + len(study.get_trials(deepcopy=False)))
+    study.set_user_attr("target_trials", int(options.trials))
+    data = load_trial_dataset(space.dataset)
+    emit = on_event or (lambda *_: None)
+    own_executor = executor is None
+    executor = executor or make_executor(options.executor, ray_address=options.ray_address,
+                                         cpus_per_trial=options.cpus_per_trial,
+                                         gpus_per_trial=options.gpus_per_trial, workers=options.workers)
+    emit("start", study, {"target": options.trials, "recovered": recovered, "executor": executor.description,
+                          "dataset": data.describe()})
+    in_flight: dict[Hashable, tuple[optuna.Trial, float]] = {}
+    trial_seconds = 0.0
+    driver_seconds = 0.0
+    try:
+        while True:
+            t_drv = time.perf_counter()
+            done = count_done(study)
+            while len(in_flight) < max(1, options.workers) and done + len(in_flight) < options.trials:
+                trial = study.ask()
+                config = _trial_config(space, space.sample(trial), trial.number)
+                reason = prune_reason(space, config, data.n_features, data.n_classes)
+                if reason is not None:
+                    trial.set_user_attr("prune_reason", reason)
+                    study.tell(trial, state=TrialState.PRUNED)
+                    emit("pruned", study, {"number": trial.number, "reason": reason})
+                    done += 1
+                    continue
+                artifact_dir = (handle.study_dir / "trials" / str(trial.number)).resolve()
+                trial.set_user_attr("artifact_dir", str(artifact_dir))
+                t_submit = time.perf_counter()
+                driver_seconds += t_submit - t_drv
+                handle_ = executor.submit(config, str(artifact_dir))
+                t_drv = time.perf_counter()
+                in_flight[handle_] = (trial, t_submit)
+                emit("started", study, {"number": trial.number, "running": len(in_flight)})
+            driver_seconds += time.perf_counter() - t_drv
+            if not in_flight:
+                break
+            for handle_, result in executor.wait(list(in_flight)):
+                t_tell = time.perf_counter()
+                trial, _ = in_flight.pop(handle_)
+                trial_seconds += float(result.get("seconds", 0.0))
+                state = _tell(study, space, trial, result)
+                driver_seconds += time.perf_counter() - t_tell
+                emit("finished", study, {"number": trial.number, "state": state.name, "running": len(in_flight),
+                                         "error": result.get("error")})
+    except BaseException:
+        # Ctrl-C or an error in the driver: the running trials are stopped, recorded FAIL and re-queued.
+        executor.cancel(list(in_flight))
+        recover_interrupted(study, space.retries)
+        raise
+    finally:
+        if own_executor:
+            executor.shutdown()
+    summary = RunSummary(handle, count_done(study), options.trials, recovered, time.perf_counter() - t0,
+                         driver_seconds, trial_seconds)
+    emit("end", study, {"summary": summary})
+    return summary

@@ -1,0 +1,120 @@
+"""Where trials run: on Ray (local or a cluster) or in the driver process itself.
+
+Executors only run ``lutsearch.trial.run_trial``; they never touch the study's storage (the driver
+owns it). ``submit`` returns a handle; ``wait`` blocks until at least one handle finishes and
+returns ``(handle, result)`` pairs, where a crashed worker's result is a failure record.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from typing import Any, Hashable
+
+from lutsearch.trial import run_trial
+
+__all__ = ["BaseExecutor", "InProcessExecutor", "RayExecutor", "make_executor"]
+
+
+class BaseExecutor:
+    """Runs trials; pluggable like Optuna's samplers and storages."""
+
+    def submit(self, config: dict[str, Any], artifact_dir: str) -> Hashable:
+        raise NotImplementedError
+
+    def wait(self, handles: list[Hashable]) -> list[tuple[Hashable, dict[str, Any]]]:
+        raise NotImplementedError
+
+    def cancel(self, handles: list[Hashable]) -> None:
+        """Stop the given running trials (best effort)."""
+
+    def shutdown(self) -> None:
+        """Release resources (a local Ray instance started here is stopped)."""
+
+    @property
+    def description(self) -> str:
+        return type(self).__name__
+
+
+class InProcessExecutor(BaseExecutor):
+    """Runs each trial synchronously in the driver process (no Ray); for debugging and benchmarks."""
+
+    def __init__(self, threads: int = 1) -> None:
+        self.threads = threads
+        self._results: dict[int, dict[str, Any]] = {}
+        self._next = 0
+
+    def submit(self, config, artifact_dir):
+        handle = self._next
+        self._next += 1
+        self._results[handle] = run_trial(config, artifact_dir, self.threads)
+        return handle
+
+    def wait(self, handles):
+        return [(h, self._results.pop(h)) for h in handles if h in self._results]
+
+    @property
+    def description(self) -> str:
+        return "in-process"
+
+
+class RayExecutor(BaseExecutor):
+    """Each trial is a Ray task with its own CPU/GPU resources; a worker that dies is retried once."""
+
+    def __init__(self, address: str | None = None, cpus_per_trial: float = 1.0, gpus_per_trial: float = 0.0,
+                 num_cpus: int | None = None, max_retries: int = 1) -> None:
+        os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # no telemetry prompt or upload
+        os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+        import ray
+
+        self._ray = ray
+        self.started_here = not ray.is_initialized()
+        if self.started_here:
+            kwargs: dict[str, Any] = dict(include_dashboard=False, log_to_driver=False, logging_level="ERROR",
+                                          configure_logging=True)
+            if address:
+                ray.init(address=address, **kwargs)
+            else:
+                ray.init(num_cpus=num_cpus, **kwargs)
+        self.address = address or "local"
+        self.threads = max(1, math.ceil(cpus_per_trial))
+        self._remote = ray.remote(run_trial).options(
+            num_cpus=cpus_per_trial, num_gpus=gpus_per_trial, max_retries=max_retries, retry_exceptions=False
+        )
+
+    def submit(self, config, artifact_dir):
+        return self._remote.remote(config, artifact_dir, self.threads)
+
+    def wait(self, handles):
+        ray = self._ray
+        ready, _ = ray.wait(list(handles), num_returns=1)
+        out = []
+        for ref in ready:
+            try:
+                out.append((ref, ray.get(ref)))
+            except Exception as exc:  # the worker process died (also after its retry) or was OOM-killed
+                out.append((ref, {"status": "fail", "error": f"ray task failed: {type(exc).__name__}: "
+                                  f"{str(exc).splitlines()[0] if str(exc) else ''}"}))
+        return out
+
+    def cancel(self, handles):
+        for ref in handles:
+            self._ray.cancel(ref, force=True)
+
+    def shutdown(self) -> None:
+        if self.started_here:
+            self._ray.shutdown()
+
+    @property
+    def description(self) -> str:
+        return f"ray ({self.address})"
+
+
+def make_executor(kind: str, *, ray_address: str | None, cpus_per_trial: float, gpus_per_trial: float,
+                  workers: int) -> BaseExecutor:
+    if kind == "inprocess":
+        return InProcessExecutor(threads=max(1, math.ceil(cpus_per_trial)))
+    if kind == "ray":
+        num_cpus = None if ray_address else max(os.cpu_count() or 1, math.ceil(workers * cpus_per_trial))
+        return RayExecutor(ray_address, cpus_per_trial, gpus_per_trial, num_cpus=num_cpus)
+    raise ValueError(f"unknown executor {kind!r}; allowed: ray, inprocess")

@@ -1,0 +1,150 @@
+"""Progress and status: counts, ETA and the current feasible Pareto front, as rich tables.
+
+The same table serves the live display of ``lutsearch run`` and ``lutsearch status`` (which reads
+the storage, also while a run is going on). Quiet mode prints one plain line per event for CI logs.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import optuna
+from optuna.trial import TrialState
+from rich.console import Console, Group
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+
+from lutsearch.search._study import REQUEUED, count_done
+
+__all__ = ["study_counts", "front_table", "status_renderable", "ProgressReporter", "front_rows"]
+
+
+
+
+def study_counts(study: optuna.Study) -> dict[str, Any]:
+    trials = study.get_trials(deepcopy=False)
+    by_state = {s: 0 for s in ("COMPLETE", "PRUNED", "FAIL", "RUNNING", "WAITING")}
+    for t in trials:
+        by_state[t.state.name] = by_state.get(t.state.name, 0) + 1
+    durations = [t.duration.total_seconds() for t in trials if t.state == TrialState.COMPLETE and t.duration]
+    return {
+        "done": count_done(study),
+        "target": int(study.user_attrs.get("target_trials", 0)),
+        "complete": by_state["COMPLETE"],
+        "pruned": by_state["PRUNED"],
+        "failed": sum(1 for t in trials if t.state == TrialState.FAIL and not t.user_attrs.get(REQUEUED)),
+        "interrupted": sum(1 for t in trials if t.state == TrialState.FAIL and t.user_attrs.get(REQUEUED)),
+        "running": by_state["RUNNING"],
+        "mean_trial_seconds": sum(durations) / len(durations) if durations else None,
+    }
+
+
+def front_rows(study: optuna.Study) -> list[dict[str, Any]]:
+    """The feasible Pareto front (Optuna's ``best_trials``), sorted by the first objective."""
+    names = study.metric_names or [f"objective{i}" for i in range(len(study.directions))]
+    rows = []
+    for t in study.best_trials:
+        row = {"trial": t.number, **dict(zip(names, t.values))}
+        row["test_acc"] = t.user_attrs.get("test_acc")
+        row["family"] = t.params.get("family", t.user_attrs.get("family", ""))
+        rows.append(row)
+    first = names[0]
+    reverse = study.directions[0] == optuna.study.StudyDirection.MAXIMIZE
+    return sorted(rows, key=lambda r: r[first], reverse=reverse)
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        if 0 < abs(value) < 1:
+            return f"{value:.4f}"
+        return f"{value:,.0f}" if value.is_integer() else f"{value:,.2f}"
+    return str(value)
+
+
+def front_table(study: optuna.Study, limit: int = 15) -> Table:
+    rows = front_rows(study)
+    names = study.metric_names or []
+    table = Table(title=f"Pareto front ({len(rows)} feasible trial{'s' if len(rows) != 1 else ''})",
+                  title_justify="left")
+    table.add_column("trial", justify="right")
+    for name, direction in zip(names, study.directions):
+        arrow = "↑" if direction == optuna.study.StudyDirection.MAXIMIZE else "↓"
+        table.add_column(f"{name} {arrow}", justify="right")
+    table.add_column("test acc (reported)", justify="right")
+    for row in rows[:limit]:
+        table.add_row(str(row["trial"]), *(_fmt(row[n]) for n in names), _fmt(row["test_acc"]))
+    if len(rows) > limit:
+        table.add_row("…", *([""] * (len(names) + 1)))
+    return table
+
+
+def counts_line(counts: dict[str, Any], started: float | None = None, done_at_start: int = 0) -> str:
+    done, target = counts["done"], counts["target"]
+    eta = "-"
+    if started is not None and done > done_at_start and target > done:
+        rate = (time.time() - started) / (done - done_at_start)
+        eta = f"{rate * (target - done) / 60:.1f} min"
+    elif counts.get("mean_trial_seconds") and target > done:
+        eta = f"~{counts['mean_trial_seconds'] * (target - done) / 60:.1f} min (serial)"
+    return (f"trials {done}/{target}  running {counts['running']}  complete {counts['complete']}  "
+            f"pruned {counts['pruned']}  failed {counts['failed']}  interrupted+requeued {counts['interrupted']}"
+            f"  ETA {eta}")
+
+
+def status_renderable(study: optuna.Study, started: float | None = None, done_at_start: int = 0) -> Group:
+    counts = study_counts(study)
+    return Group(Text(f"study {study.study_name}: " + counts_line(counts, started, done_at_start)), front_table(study))
+
+
+class ProgressReporter:
+    """The ``on_event`` callback of ``run_study``: a live table, or plain lines when quiet."""
+
+    def __init__(self, quiet: bool = False, console: Console | None = None) -> None:
+        self.quiet = quiet
+        self.console = console or Console()
+        self.live: Live | None = None
+        self.started = time.time()
+        self.done_at_start = 0
+
+    def __call__(self, event: str, study: optuna.Study, info: dict[str, Any]) -> None:
+        if event == "start":
+            self.done_at_start = count_done(study)
+            self.console.print(f"study {study.study_name}: target {info['target']} trials, executor "
+                               f"{info['executor']}, dataset {info['dataset']['variant']}"
+                               + (f", recovered interrupted trials {info['recovered']}" if info["recovered"] else ""),
+                               soft_wrap=True)
+            if not self.quiet:
+                self.live = Live(status_renderable(study, self.started, self.done_at_start), console=self.console,
+                                 refresh_per_second=2, transient=True)
+                self.live.start()
+            return
+        if event == "end":
+            if self.live is not None:
+                self.live.stop()
+                self.live = None
+            summary = info["summary"]
+            self.console.print(status_renderable(study), soft_wrap=True)
+            self.console.print(f"storage: {summary.handle.storage_url}\nartifacts: {summary.handle.study_dir / 'trials'}")
+            return
+        if self.quiet:
+            if event == "finished":
+                line = f"trial {info['number']} {info['state'].lower()}"
+                if info.get("error"):
+                    line += f": {info['error']}"
+                counts = study_counts(study)
+                self.console.print(f"{line} | {counts_line(counts, self.started, self.done_at_start)}", soft_wrap=True)
+            elif event == "pruned":
+                self.console.print(f"trial {info['number']} pruned before training: {info['reason']}", soft_wrap=True)
+        elif self.live is not None:
+            if event == "finished" and info.get("error"):
+                self.live.console.print(f"trial {info['number']} failed: {info['error']}")
+            self.live.update(status_renderable(study, self.started, self.done_at_start))
+
+    def close(self) -> None:
+        if self.live is not None:
+            self.live.stop()
+            self.live = None

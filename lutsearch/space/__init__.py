@@ -1,0 +1,9 @@
+"""Search spaces: YAML files describing what a study explores (schema: docs/spaces.md)."""
+
+from lutsearch.space._params import Categorical, Fixed, FloatRange, IntRange, Param, PerLayer, SpaceError
+from lutsearch.space._schema import SAMPLERS, Constraint, ObjectiveRef, SearchSpace, load_space, parse_space
+
+__all__ = [
+    "SAMPLERS", "Categorical", "Constraint", "Fixed", "FloatRange", "IntRange", "ObjectiveRef", "Param",
+    "PerLayer", "SearchSpace", "SpaceError", "load_space", "parse_space",
+]

@@ -1,0 +1,341 @@
+"""Search-space files: safe YAML loading, validation with one-line errors, and trial sampling.
+
+Every error is a ``SpaceError`` whose text is ``<file>: <key.path>: <problem>; allowed: <...>``.
+The schema is documented in docs/spaces.md.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from lutsearch.space._params import Categorical, Fixed, Param, SpaceError, parse_param
+
+__all__ = ["SearchSpace", "ObjectiveRef", "Constraint", "load_space", "parse_space", "SAMPLERS", "TOP_LEVEL_KEYS"]
+
+TOP_LEVEL_KEYS = ("name", "description", "source", "seed", "dataset", "model", "train", "objectives",
+                  "constraints", "sampler", "limits", "plugins", "retries")
+SAMPLERS = ("tpe", "nsga2", "nsga3", "gp", "random")
+_DATASET_KEYS = ("name", "split_seed", "val_fraction", "options")
+_MODEL_KEYS = ("family", "params", "when")
+_LIMIT_KEYS = ("max_address_bits",)
+_CONSTRAINT_RE = re.compile(r"^\s*([A-Za-z_][\w]*)\s*(<=|>=|<|>)\s*([-+0-9.eE]+)\s*$")
+
+
+@dataclasses.dataclass(frozen=True)
+class ObjectiveRef:
+    name: str
+    direction: str
+    via: str | None = None
+    options: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass(frozen=True)
+class Constraint:
+    """``metric op bound``; ``violation(v)`` <= 0 means feasible (Optuna's convention)."""
+
+    metric: str
+    op: str
+    bound: float
+    via: str | None = None
+
+    def violation(self, value: float) -> float:
+        return value - self.bound if self.op in ("<=", "<") else self.bound - value
+
+    def __str__(self) -> str:
+        return f"{self.metric} {self.op} {self.bound:g}"
+
+
+@dataclasses.dataclass
+class SearchSpace:
+    path: Path
+    name: str
+    seed: int
+    dataset: dict[str, Any]
+    family: Param
+    params: dict[str, Param]
+    when: dict[str, dict[str, Param]]
+    train: dict[str, Param]
+    objectives: list[ObjectiveRef]
+    constraints: list[Constraint]
+    sampler: str
+    sampler_options: dict[str, Any]
+    limits: dict[str, int]
+    plugins: list[Path]
+    retries: int
+    raw: dict[str, Any]
+    description: str = ""
+    source: str = ""
+
+    @property
+    def directions(self) -> list[str]:
+        return [o.direction for o in self.objectives]
+
+    @property
+    def metric_names(self) -> list[str]:
+        return [o.name for o in self.objectives]
+
+    def families(self) -> list[str]:
+        if isinstance(self.family, Fixed):
+            return [self.family.value]
+        assert isinstance(self.family, Categorical)
+        return list(self.family.choices)
+
+    def sample(self, trial: Any) -> dict[str, Any]:
+        """Draw one configuration through an Optuna trial (define-by-run: conditional params)."""
+        family = self.family.sample(trial, "family", {})
+        params: dict[str, Any] = {}
+        for key, spec in self.params.items():
+            params[key] = spec.sample(trial, key, params)
+        for key, spec in self.when.get(family, {}).items():
+            params[key] = spec.sample(trial, f"{family}.{key}", params)
+        train = {key: spec.sample(trial, f"train.{key}", {}) for key, spec in self.train.items()}
+        return {"family": family, "params": params, "train": train}
+
+    def build_sampler(self, seed: int):
+        import optuna
+
+        cls = {
+            "tpe": optuna.samplers.TPESampler,
+            "nsga2": optuna.samplers.NSGAIISampler,
+            "nsga3": optuna.samplers.NSGAIIISampler,
+            "gp": optuna.samplers.GPSampler,
+            "random": optuna.samplers.RandomSampler,
+        }[self.sampler]
+        return cls(seed=seed, **self.sampler_options)
+
+
+def _mapping(where: str, value: Any, allowed: tuple[str, ...] | None = None) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise SpaceError(f"{where}: expected a mapping, got {type(value).__name__}")
+    if allowed is not None:
+        for key in value:
+            if key not in allowed:
+                raise SpaceError(f"{where}: unknown key {key!r}; allowed: {', '.join(allowed)}")
+    return value
+
+
+def _int(where: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise SpaceError(f"{where}: expected an integer, got {value!r}")
+    return value
+
+
+def _objectives(f: str, raw: Any) -> list[ObjectiveRef]:
+    from lutsearch.objectives import get_objective, objective_names
+
+    if not isinstance(raw, list) or not raw:
+        raise SpaceError(f"{f}objectives: expected a non-empty list; allowed names: {', '.join(objective_names())}")
+    out = []
+    for i, item in enumerate(raw):
+        where = f"{f}objectives[{i}]"
+        if isinstance(item, str):
+            item = {"name": item}
+        item = _mapping(where, item, ("name", "direction", "via", "options"))
+        name = item.get("name")
+        if name not in objective_names():
+            raise SpaceError(f"{where}.name: unknown objective {name!r}; allowed: {', '.join(objective_names())}")
+        spec = get_objective(name)
+        direction = item.get("direction", spec.direction)
+        if direction not in ("maximize", "minimize"):
+            raise SpaceError(f"{where}.direction: {direction!r}; allowed: maximize, minimize")
+        via = item.get("via")
+        if via is not None and via not in spec.backends:
+            raise SpaceError(f"{where}.via: objective {name!r} has no backend {via!r}; "
+                             f"allowed: {', '.join(sorted(spec.backends))}")
+        out.append(ObjectiveRef(name, direction, via, dict(_mapping(f"{where}.options", item.get("options")))))
+    names = [o.name for o in out]
+    if len(set(names)) != len(names):
+        raise SpaceError(f"{f}objectives: objective listed twice ({names})")
+    return out
+
+
+def _constraints(f: str, raw: Any) -> list[Constraint]:
+    from lutsearch.objectives import get_objective, objective_names
+
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        raise SpaceError(f"{f}constraints: expected a list like ['luts <= 5000']")
+    out = []
+    for i, item in enumerate(raw):
+        where = f"{f}constraints[{i}]"
+        via = None
+        if isinstance(item, dict):
+            item = _mapping(where, item, ("expr", "via"))
+            via, item = item.get("via"), item.get("expr")
+        m = _CONSTRAINT_RE.match(str(item)) if isinstance(item, str) else None
+        if not m:
+            raise SpaceError(f"{where}: expected 'metric <=|>=|<|> number', got {item!r}")
+        metric, op, bound = m.group(1), m.group(2), m.group(3)
+        if metric not in objective_names():
+            raise SpaceError(f"{where}: unknown metric {metric!r}; allowed: {', '.join(objective_names())}")
+        if via is not None and via not in get_objective(metric).backends:
+            raise SpaceError(f"{where}.via: {via!r}; allowed: {', '.join(sorted(get_objective(metric).backends))}")
+        try:
+            value = float(bound)
+        except ValueError:
+            raise SpaceError(f"{where}: {bound!r} is not a number") from None
+        out.append(Constraint(metric, op, value, via))
+    return out
+
+
+def _model(f: str, raw: Any) -> tuple[Param, dict[str, Param], dict[str, dict[str, Param]]]:
+    from lutsearch.models import family_names, get_family
+
+    model = _mapping(f"{f}model", raw, _MODEL_KEYS)
+    if "family" not in model:
+        raise SpaceError(f"{f}model.family: missing; allowed: {', '.join(family_names())}")
+    family = parse_param(f"{f}model.family", model["family"])
+    if not isinstance(family, (Fixed, Categorical)):
+        raise SpaceError(f"{f}model.family: a family name or {{choices: [...]}}; allowed: {', '.join(family_names())}")
+    families = [family.value] if isinstance(family, Fixed) else list(family.choices)
+    for name in families:
+        if name not in family_names():
+            raise SpaceError(f"{f}model.family: unknown family {name!r}; allowed: {', '.join(family_names())}")
+    knobs = {name: get_family(name).all_knobs for name in families}
+    params = {}
+    for key, value in _mapping(f"{f}model.params", model.get("params")).items():
+        missing = [fam for fam in families if key not in knobs[fam]]
+        if missing:
+            owners = [fam for fam in family_names() if key in get_family(fam).all_knobs]
+            hint = (f"knob of {', '.join(owners)} only: put it under model.when.<family>" if owners
+                    else f"allowed: {', '.join(sorted(knobs[missing[0]]))}")
+            raise SpaceError(f"{f}model.params.{key}: not a knob of family {missing[0]!r}; {hint}")
+        params[key] = parse_param(f"{f}model.params.{key}", value)
+    when = {}
+    for fam, block in _mapping(f"{f}model.when", model.get("when")).items():
+        if fam not in families:
+            raise SpaceError(f"{f}model.when.{fam}: not among the space's families; allowed: {', '.join(families)}")
+        when[fam] = {}
+        for key, value in _mapping(f"{f}model.when.{fam}", block).items():
+            if key not in knobs[fam]:
+                raise SpaceError(f"{f}model.when.{fam}.{key}: unknown knob; allowed: {', '.join(sorted(knobs[fam]))}")
+            when[fam][key] = parse_param(f"{f}model.when.{fam}.{key}", value)
+    for fam in families:
+        required = [k for k, knob in get_family(fam).all_knobs.items() if knob.required]
+        for key in required:
+            if key not in params and key not in when.get(fam, {}):
+                raise SpaceError(f"{f}model.params.{key}: required by family {fam!r}")
+    return family, params, when
+
+
+def _dataset(f: str, raw: Any) -> dict[str, Any]:
+    from lutsearch.data import dataset_names, get_dataset
+
+    ds = _mapping(f"{f}dataset", raw, _DATASET_KEYS)
+    name = ds.get("name")
+    if name not in dataset_names():
+        raise SpaceError(f"{f}dataset.name: unknown dataset {name!r}; allowed: {', '.join(dataset_names())}")
+    spec = get_dataset(name)
+    options = _mapping(f"{f}dataset.options", ds.get("options"), tuple(spec.options) or ("(none)",))
+    for key, value in options.items():
+        kind = spec.options[key][0]
+        ok = isinstance(value, kind) or (kind is float and isinstance(value, int)) or (
+            kind in (list, tuple) and isinstance(value, list))
+        if not ok or (kind is not bool and isinstance(value, bool)):
+            raise SpaceError(f"{f}dataset.options.{key}: expected {kind.__name__}, got {value!r}")
+    val_fraction = ds.get("val_fraction", 0.1)
+    if isinstance(val_fraction, bool) or not isinstance(val_fraction, (int, float)) or not 0 < val_fraction < 1:
+        raise SpaceError(f"{f}dataset.val_fraction: expected a number in (0, 1), got {val_fraction!r}")
+    return {
+        "name": name,
+        "split_seed": _int(f"{f}dataset.split_seed", ds.get("split_seed", 0)),
+        "val_fraction": float(val_fraction),
+        "options": dict(options),
+    }
+
+
+def _train(f: str, raw: Any) -> dict[str, Param]:
+    from lutsearch.train import TrainConfig
+
+    fields = tuple(fld.name for fld in dataclasses.fields(TrainConfig))
+    return {key: parse_param(f"{f}train.{key}", value)
+            for key, value in _mapping(f"{f}train", raw, fields).items()}
+
+
+def _sampler(f: str, raw: Any) -> tuple[str, dict[str, Any]]:
+    if isinstance(raw, str) or raw is None:
+        raw = {"name": raw or "tpe"}
+    sampler = _mapping(f"{f}sampler", raw, ("name", "options"))
+    name = sampler.get("name", "tpe")
+    if name not in SAMPLERS:
+        raise SpaceError(f"{f}sampler.name: unknown sampler {name!r}; allowed: {', '.join(SAMPLERS)}")
+    options = dict(_mapping(f"{f}sampler.options", sampler.get("options")))
+    space = SearchSpace.__new__(SearchSpace)
+    space.sampler, space.sampler_options = name, {}
+    cls = type(space.build_sampler(0))
+    allowed = [p for p in inspect.signature(cls.__init__).parameters if p not in ("self", "seed")]
+    for key in options:
+        if key not in allowed:
+            raise SpaceError(f"{f}sampler.options.{key}: not an option of {cls.__name__}; allowed: {', '.join(allowed)}")
+    return name, options
+
+
+def parse_space(raw: Any, path: Path) -> SearchSpace:
+    f = f"{path}: "
+    top = _mapping(str(path), raw, TOP_LEVEL_KEYS) if raw is not None else None
+    if not top:
+        raise SpaceError(f"{f}empty space file; expected keys: {', '.join(TOP_LEVEL_KEYS)}")
+    for key in ("dataset", "model", "objectives"):
+        if key not in top:
+            raise SpaceError(f"{f}{key}: missing (required keys: dataset, model, objectives)")
+    plugins = []
+    for i, plugin in enumerate(top.get("plugins") or []):
+        p = (path.parent / str(plugin)).resolve()
+        if not p.is_file():
+            raise SpaceError(f"{f}plugins[{i}]: no such file {p}")
+        from lutsearch.objectives import load_plugin
+
+        try:
+            load_plugin(p)
+        except Exception as exc:  # a plugin's own error, reported in one line
+            raise SpaceError(f"{f}plugins[{i}]: {p} failed to load: {exc}") from None
+        plugins.append(p)
+    name = top.get("name", path.stem)
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9][\w.-]*", name):
+        raise SpaceError(f"{f}name: {name!r} must be letters, digits, '.', '_' or '-'")
+    limits = _mapping(f"{f}limits", top.get("limits"), _LIMIT_KEYS)
+    sampler, sampler_options = _sampler(f, top.get("sampler"))
+    family, params, when = _model(f, top["model"])
+    return SearchSpace(
+        path=path,
+        name=name,
+        seed=_int(f"{f}seed", top.get("seed", 0)),
+        dataset=_dataset(f, top["dataset"]),
+        family=family,
+        params=params,
+        when=when,
+        train=_train(f, top.get("train")),
+        objectives=_objectives(f, top["objectives"]),
+        constraints=_constraints(f, top.get("constraints")),
+        sampler=sampler,
+        sampler_options=sampler_options,
+        limits={k: _int(f"{f}limits.{k}", v) for k, v in limits.items()},
+        plugins=plugins,
+        retries=_int(f"{f}retries", top.get("retries", 1)),
+        raw=top,
+        description=str(top.get("description", "")),
+        source=str(top.get("source", "")),
+    )
+
+
+def load_space(path: str | Path) -> SearchSpace:
+    """Read and validate a space file; raises ``SpaceError`` (one line) on any user mistake."""
+    path = Path(path)
+    if not path.is_file():
+        raise SpaceError(f"{path}: no such space file")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark else "?"
+        raise SpaceError(f"{path}: {where}: invalid YAML ({getattr(exc, 'problem', exc)})") from None
+    return parse_space(raw, path)

@@ -1,0 +1,6 @@
+"""A trial: train one configuration, turn it into truth tables, score it, save its artifacts."""
+
+from lutsearch.trial._artifacts import TrialArtifact, load_artifact
+from lutsearch.trial._run import load_trial_dataset, run_trial, write_json
+
+__all__ = ["TrialArtifact", "load_artifact", "load_trial_dataset", "run_trial", "write_json"]

@@ -1,0 +1,81 @@
+"""Kill -9 the driver mid-trial, run the same command again: nothing finished is lost or repeated."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+from optuna.trial import TrialState
+
+SPACE = """
+name: killme
+seed: 1
+dataset: {name: digits}
+model:
+  family: logicnets
+  params: {widths: [64, 32], input_fan_in: 4, fan_in: 4, output_fan_in: 4, input_bits: {int: [1, 2]},
+           hidden_bits: {int: [1, 3]}}
+train: {epochs: 12, batch_size: 32}
+objectives: [accuracy, luts]
+sampler: {name: random}
+"""
+
+
+def _trials(url: str):
+    try:
+        return optuna.load_study(study_name="killme", storage=url).get_trials(deepcopy=False)
+    except Exception:  # the driver has not created the study yet
+        return []
+
+
+def test_kill_minus_nine_then_resume(tmp_path):
+    space = tmp_path / "killme.yaml"
+    space.write_text(SPACE)
+    cmd = [sys.executable, "-m", "lutsearch.cli", "run", str(space), "--trials", "3", "--quiet",
+           "--runs-dir", str(tmp_path / "runs")]
+    url = f"sqlite:///{tmp_path / 'runs' / 'killme' / 'study.db'}"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+    deadline = time.time() + 300
+    try:
+        # wait until one trial finished and the next one is running, then kill the whole process group
+        while time.time() < deadline:
+            trials = _trials(url)
+            if any(t.state == TrialState.COMPLETE for t in trials) and any(
+                    t.state == TrialState.RUNNING for t in trials):
+                break
+            assert proc.poll() is None, proc.stdout.read().decode()
+            time.sleep(0.3)
+        else:
+            raise AssertionError("the study never had a finished and a running trial")
+        time.sleep(1.0)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    before = {t.number: (t.params, t.values) for t in _trials(url) if t.state == TrialState.COMPLETE}
+    interrupted = [t for t in _trials(url) if t.state == TrialState.RUNNING]
+    assert before and len(interrupted) == 1
+
+    rerun = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    assert "recovered interrupted trials" in rerun.stdout
+
+    trials = _trials(url)
+    assert not [t for t in trials if t.state in (TrialState.RUNNING, TrialState.WAITING)]
+    counted = [t for t in trials if not (t.state == TrialState.FAIL and t.user_attrs.get("requeued"))]
+    assert len(counted) == 3 and all(t.state == TrialState.COMPLETE for t in counted)
+    for number, (params, values) in before.items():  # finished trials kept, unchanged
+        assert trials[number].params == params and trials[number].values == values
+    killed = trials[interrupted[0].number]
+    assert killed.state == TrialState.FAIL and killed.user_attrs["requeued"] is True
+    retried = [t for t in trials if t.user_attrs.get("retry_of") == killed.number]
+    assert len(retried) == 1 and retried[0].params == killed.params and retried[0].user_attrs["retries"] == 1
+    # no finished trial repeated: every complete trial number appears once, each artifact folder is its own
+    dirs = [t.user_attrs["artifact_dir"] for t in counted]
+    assert len(set(dirs)) == 3 and all((Path(d) / "tables.npz").is_file() for d in dirs)

@@ -1,0 +1,162 @@
+"""The study end to end on a local Ray: counts, storage contents, artifacts, failures, pruning, status."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from lutsearch.search import RunOptions, load_existing_study, run_study
+from lutsearch.space import load_space
+from lutsearch.trial import load_artifact
+
+SPACE = """
+name: {name}
+seed: 3
+dataset: {{name: digits, val_fraction: 0.15}}
+model:
+  family: logicnets
+  params:
+    widths: {{per_layer: {{count: {{int: [1, 2]}}, int: [16, 48]}}}}
+    input_bits: {{int: [1, 2]}}
+    hidden_bits: 2
+    output_bits: 3
+    input_fan_in: {{int: [3, 5]}}
+    fan_in: 3
+    output_fan_in: 4
+train: {{epochs: 2, batch_size: 64, lr: 1.0e-2}}
+objectives: [accuracy, luts, depth]
+constraints: ["luts <= {max_luts}"]
+sampler: {{name: random}}
+limits: {{max_address_bits: 12}}
+{extra}
+"""
+
+
+def _space(tmp_path: Path, name: str, max_luts: int = 100000, extra: str = "") -> Path:
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(SPACE.format(name=name, max_luts=max_luts, extra=extra))
+    return path
+
+
+def test_two_worker_study_on_local_ray(tmp_path):
+    space = load_space(_space(tmp_path, "e2e", max_luts=2500))
+    summary = run_study(space, RunOptions(trials=5, workers=2, runs_dir=tmp_path / "runs", executor="ray"))
+    study = summary.handle.study
+    assert summary.done == 5
+    trials = study.get_trials(deepcopy=False)
+    assert len(trials) == 5 and all(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials)
+    assert study.metric_names == ["accuracy", "luts", "depth"]
+    assert (tmp_path / "runs" / "e2e" / "study.db").is_file()
+    assert (tmp_path / "runs" / "e2e" / "space.yaml").is_file()
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    assert complete
+    pids = set()
+    for t in complete:
+        attrs = t.user_attrs
+        assert set(attrs) >= {"val_acc", "test_acc", "dataset_variant", "artifact_dir", "train_seconds"}
+        assert attrs["dataset_variant"] == "digits-sklearn"
+        assert t.values[0] == attrs["val_acc"]  # the objective is validation accuracy, never test
+        assert t.constraints == {"luts <= 2500": pytest.approx(t.values[1] - 2500)}
+        pids.add(attrs["worker_pid"])
+    front = study.best_trials
+    assert front, "feasible Pareto front is empty"
+    assert all(t.values[1] <= 2500 for t in front)
+    for t in front:
+        art = load_artifact(t.user_attrs["artifact_dir"])
+        assert art.config["family"] == "logicnets" and art.config["trial"] == t.number
+        model = art.build_model()
+        data = art.load_data()
+        codes = model.input_codes(data.X_val)
+        assert np.array_equal(model.predict_codes(codes), art.network.evaluate(codes))
+        assert float((art.network.predict(codes) == data.y_val).mean()) == pytest.approx(t.values[0])
+        assert json.loads((Path(t.user_attrs["artifact_dir"]) / "metrics.json").read_text())["quantizer_scales"]
+
+
+def test_failures_are_recorded_and_study_goes_on(tmp_path):
+    plugin = tmp_path / "flaky.py"
+    plugin.write_text(
+        "from lutsearch.objectives import register_objective\n"
+        "def flaky(ctx, **_):\n"
+        "    if ctx.metrics['live_neurons'] % 2:\n"
+        "        raise RuntimeError('odd number of live neurons')\n"
+        "    return float(ctx.metrics['live_neurons'])\n"
+        "register_objective('flaky_neurons', 'minimize', 'test', flaky, default=True)\n"
+    )
+    path = _space(tmp_path, "flaky", extra=f"plugins: [{plugin.name}]")
+    text = path.read_text().replace("objectives: [accuracy, luts, depth]", "objectives: [accuracy, flaky_neurons]")
+    text = text.replace('constraints: ["luts <= 100000"]', "")
+    path.write_text(text)
+    space = load_space(path)
+    summary = run_study(space, RunOptions(trials=6, workers=1, runs_dir=tmp_path / "runs", executor="inprocess"))
+    study = summary.handle.study
+    assert summary.done == 6
+    states = [t.state for t in study.trials]
+    failed = [t for t in study.trials if t.state == TrialState.FAIL]
+    assert TrialState.FAIL in states and TrialState.COMPLETE in states, states
+    for t in failed:
+        assert "odd number of live neurons" in t.user_attrs["error"]
+        assert (Path(t.user_attrs["artifact_dir"]) / "error.txt").is_file()
+
+
+def test_infeasible_designs_pruned_without_training(tmp_path):
+    path = _space(tmp_path, "prune")
+    path.write_text(path.read_text().replace("limits: {max_address_bits: 12}", "limits: {max_address_bits: 4}"))
+    space = load_space(path)
+    summary = run_study(space, RunOptions(trials=3, runs_dir=tmp_path / "runs", executor="inprocess"))
+    trials = summary.handle.study.trials
+    assert [t.state for t in trials] == [TrialState.PRUNED] * 3
+    assert all("exceeds limit 4" in t.user_attrs["prune_reason"] for t in trials)
+    assert not (tmp_path / "runs" / "prune" / "trials").exists()  # nothing was trained
+
+
+def test_resume_adds_only_missing_trials_and_reseeds(tmp_path):
+    space = load_space(_space(tmp_path, "again"))
+    opts = RunOptions(trials=2, runs_dir=tmp_path / "runs", executor="inprocess")
+    first = run_study(space, opts).handle.study
+    before = {t.number: (t.values, t.params) for t in first.trials}
+    opts.trials = 4
+    study = run_study(space, opts).handle.study
+    assert len(study.trials) == 4
+    for number, (values, params) in before.items():
+        assert study.trials[number].values == values and study.trials[number].params == params
+    # a re-seeded sampler does not replay the first trials' parameters
+    assert [t.params for t in study.trials[2:]] != [t.params for t in study.trials[:2]]
+    opts.trials = 3  # target already met: nothing runs
+    assert len(run_study(space, opts).handle.study.trials) == 4
+
+
+def test_status_command_prints_front(tmp_path):
+    space = load_space(_space(tmp_path, "stat"))
+    run_study(space, RunOptions(trials=2, runs_dir=tmp_path / "runs", executor="inprocess"))
+    proc = subprocess.run([sys.executable, "-m", "lutsearch.cli", "status", str(tmp_path / "runs" / "stat")],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "trials 2/2" in proc.stdout and "Pareto front" in proc.stdout and "accuracy" in proc.stdout
+    missing = subprocess.run([sys.executable, "-m", "lutsearch.cli", "status", str(tmp_path / "runs" / "nope")],
+                             capture_output=True, text=True, timeout=120)
+    assert missing.returncode == 2 and "no study here" in missing.stderr and "Traceback" not in missing.stderr
+
+
+def test_study_refuses_changed_objectives(tmp_path):
+    from lutsearch.search import StudyError
+
+    path = _space(tmp_path, "obj")
+    run_study(load_space(path), RunOptions(trials=1, runs_dir=tmp_path / "runs", executor="inprocess"))
+    path.write_text(path.read_text().replace("[accuracy, luts, depth]", "[accuracy, luts]"))
+    with pytest.raises(StudyError, match="has objectives"):
+        run_study(load_space(path), RunOptions(trials=2, runs_dir=tmp_path / "runs", executor="inprocess"))
+
+
+def test_optuna_storage_url(tmp_path):
+    url = f"sqlite:///{tmp_path / 'elsewhere.db'}"
+    space = load_space(_space(tmp_path, "url"))
+    run_study(space, RunOptions(trials=1, runs_dir=tmp_path / "runs", storage=url, executor="inprocess"))
+    assert len(optuna.load_study(study_name="url", storage=url).trials) == 1
+    assert load_existing_study(storage=url, study_name="url").study.trials[0].state == TrialState.COMPLETE
