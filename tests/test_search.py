@@ -2,82 +2,17 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import optuna
 import pytest
 from optuna.trial import TrialState
 
 from lutsearch.search import RunOptions, load_existing_study, run_study
 from lutsearch.space import load_space
-from lutsearch.trial import load_artifact
-
-SPACE = """
-name: {name}
-seed: 3
-dataset: {{name: digits, val_fraction: 0.15}}
-model:
-  family: logicnets
-  params:
-    widths: {{per_layer: {{count: {{int: [1, 2]}}, int: [16, 48]}}}}
-    input_bits: {{int: [1, 2]}}
-    hidden_bits: 2
-    output_bits: 3
-    input_fan_in: {{int: [3, 5]}}
-    fan_in: 3
-    output_fan_in: 4
-train: {{epochs: 2, batch_size: 64, lr: 1.0e-2}}
-objectives: [accuracy, luts, depth]
-constraints: ["luts <= {max_luts}"]
-sampler: {{name: random}}
-limits: {{max_address_bits: 12}}
-{extra}
-"""
-
-
-def _space(tmp_path: Path, name: str, max_luts: int = 100000, extra: str = "") -> Path:
-    path = tmp_path / f"{name}.yaml"
-    path.write_text(SPACE.format(name=name, max_luts=max_luts, extra=extra))
-    return path
-
-
-def test_two_worker_study_on_local_ray(tmp_path):
-    space = load_space(_space(tmp_path, "e2e", max_luts=2500))
-    summary = run_study(space, RunOptions(trials=5, workers=2, runs_dir=tmp_path / "runs", executor="ray"))
-    study = summary.handle.study
-    assert summary.done == 5
-    trials = study.get_trials(deepcopy=False)
-    assert len(trials) == 5 and all(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials)
-    assert study.metric_names == ["accuracy", "luts", "depth"]
-    assert (tmp_path / "runs" / "e2e" / "study.db").is_file()
-    assert (tmp_path / "runs" / "e2e" / "space.yaml").is_file()
-    complete = [t for t in trials if t.state == TrialState.COMPLETE]
-    assert complete
-    pids = set()
-    for t in complete:
-        attrs = t.user_attrs
-        assert set(attrs) >= {"val_acc", "test_acc", "dataset_variant", "artifact_dir", "train_seconds"}
-        assert attrs["dataset_variant"] == "digits-sklearn"
-        assert t.values[0] == attrs["val_acc"]  # the objective is validation accuracy, never test
-        assert t.constraints == {"luts <= 2500": pytest.approx(t.values[1] - 2500)}
-        pids.add(attrs["worker_pid"])
-    front = study.best_trials
-    assert front, "feasible Pareto front is empty"
-    assert all(t.values[1] <= 2500 for t in front)
-    for t in front:
-        art = load_artifact(t.user_attrs["artifact_dir"])
-        assert art.config["family"] == "logicnets" and art.config["trial"] == t.number
-        model = art.build_model()
-        data = art.load_data()
-        codes = model.input_codes(data.X_val)
-        assert np.array_equal(model.predict_codes(codes), art.network.evaluate(codes))
-        assert float((art.network.predict(codes) == data.y_val).mean()) == pytest.approx(t.values[0])
-        assert json.loads((Path(t.user_attrs["artifact_dir"]) / "metrics.json").read_text())["quantizer_scales"]
-
+from helpers import small_space as _space
 
 def test_failures_are_recorded_and_study_goes_on(tmp_path):
     plugin = tmp_path / "flaky.py"

@@ -113,9 +113,14 @@ def evaluate_objective(name: str, ctx: EvalContext, via: str | None = None, **op
     return float(fn(ctx, **options))
 
 
+_LOADED_PLUGINS: set[Path] = set()
+
+
 def load_plugin(path: str | Path) -> None:
-    """Import a Python file that registers objectives."""
-    path = Path(path)
+    """Import a Python file that registers objectives (once per process)."""
+    path = Path(path).resolve()
+    if path in _LOADED_PLUGINS:
+        return
     if not path.is_file():
         raise FileNotFoundError(f"objective plugin {path} does not exist")
     module_name = f"lutsearch_plugin_{path.stem}_{abs(hash(str(path.resolve()))) % 10**8}"
@@ -123,3 +128,4 @@ def load_plugin(path: str | Path) -> None:
     module = importlib.util.module_from_spec(spec)
     assert spec.loader is not None
     spec.loader.exec_module(module)
+    _LOADED_PLUGINS.add(path)

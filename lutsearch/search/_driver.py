@@ -72,6 +72,7 @@ def _trial_config(space: SearchSpace, sampled: dict[str, Any], number: int) -> d
         "dataset": space.dataset,
         "objectives": [{"name": o.name, "via": o.via, "options": o.options} for o in space.objectives],
         "constraints": [{"expr": str(c), "metric": c.metric, "via": c.via} for c in space.constraints],
+        "plugins": [str(p) for p in space.plugins],
     }
 
 

@@ -78,12 +78,13 @@ class RayExecutor(BaseExecutor):
                 ray.init(num_cpus=num_cpus, **kwargs)
         self.address = address or "local"
         self.threads = max(1, math.ceil(cpus_per_trial))
+        self.use_gpu = gpus_per_trial > 0
         self._remote = ray.remote(run_trial).options(
             num_cpus=cpus_per_trial, num_gpus=gpus_per_trial, max_retries=max_retries, retry_exceptions=False
         )
 
     def submit(self, config, artifact_dir):
-        return self._remote.remote(config, artifact_dir, self.threads)
+        return self._remote.remote(config, artifact_dir, self.threads, self.use_gpu)
 
     def wait(self, handles):
         ray = self._ray

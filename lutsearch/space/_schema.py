@@ -256,7 +256,8 @@ def _dataset(f: str, raw: Any) -> dict[str, Any]:
 def _train(f: str, raw: Any) -> dict[str, Param]:
     from lutsearch.train import TrainConfig
 
-    fields = tuple(fld.name for fld in dataclasses.fields(TrainConfig))
+    # device and threads follow the resources Ray gives each trial (--cpus/--gpus-per-trial)
+    fields = tuple(fld.name for fld in dataclasses.fields(TrainConfig) if fld.name not in ("device", "threads"))
     return {key: parse_param(f"{f}train.{key}", value)
             for key, value in _mapping(f"{f}train", raw, fields).items()}
 

@@ -55,13 +55,17 @@ def write_json(path: Path, payload: Any) -> None:
     tmp.replace(path)
 
 
-def run_trial(config: dict[str, Any], artifact_dir: str, threads: int = 1) -> TrialResult:
-    """Train, tabulate, verify and score one configuration. See the module docstring."""
+def run_trial(config: dict[str, Any], artifact_dir: str, threads: int = 1, use_gpu: bool = False) -> TrialResult:
+    """Train, tabulate, verify and score one configuration. See the module docstring.
+
+    ``threads``: torch intra-op threads (the CPUs given to the trial); ``use_gpu``: train on CUDA when
+    the process sees a GPU (tabulation and the exact checks always run on the CPU in float64).
+    """
     t_start = time.perf_counter()
     workdir = Path(artifact_dir)
     workdir.mkdir(parents=True, exist_ok=True)
     try:
-        return _run(config, workdir, threads, t_start)
+        return _run(config, workdir, threads, use_gpu, t_start)
     except Exception as exc:  # recorded as a failed trial, never lost
         message = f"{type(exc).__name__}: {exc}"
         (workdir / "error.txt").write_text(traceback.format_exc())
@@ -69,20 +73,23 @@ def run_trial(config: dict[str, Any], artifact_dir: str, threads: int = 1) -> Tr
                 "seconds": time.perf_counter() - t_start}
 
 
-def _run(config: dict[str, Any], workdir: Path, threads: int, t_start: float) -> TrialResult:
+def _run(config: dict[str, Any], workdir: Path, threads: int, use_gpu: bool, t_start: float) -> TrialResult:
     import torch
 
     from lutsearch.models import build_model
-    from lutsearch.objectives import EvalContext, evaluate_objective
+    from lutsearch.objectives import EvalContext, evaluate_objective, load_plugin
     from lutsearch.train import TrainConfig, train_model
 
+    for plugin in config.get("plugins", []):  # objective plugins register in this (worker) process too
+        load_plugin(plugin)
     threads = max(1, int(threads))
     torch.set_num_threads(threads)
     data = load_trial_dataset(config["dataset"])
     write_json(workdir / "config.json", {**config, "n_inputs": data.n_features, "n_classes": data.n_classes})
 
     model = build_model(config["family"], config["params"], data.n_features, data.n_classes, config["seed"])
-    train_cfg = TrainConfig.from_dict({**config.get("train", {}), "threads": threads})
+    device = "cuda" if use_gpu and torch.cuda.is_available() else "cpu"
+    train_cfg = TrainConfig.from_dict({**config.get("train", {}), "threads": threads, "device": device})
     result = train_model(model, data, train_cfg, config["seed"])
 
     t_tables = time.perf_counter()
@@ -112,6 +119,7 @@ def _run(config: dict[str, Any], workdir: Path, threads: int, t_start: float) ->
         "epochs_run": result.epochs_run,
         "stopped_early": result.stopped_early,
         "train_seconds": result.train_seconds,
+        "train_device": device,
         "tables_seconds": tables_seconds,
         "bit_exact_val": True,
         "quantizer_scales": model.quantizer_scales(),
@@ -134,6 +142,7 @@ def _run(config: dict[str, Any], workdir: Path, threads: int, t_start: float) ->
     write_json(workdir / "metrics.json", metrics)
     return {
         "status": "ok",
+        "seconds": metrics["seconds"],
         "values": values,
         "constraint_metrics": constraint_metrics,
         "user_attrs": {

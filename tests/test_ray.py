@@ -1,0 +1,106 @@
+"""Trials on Ray: a 2-worker local study, a worker that dies (retried once, then FAIL), a cluster by address."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from optuna.trial import TrialState
+
+from helpers import small_space
+from lutsearch.search import RunOptions, run_study
+from lutsearch.space import load_space
+from lutsearch.trial import load_artifact
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    """One local Ray for the module (RayExecutor joins it and leaves it running)."""
+    import ray
+
+    os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+    yield ray
+    ray.shutdown()
+
+
+def test_two_worker_study_on_local_ray(tmp_path, local_ray):
+    space = load_space(small_space(tmp_path, "e2e", max_luts=2500))
+    summary = run_study(space, RunOptions(trials=5, workers=2, runs_dir=tmp_path / "runs", executor="ray"))
+    study = summary.handle.study
+    assert summary.done == 5
+    trials = study.get_trials(deepcopy=False)
+    assert len(trials) == 5 and all(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials)
+    assert study.metric_names == ["accuracy", "luts", "depth"]
+    assert (tmp_path / "runs" / "e2e" / "study.db").is_file()
+    assert (tmp_path / "runs" / "e2e" / "space.yaml").is_file()
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    assert complete
+    pids = set()
+    for t in complete:
+        attrs = t.user_attrs
+        assert set(attrs) >= {"val_acc", "test_acc", "dataset_variant", "artifact_dir", "train_seconds"}
+        assert attrs["dataset_variant"] == "digits-sklearn"
+        assert t.values[0] == attrs["val_acc"]  # the objective is validation accuracy, never test
+        assert t.constraints == {"luts <= 2500": pytest.approx(t.values[1] - 2500)}
+        pids.add(attrs["worker_pid"])
+    spans = sorted((t.datetime_start, t.datetime_complete) for t in complete)
+    assert any(b[0] < a[1] for a, b in zip(spans, spans[1:])), "2 workers never ran trials at the same time"
+    assert len(pids) == 2
+    front = study.best_trials
+    assert front, "feasible Pareto front is empty"
+    assert all(t.values[1] <= 2500 for t in front)
+    for t in front:
+        art = load_artifact(t.user_attrs["artifact_dir"])
+        assert art.config["family"] == "logicnets" and art.config["trial"] == t.number
+        model = art.build_model()
+        data = art.load_data()
+        codes = model.input_codes(data.X_val)
+        assert np.array_equal(model.predict_codes(codes), art.network.evaluate(codes))
+        assert float((art.network.predict(codes) == data.y_val).mean()) == pytest.approx(t.values[0])
+        assert json.loads((Path(t.user_attrs["artifact_dir"]) / "metrics.json").read_text())["quantizer_scales"]
+
+
+
+def test_dead_worker_is_retried_once_then_failed(tmp_path, local_ray):
+    plugin = tmp_path / "crash.py"
+    plugin.write_text(
+        "import os\n"
+        "from lutsearch.objectives import register_objective\n"
+        "def crash(ctx, **_):\n"
+        "    with open(ctx.workdir / 'attempts.txt', 'a') as f:\n"
+        "        f.write('x')\n"
+        "    os._exit(3)  # the worker process dies, as on a segfault or an OOM kill\n"
+        "register_objective('crash', 'minimize', 'test', crash, default=True)\n"
+    )
+    path = small_space(tmp_path, "crash", extra=f"plugins: [{plugin.name}]")
+    path.write_text(path.read_text().replace("objectives: [accuracy, luts, depth]", "objectives: [accuracy, crash]")
+                    .replace('constraints: ["luts <= 100000"]', ""))
+    summary = run_study(load_space(path), RunOptions(trials=1, runs_dir=tmp_path / "runs", executor="ray"))
+    (trial,) = summary.handle.study.trials
+    assert trial.state == TrialState.FAIL
+    assert "ray task failed" in trial.user_attrs["error"]
+    assert (Path(trial.user_attrs["artifact_dir"]) / "attempts.txt").read_text() == "xx"  # ran, retried once
+
+
+@pytest.mark.slow
+def test_join_existing_cluster_by_address(tmp_path):
+    port = "6391"
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
+    subprocess.run(["ray", "start", "--head", f"--port={port}", "--num-cpus=2", "--include-dashboard=false",
+                    "--disable-usage-stats"], check=True, env=env, capture_output=True, timeout=180)
+    try:
+        space = small_space(tmp_path, "cluster")
+        proc = subprocess.run([sys.executable, "-m", "lutsearch.cli", "run", str(space), "--trials", "2",
+                               "--workers", "2", "--ray-address", f"127.0.0.1:{port}", "--quiet",
+                               "--runs-dir", str(tmp_path / "runs")], capture_output=True, text=True, env=env,
+                              timeout=600)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert "ray (127.0.0.1:" in proc.stdout and "trials 2/2" in proc.stdout
+    finally:
+        subprocess.run(["ray", "stop", "--force"], env=env, capture_output=True, timeout=120)
