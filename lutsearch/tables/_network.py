@@ -287,8 +287,9 @@ class TruthTableNetwork:
         """A stable hash of the network's function and structure (for caches)."""
         h = hashlib.sha256()
         h.update(json.dumps([self.n_inputs, self.input_bits, self.input_signed]).encode())
-        for i, layer in enumerate(self.layers):
-            h.update(json.dumps(layer.meta(), sort_keys=True).encode())
+        for layer in self.layers:
+            structure = {k: v for k, v in layer.meta().items() if k != "name"}  # names do not change the function
+            h.update(json.dumps(structure, sort_keys=True).encode())
             for key, arr in sorted(layer.to_arrays("").items()):
                 h.update(key.encode())
                 h.update(np.ascontiguousarray(arr).tobytes())

@@ -1,0 +1,232 @@
+"""AmigoLUT-style ensembles (Weng et al., "Greater than the Sum of its LUTs: Scaling Up LUT-based
+Neural Networks with AmigoLUT", FPGA 2025): ``members`` small LUT networks of one family, trained
+jointly, whose output codes are summed per class.
+
+Members are built side by side from the same knobs (``member_family``'s own knobs go in
+``member_params``), each with its own random connectivity and initialization. Exactness of the sum:
+members whose logits come out of a quantizer share *one* output quantizer (so every member's codes
+have the same scale and the sum of codes is the sum of logits); popcount outputs (WARP) are
+already on a common scale.
+
+Hardware (``to_tables``): layer i of the ensemble is the concatenation of the members' layers i
+(indices offset into the concatenated previous layer; widths unified by sign/zero extension when
+members differ, e.g. HGQ adders sized by their live edges), followed by an ``AdderLayer`` summing
+the members' (signed) outputs per class.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from lutsearch.models._base import LUTNetwork
+from lutsearch.models._registry import (
+    COMMON_KNOBS,
+    FamilySpec,
+    Knob,
+    LayerPlan,
+    family_plan,
+    get_family,
+    register_family,
+    resolve_params,
+)
+from lutsearch.tables import AdderLayer, TableLayer, TruthTableNetwork, to_signed, to_unsigned
+
+__all__ = ["EnsembleNetwork", "concat_networks"]
+
+
+# ---------------------------------------------------------------------- table concatenation
+def _range(bits: int, signed: bool) -> tuple[int, int]:
+    return (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if signed else (0, (1 << bits) - 1)
+
+
+def _widen_table(layer: TableLayer, in_bits: int, out_bits: int) -> TableLayer:
+    """The same function on wider input codes (values clipped into the old range: never reached)
+    and wider output codes (sign/zero extension)."""
+    tables = layer.tables
+    if in_bits != layer.in_bits:
+        addr = np.arange(1 << (layer.fan_in * in_bits), dtype=np.int64)
+        lo, hi = _range(layer.in_bits, layer.in_signed)
+        old = np.zeros_like(addr)
+        for j in range(layer.fan_in):  # loop over fan-in positions, vectorized over addresses
+            digit = (addr >> (in_bits * j)) & ((1 << in_bits) - 1)
+            value = to_signed(digit, in_bits) if layer.in_signed else digit
+            old |= to_unsigned(np.clip(value, lo, hi), layer.in_bits) << (layer.in_bits * j)
+        tables = tables[:, old]
+    if out_bits != layer.out_bits and layer.out_signed:
+        tables = to_unsigned(to_signed(tables, layer.out_bits), out_bits)
+    return TableLayer(layer.indices, tables, in_bits, out_bits, layer.in_signed, layer.out_signed, layer.name)
+
+
+def concat_networks(nets: list[TruthTableNetwork],
+                    meta: dict[str, Any] | None = None) -> TruthTableNetwork:
+    """Side-by-side networks on the same inputs, their outputs summed by a final ``AdderLayer``."""
+    first = nets[0]
+    for net in nets[1:]:
+        same = [(type(a), a.in_signed, a.out_signed, a.n_out) for a in net.layers] == \
+               [(type(a), a.in_signed, a.out_signed, a.n_out) for a in first.layers]
+        if not same or (net.n_inputs, net.input_bits, net.input_signed) != \
+                (first.n_inputs, first.input_bits, first.input_signed):
+            raise ValueError("ensemble members must have the same layer structure and inputs")
+    layers: list[TableLayer | AdderLayer] = []
+    in_bits, offsets = first.input_bits, [0] * len(nets)
+    for pos in range(len(first.layers)):
+        parts = [net.layers[pos] for net in nets]
+        if isinstance(parts[0], AdderLayer):
+            out_bits = max(max(p.out_bits for p in parts),
+                           max(AdderLayer.required_bits(int(p.mask.sum(1).max(initial=0)), in_bits,
+                                                        p.in_signed, p.out_signed) for p in parts))
+            layers.append(AdderLayer(
+                np.concatenate([p.indices + off for p, off in zip(parts, offsets)]),
+                np.concatenate([p.mask for p in parts]), in_bits, out_bits,
+                parts[0].in_signed, parts[0].out_signed, parts[0].name,
+            ))
+        else:
+            out_bits = max(p.out_bits for p in parts)
+            wide = [_widen_table(p, in_bits, out_bits) for p in parts]
+            layers.append(TableLayer(
+                np.concatenate([p.indices + off for p, off in zip(wide, offsets)]),
+                np.concatenate([p.tables for p in wide]), in_bits, out_bits,
+                parts[0].in_signed, parts[0].out_signed, parts[0].name,
+            ))
+        offsets = [m * parts[0].n_out for m in range(len(nets))]
+        in_bits = out_bits
+    n_cls, signed = first.n_outputs, first.output_signed
+    terms = np.arange(len(nets))[None, :] * n_cls + np.arange(n_cls)[:, None]
+    layers.append(AdderLayer(terms, np.ones_like(terms, dtype=bool), in_bits,
+                             AdderLayer.required_bits(len(nets), in_bits, signed, signed), signed, signed,
+                             "ensemble_sum"))
+    return TruthTableNetwork(first.n_inputs, first.input_bits, layers, first.input_signed, meta or {})
+
+
+# ---------------------------------------------------------------------- the model
+def _output_bits(member: LUTNetwork) -> int:
+    return member.output_code_bits() if hasattr(member, "output_code_bits") else member.layers[-1].out_bits
+
+
+def _output_signed(member: LUTNetwork) -> bool:
+    if hasattr(member, "output_code_signed"):
+        return bool(member.output_code_signed())
+    return bool(member.layers[-1].out_signed)
+
+
+def _output_slot(member: LUTNetwork) -> tuple[nn.Module, str] | None:
+    """Where a member's logit scale lives: ``output_quant_slot()`` (None: no quantizer, e.g. WARP's
+    popcounts) or the last ``LUTLayer``'s quantizer."""
+    if hasattr(member, "output_quant_slot"):
+        return member.output_quant_slot()
+    return member.layers[-1], "quant"
+
+
+class EnsembleNetwork(LUTNetwork):
+    """Members side by side; logits = sum of the members' logits (codes on a shared scale)."""
+
+    def __init__(self, n_inputs: int, input_bits: int, members: list[LUTNetwork]) -> None:
+        super().__init__(n_inputs, input_bits, [])
+        self.members = nn.ModuleList(members)
+        slots = [_output_slot(m) for m in members]
+        if slots[0] is not None:
+            shared = getattr(*slots[0])
+            for owner, attr in slots[1:]:
+                setattr(owner, attr, shared)  # one quantizer module: one scale for every member
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return sum(member(x) for member in self.members)
+
+    def regularization(self) -> torch.Tensor | float:
+        return sum((m.regularization() for m in self.members), 0.0)
+
+    def on_epoch_start(self, epoch: int, n_epochs: int) -> None:
+        for member in self.members:
+            member.on_epoch_start(epoch, n_epochs)
+
+    def prelude(self, ctx: Any) -> None:
+        for member in self.members:
+            member.prelude(ctx)
+
+    @property
+    def n_outputs(self) -> int:
+        return self.members[0].n_outputs
+
+    def max_address_bits(self) -> int:
+        return max(m.max_address_bits() for m in self.members)
+
+    def output_code_bits(self) -> int:
+        width = max(_output_bits(m) for m in self.members)
+        signed = _output_signed(self.members[0])
+        return AdderLayer.required_bits(len(self.members), width, signed, signed)
+
+    @torch.no_grad()
+    def predict_codes(self, codes: np.ndarray, batch_size: int = 8192) -> np.ndarray:
+        total = 0
+        for m in self.members:
+            out = m.predict_codes(codes, batch_size)
+            total = total + (to_signed(out, _output_bits(m)) if _output_signed(m) else out)
+        return to_unsigned(total, self.output_code_bits()) if _output_signed(self.members[0]) else total
+
+    @torch.no_grad()
+    def to_tables(self, meta: dict[str, Any] | None = None) -> TruthTableNetwork:
+        nets = [m.to_tables() for m in self.members]
+        return concat_networks(nets, meta={"family": self.family, "config": self.config,
+                                           "members": len(nets), **(meta or {})})
+
+
+# ---------------------------------------------------------------------- registration
+# Common knobs a member family may give its own defaults. The others (widths, connectivity and its
+# settings) are passed as resolved; ``build_model`` applies the connectivity scheme to the whole
+# ensemble, i.e. to every member's layers.
+_SHAPE_KNOBS = ("input_bits", "hidden_bits", "output_bits", "input_fan_in", "fan_in", "output_fan_in",
+                "batch_norm")
+
+
+def _member_params(params: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    family = params["member_family"]
+    if family == "ensemble":
+        raise ValueError("ensemble members cannot be ensembles")
+    extra = params["member_params"]
+    if isinstance(extra, str):
+        extra = json.loads(extra) if extra.strip() else {}
+    common = {k: v for k, v in params.items() if k in COMMON_KNOBS and v is not None}
+    return family, resolve_params(family, {**common, **dict(extra)})
+
+
+def plan(params: dict[str, Any], n_inputs: int, n_classes: int) -> list[LayerPlan]:
+    """Each member's plan with ``members`` times the neurons."""
+    family, mp = _member_params(params)
+    m = params["members"]
+    return [LayerPlan(p.n_in * m, p.n_out * m, p.fan_in, p.in_bits, p.in_signed, p.out_bits, p.out_signed)
+            for p in family_plan(family, mp, n_inputs, n_classes)]
+
+
+def build(params, n_inputs, n_classes, generator) -> EnsembleNetwork:
+    if params["members"] < 1:
+        raise ValueError("an ensemble needs at least one member")
+    family, mp = _member_params(params)
+    spec = get_family(family)
+    members = []
+    for _ in range(params["members"]):
+        member = spec.build(mp, n_inputs, n_classes, generator)
+        member.family = family
+        member.config = {"family": family, "params": mp, "n_inputs": n_inputs, "n_classes": n_classes}
+        members.append(member)
+    return EnsembleNetwork(n_inputs, mp["input_bits"], members)
+
+
+register_family(FamilySpec(
+    name="ensemble",
+    build=build,
+    knobs={
+        # layer-shape knobs pass through to the members; unset ones take the member family's defaults
+        **{k: Knob(COMMON_KNOBS[k].kind, None, f"{COMMON_KNOBS[k].doc} (default: the member family's)")
+           for k in _SHAPE_KNOBS},
+        "members": Knob("int", 4, "number of member networks whose outputs are summed"),
+        "member_family": Knob("str", "logicnets", "family of every member (any but ensemble)"),
+        "member_params": Knob("dict", {}, "the member family's own knobs (a mapping, or a JSON string)"),
+    },
+    doc=__doc__.splitlines()[0],
+    plan=plan,
+))
