@@ -150,10 +150,10 @@ def _cmd_list(args) -> int:
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
-    from lutsearch.search import StudyError
+    from lutsearch.search import ExecutorError, StudyError
     from lutsearch.space import SpaceError
 
-    errors: list[type[BaseException]] = [SpaceError, StudyError, FileNotFoundError]
+    errors: list[type[BaseException]] = [SpaceError, StudyError, ExecutorError, FileNotFoundError]
     try:
         from lutsearch.search.export import ExportError
 
@@ -165,6 +165,9 @@ def _user_errors() -> tuple[type[BaseException], ...]:
 
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    # Idle OpenMP threads spin by default; on a shared or oversubscribed machine that slows every trial
+    # several-fold. Set before torch is imported; Ray workers inherit it.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     args = _parser().parse_args(argv)
     handler = {"run": _cmd_run, "status": _cmd_status, "export": _cmd_export, "validate": _cmd_validate,
                "list": _cmd_list}[args.command]

@@ -91,7 +91,9 @@ def test_dead_worker_is_retried_once_then_failed(tmp_path, local_ray):
 @pytest.mark.slow
 def test_join_existing_cluster_by_address(tmp_path):
     port = "6391"
-    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
+    # Ray >= 2.5x clusters may require token authentication; the head and the client share the token.
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "token"}
+    subprocess.run(["ray", "get-auth-token", "--generate"], env=env, capture_output=True, timeout=60)
     subprocess.run(["ray", "start", "--head", f"--port={port}", "--num-cpus=2", "--include-dashboard=false",
                     "--disable-usage-stats"], check=True, env=env, capture_output=True, timeout=180)
     try:
@@ -102,5 +104,10 @@ def test_join_existing_cluster_by_address(tmp_path):
                               timeout=600)
         assert proc.returncode == 0, proc.stdout + proc.stderr
         assert "ray (127.0.0.1:" in proc.stdout and "trials 2/2" in proc.stdout
+        bad = subprocess.run([sys.executable, "-m", "lutsearch.cli", "run", str(space), "--trials", "1",
+                              "--ray-address", "127.0.0.1:1", "--runs-dir", str(tmp_path / "runs2")],
+                             capture_output=True, text=True, env=env, timeout=300)
+        assert bad.returncode == 2 and "no Ray cluster answers at 127.0.0.1:1" in bad.stderr
+        assert "Traceback" not in bad.stderr
     finally:
         subprocess.run(["ray", "stop", "--force"], env=env, capture_output=True, timeout=120)

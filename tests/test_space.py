@@ -155,3 +155,23 @@ def test_cli_prints_one_line_without_traceback(tmp_path):
     lines = [line for line in proc.stderr.splitlines() if line.startswith("lutsearch: error:")]
     assert len(lines) == 1 and "sampler.name: unknown sampler 'bayes'" in lines[0]
     assert "Traceback" not in proc.stderr
+
+
+def test_knob_conditioned_block(tmp_path):
+    """SparseLUT's T is only sampled when connectivity=sparselut is drawn."""
+    doc = _merge(BASE, {"model": {"params": {"connectivity": {"choices": ["random", "sparselut"]}},
+                                  "when": {"connectivity=sparselut": {"sparse_T": {"float": [0.1, 0.9]}}}}})
+    space = load_space(_write(tmp_path, doc))
+    study = optuna.create_study(directions=space.directions, sampler=optuna.samplers.RandomSampler(seed=0))
+    drawn = set()
+    for _ in range(16):
+        trial = study.ask()
+        params = space.sample(trial)["params"]
+        drawn.add(params["connectivity"])
+        assert ("sparse_T" in params) == (params["connectivity"] == "sparselut")
+        assert ("connectivity=sparselut.sparse_T" in trial.params) == (params["connectivity"] == "sparselut")
+        study.tell(trial, [0.5, 1.0])
+    assert drawn == {"random", "sparselut"}
+    bad = _merge(BASE, {"model": {"when": {"colour=red": {"sparse_T": 0.5}}}})
+    with pytest.raises(SpaceError, match="model.when.colour=red: 'colour' is not a knob of logicnets"):
+        load_space(_write(tmp_path, bad, "bad.yaml"))

@@ -67,6 +67,12 @@ COMMON_KNOBS: dict[str, Knob] = {
     "output_fan_in": Knob("int", 3, "fan-in of the output layer's neurons"),
     "batch_norm": Knob("bool", True, "batch-norm before each quantizer"),
     "connectivity": Knob("str", "random", "how neurons pick their F inputs", choices=SCHEMES),
+    "sparse_T": Knob("float", 0.5, "SparseLUT transition epoch (>= 1) or fraction of training (< 1)"),
+    "sparse_penalty": Knob("float", 1e-4, "SparseLUT L1 penalty on connection magnitudes before T"),
+    "sparse_noise": Knob("float", 0.0, "SparseLUT gradient-noise scale on magnitudes before T"),
+    "sparse_regrowth": Knob("str", "random", "SparseLUT regrowth of dropped connections",
+                            choices=("random", "gradient")),
+    "sparse_candidates": Knob("int", 4, "SparseLUT candidate inputs per neuron input slot before T"),
 }
 
 Builder = Callable[[dict[str, Any], int, int, torch.Generator], LUTNetwork]
@@ -168,8 +174,8 @@ def build_model(family: str, params: dict[str, Any], n_inputs: int, n_classes: i
     generator = torch.Generator().manual_seed(int(seed))
     torch.manual_seed(int(seed))
     model = spec.build(resolved, n_inputs, n_classes, generator)
-    model = apply_connectivity(model, resolved, generator)
     model.family = family
+    model = apply_connectivity(model, resolved, generator)
     model.config = {"family": family, "params": resolved, "n_inputs": n_inputs, "n_classes": n_classes,
                     "seed": int(seed)}
     return model

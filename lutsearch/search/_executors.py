@@ -9,11 +9,16 @@ from __future__ import annotations
 
 import math
 import os
+import socket
 from typing import Any, Hashable
 
 from lutsearch.trial import run_trial
 
-__all__ = ["BaseExecutor", "InProcessExecutor", "RayExecutor", "make_executor"]
+__all__ = ["BaseExecutor", "ExecutorError", "InProcessExecutor", "RayExecutor", "make_executor"]
+
+
+class ExecutorError(RuntimeError):
+    """The executor could not start (e.g. no Ray cluster at the given address); one line."""
 
 
 class BaseExecutor:
@@ -72,10 +77,18 @@ class RayExecutor(BaseExecutor):
         if self.started_here:
             kwargs: dict[str, Any] = dict(include_dashboard=False, log_to_driver=False, logging_level="ERROR",
                                           configure_logging=True)
-            if address:
-                ray.init(address=address, **kwargs)
-            else:
-                ray.init(num_cpus=num_cpus, **kwargs)
+            if address and address != "auto":
+                _check_reachable(address)
+            try:
+                if address:
+                    ray.init(address=address, **kwargs)
+                else:
+                    ray.init(num_cpus=num_cpus, **kwargs)
+            except Exception as exc:  # connection refused, authentication, bad address...
+                first = next((line for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
+                hint = ("; a cluster with token authentication needs RAY_AUTH_MODE=token and its token "
+                        "(~/.ray/auth_token or RAY_AUTH_TOKEN)" if "auth" in str(exc).lower() else "")
+                raise ExecutorError(f"could not start Ray ({address or 'local'}): {first[:300]}{hint}") from None
         self.address = address or "local"
         self.threads = max(1, math.ceil(cpus_per_trial))
         self.use_gpu = gpus_per_trial > 0
@@ -109,6 +122,17 @@ class RayExecutor(BaseExecutor):
     @property
     def description(self) -> str:
         return f"ray ({self.address})"
+
+
+def _check_reachable(address: str, timeout: float = 10.0) -> None:
+    """Fail fast with one line when nothing listens at ``host:port`` (ray.init would retry for minutes)."""
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        raise ExecutorError(f"--ray-address must be host:port, got {address!r}")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except OSError as exc:
+        raise ExecutorError(f"no Ray cluster answers at {address}: {exc}") from None
 
 
 def make_executor(kind: str, *, ray_address: str | None, cpus_per_trial: float, gpus_per_trial: float,

@@ -171,7 +171,7 @@ def export_design(study_dir: Path, out_dir: Path, *, storage: str | None = None,
 
     notes: list[str] = []
     if synthesize:
-        res = run_synthesis(network, pipeline=pipeline, mode="design", workdir=out_dir / "synth")
+        res = run_synthesis(network, pipeline=pipeline, mode="design", workdir=out_dir / "synth", cache_dir=False)
     else:
         res = estimate.analytic_result(network, pipeline, note="synthesis skipped (--no-synthesize)")
     if res.estimated:

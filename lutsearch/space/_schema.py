@@ -94,6 +94,11 @@ class SearchSpace:
             params[key] = spec.sample(trial, key, params)
         for key, spec in self.when.get(family, {}).items():
             params[key] = spec.sample(trial, f"{family}.{key}", params)
+        for cond, block in self.when.items():  # knob-conditioned blocks, e.g. "connectivity=sparselut"
+            knob, _, value = cond.partition("=")
+            if value and str(params.get(knob)).lower() == value.lower():
+                for key, spec in block.items():
+                    params[key] = spec.sample(trial, f"{cond}.{key}", params)
         train = {key: spec.sample(trial, f"train.{key}", {}) for key, spec in self.train.items()}
         return {"family": family, "params": params, "train": train}
 
@@ -211,14 +216,25 @@ def _model(f: str, raw: Any) -> tuple[Param, dict[str, Param], dict[str, dict[st
             raise SpaceError(f"{f}model.params.{key}: not a knob of family {missing[0]!r}; {hint}")
         params[key] = parse_param(f"{f}model.params.{key}", value)
     when = {}
-    for fam, block in _mapping(f"{f}model.when", model.get("when")).items():
-        if fam not in families:
-            raise SpaceError(f"{f}model.when.{fam}: not among the space's families; allowed: {', '.join(families)}")
-        when[fam] = {}
-        for key, value in _mapping(f"{f}model.when.{fam}", block).items():
-            if key not in knobs[fam]:
-                raise SpaceError(f"{f}model.when.{fam}.{key}: unknown knob; allowed: {', '.join(sorted(knobs[fam]))}")
-            when[fam][key] = parse_param(f"{f}model.when.{fam}.{key}", value)
+    for cond, block in _mapping(f"{f}model.when", model.get("when")).items():
+        where = f"{f}model.when.{cond}"
+        knob, _, value = str(cond).partition("=")
+        if value:  # a block conditioned on another knob's value, e.g. "connectivity=sparselut"
+            owners = [fam for fam in families if knob in knobs[fam]]
+            if not owners:
+                raise SpaceError(f"{where}: {knob!r} is not a knob of {', '.join(families)}")
+        elif cond not in families:
+            raise SpaceError(f"{where}: not among the space's families ({', '.join(families)}) "
+                             f"nor a 'knob=value' condition")
+        else:
+            owners = [cond]
+        when[cond] = {}
+        for key, item in _mapping(where, block).items():
+            for fam in owners:
+                if key not in knobs[fam]:
+                    raise SpaceError(f"{where}.{key}: unknown knob of family {fam!r}; "
+                                     f"allowed: {', '.join(sorted(knobs[fam]))}")
+            when[cond][key] = parse_param(f"{where}.{key}", item)
     for fam in families:
         required = [k for k, knob in get_family(fam).all_knobs.items() if knob.required]
         for key in required:

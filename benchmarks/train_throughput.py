@@ -1,0 +1,229 @@
+"""Training throughput: lutsearch's vectorized neuron functions vs reference-style implementations.
+
+For each published configuration (read from ``spaces/baselines/*.yaml``) two networks are built with
+the same layer plan, batch-norm and Brevitas quantizers; they differ only in how the neurons compute:
+
+* NeuraLUT, reference style (MartaAndronic/NeuraLUT ``SparseLinearNeq.forward``): every neuron's
+  input is copied N times (``repeat``) and each sub-layer is an elementwise multiply-sum against a
+  (n_out*N, d_in) weight; ours: per-neuron batched matmuls (``lutsearch.models.neuralut``).
+* PolyLUT, reference style (MartaAndronic/PolyLUT ``SparseLinearNeq.forward``):
+  ``x.unsqueeze(-2).pow(exponents).prod(-1)`` per monomial; ours: monomials built degree by degree
+  with gathers and one product each (``lutsearch.models.polylut``).
+* LogicNets, reference style (Xilinx/logicnets ``SparseLinear``): a dense (n_out, n_in) weight times
+  a 0/1 fan-in mask, then a dense matmul; ours: gather + multiply-sum over the fan-in.
+
+The reference-style modules are re-implemented here from the description above (not copied) and
+only exist in this benchmark. Each timed step is forward + cross-entropy + backward + AdamW on a
+random batch (JSC-shaped: 16 features, 5 classes, batch 1024; MNIST-shaped: 784, 10, batch 256).
+Steps of the two implementations are interleaved and the median step time is reported, which keeps
+the ratio fair on a machine shared with other jobs.
+
+    python benchmarks/train_throughput.py [--steps 5] [--threads 2] [--only neuralut-jsc-5l ...]
+
+OpenMP threads wait passively (``OMP_WAIT_POLICY=PASSIVE`` unless set): on a machine shared with
+other jobs, spinning threads made 2-thread steps up to ~10x slower than 1-thread ones.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch starts its OpenMP runtime
+
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+import yaml  # noqa: E402
+from torch import nn  # noqa: E402
+
+from lutsearch.models import LUTLayer, LUTNetwork, NeuronFunction, build_model, plan_layers, random_indices  # noqa: E402
+from lutsearch.models._registry import COMMON_KNOBS, resolve_params  # noqa: E402
+from lutsearch.models.logicnets import build_layers  # noqa: E402
+from lutsearch.models.polylut import monomial_structure  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# name -> (baseline space file, n_features, n_classes, batch size)
+CONFIGS = {
+    "neuralut-jsc-5l": ("neuralut_jsc_5l.yaml", 16, 5, 1024),
+    "neuralut-mnist": ("neuralut_mnist.yaml", 784, 10, 256),
+    "polylut-jsc-xl": ("polylut_jsc_xl.yaml", 16, 5, 1024),
+    "polylut-jsc-m-lite": ("polylut_jsc_m_lite.yaml", 16, 5, 1024),
+    "logicnets-jsc-s": ("logicnets_jsc_s.yaml", 16, 5, 1024),
+}
+TARGETS = {"neuralut": 20.0, "polylut": 50.0}
+
+
+# ----------------------------------------------------------------------------- reference styles
+class RefSubNetworkNeurons(NeuronFunction):
+    """NeuraLUT reference style: L = 4 layers, skips res0 (F->N) and res1 (N->1), copy-then-multiply-sum."""
+
+    def __init__(self, n_out: int, fan_in: int, width: int) -> None:
+        super().__init__(n_out, fan_in)
+        self.width = width
+
+        def lin(rows, d_in):
+            bound = 1.0 / d_in ** 0.5
+            return (nn.Parameter(torch.empty(rows, d_in).uniform_(-bound, bound)),
+                    nn.Parameter(torch.empty(rows).uniform_(-bound, bound)))
+
+        n = n_out * width
+        self.fc1_w, self.fc1_b = lin(n, fan_in)
+        self.fc2_w, self.fc2_b = lin(n, width)
+        self.fc3_w, self.fc3_b = lin(n, width)
+        self.fc4_w, self.fc4_b = lin(n_out, width)
+        self.res0_w, self.res0_b = lin(n, fan_in)
+        self.res1_w, self.res1_b = lin(n_out, width)
+
+    @staticmethod
+    def _lin(x, w, b):
+        return (x * w).sum(-1) + b
+
+    def _spread(self, x):  # (B, n_out, d) -> (B, n_out*N, d): each neuron's input copied N times
+        batch, n_out, d = x.shape
+        return x.repeat(1, 1, self.width).reshape(batch, n_out * self.width, d)
+
+    def forward(self, x):
+        batch = x.shape[0]
+        x = self._spread(x)
+        r0 = self._lin(x, self.res0_w, self.res0_b)
+        x = torch.relu(self._lin(x, self.fc1_w, self.fc1_b))
+        x = self._spread(x.reshape(batch, self.n_out, self.width))
+        x = torch.relu(self._lin(x, self.fc2_w, self.fc2_b) + r0)
+        x = x.reshape(batch, self.n_out, self.width)
+        r1 = self._lin(x, self.res1_w, self.res1_b)
+        x = torch.relu(self._lin(self._spread(x), self.fc3_w, self.fc3_b))
+        x = x.reshape(batch, self.n_out, self.width)
+        return self._lin(x, self.fc4_w, self.fc4_b) + r1
+
+
+class RefPolynomialNeurons(NeuronFunction):
+    """PolyLUT reference style: every monomial as pow(x, exponents).prod over the fan-in."""
+
+    def __init__(self, n_out: int, fan_in: int, degree: int) -> None:
+        super().__init__(n_out, fan_in)
+        exps = monomial_structure(fan_in, degree)[2].to(torch.float32)
+        self.register_buffer("mask", exps)
+        bound = 1.0 / exps.shape[0] ** 0.5
+        self.weight = nn.Parameter(torch.empty(n_out, exps.shape[0]).uniform_(-bound, bound))
+        self.bias = nn.Parameter(torch.empty(n_out).uniform_(-bound, bound))
+
+    def forward(self, x):
+        x = x.unsqueeze(-2).pow(self.mask).prod(dim=-1)
+        return (x * self.weight).sum(-1) + self.bias
+
+
+class RefDenseMaskedLayer(LUTLayer):
+    """LogicNets reference style: dense weight * 0/1 mask, then a dense matmul over all inputs."""
+
+    def __init__(self, n_in: int, indices: torch.Tensor, **kw) -> None:
+        n_out, fan_in = indices.shape
+        super().__init__(NeuronFunction(n_out, fan_in), indices, **kw)
+        mask = torch.zeros(n_out, n_in)
+        mask.scatter_(1, indices, 1.0)
+        self.register_buffer("mask", mask)
+        bound = 1.0 / fan_in ** 0.5
+        self.weight = nn.Parameter(torch.empty(n_out, n_in).uniform_(-bound, bound))
+        self.bias = nn.Parameter(torch.empty(n_out).uniform_(-bound, bound))
+
+    def preactivation(self, x):
+        return self.bn(F.linear(x, self.weight * self.mask, self.bias))
+
+
+def reference_model(family: str, params: dict, n_inputs: int, n_classes: int, seed: int) -> LUTNetwork:
+    params = resolve_params(family, params)
+    gen = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    if family == "neuralut":
+        if params["hidden_depth"] != 4 or not params["skip"]:
+            raise ValueError("the reference NeuraLUT layout is fixed at L = 4 with skips")
+        layers = build_layers(params, n_inputs, n_classes, gen,
+                              lambda p: RefSubNetworkNeurons(p.n_out, p.fan_in, params["hidden_width"]))
+    elif family == "polylut":
+        layers = build_layers(params, n_inputs, n_classes, gen,
+                              lambda p: RefPolynomialNeurons(p.n_out, p.fan_in, params["degree"]))
+    elif family == "logicnets":
+        layers = [RefDenseMaskedLayer(p.n_in, random_indices(p.n_in, p.n_out, p.fan_in, gen),
+                                      in_bits=p.in_bits, in_signed=p.in_signed, out_bits=p.out_bits,
+                                      out_signed=p.out_signed, batch_norm=params["batch_norm"])
+                  for p in plan_layers(params, n_inputs, n_classes)]
+    else:
+        raise ValueError(family)
+    return LUTNetwork(n_inputs, params["input_bits"], layers)
+
+
+# ----------------------------------------------------------------------------- timing
+def load_baseline(fname: str) -> tuple[str, dict, int]:
+    space = yaml.safe_load((ROOT / "spaces" / "baselines" / fname).read_text())
+    family, params = space["model"]["family"], dict(space["model"]["params"])
+    if any(isinstance(v, dict) for v in params.values()):
+        raise ValueError(f"{fname} is not a single-point space")
+    return family, params, int(space.get("seed", 0))
+
+
+def make_stepper(model: nn.Module, x: torch.Tensor, y: torch.Tensor):
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    model.train()
+
+    def step() -> float:
+        t0 = time.perf_counter()
+        loss = F.cross_entropy(model(x), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        return time.perf_counter() - t0
+    return step
+
+
+def bench(name: str, steps: int) -> dict:
+    fname, n_features, n_classes, batch = CONFIGS[name]
+    family, params, seed = load_baseline(fname)
+    gen = torch.Generator().manual_seed(0)
+    x = torch.rand(batch, n_features, generator=gen)
+    y = torch.randint(0, n_classes, (batch,), generator=gen)
+    ours = make_stepper(build_model(family, params, n_features, n_classes, seed), x, y)
+    ref = make_stepper(reference_model(family, params, n_features, n_classes, seed), x, y)
+    # The floor: the same layer plan with LogicNets' linear neurons (same gather, batch-norm,
+    # quantizers, loss and AdamW). ref / floor bounds any neuron-function speed-up.
+    common = {k: v for k, v in params.items() if k in COMMON_KNOBS}
+    floor = make_stepper(build_model("logicnets", common, n_features, n_classes, seed), x, y)
+    ours(), ref(), floor()  # warm-up (allocator, Brevitas init)
+    t_ours, t_ref, t_floor = [], [], []
+    for _ in range(steps):  # interleaved, so all see the same machine load
+        t_ref.append(ref())
+        t_ours.append(ours())
+        t_floor.append(floor())
+    m_ours, m_ref, m_floor = (statistics.median(t) for t in (t_ours, t_ref, t_floor))
+    return {"name": name, "family": family, "batch": batch, "ref_sps": batch / m_ref, "ours_sps": batch / m_ours,
+            "speedup": m_ref / m_ours, "ceiling": m_ref / m_floor, "target": TARGETS.get(family)}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--steps", type=int, default=5, help="timed steps per implementation (median taken)")
+    ap.add_argument("--threads", type=int, default=2, help="torch intra-op threads")
+    ap.add_argument("--only", nargs="*", choices=sorted(CONFIGS), help="run only these configurations")
+    args = ap.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    rows = []
+    print(f"{'config':<20}{'batch':>6}{'reference (samples/s)':>24}{'lutsearch (samples/s)':>24}{'speed-up':>10}"
+          f"{'target':>8}{'ceiling':>9}")
+    for name in args.only or list(CONFIGS):
+        r = bench(name, args.steps)
+        rows.append(r)
+        target = f">={r['target']:.0f}x" if r["target"] else "-"
+        print(f"{name:<20}{r['batch']:>6}{r['ref_sps']:>24.0f}{r['ours_sps']:>24.0f}{r['speedup']:>9.1f}x{target:>8}"
+              f"{r['ceiling']:>8.1f}x", flush=True)
+    missed = [r["name"] for r in rows if r["target"] and r["speedup"] < r["target"]]
+    if missed:
+        print(f"below target: {', '.join(missed)}")
+    print("ceiling = reference step time / step time of the same network with LogicNets' linear neurons")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

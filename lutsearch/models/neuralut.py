@@ -1,0 +1,201 @@
+"""NeuraLUT (Andronic & Constantinides, FPL 2024): each neuron hides a dense MLP with skip connections.
+
+Neuron i is a small real-valued MLP of ``hidden_depth`` (L) linear layers of width ``hidden_width``
+(N): F -> N -> ... -> N -> 1, ReLU between layers. With ``skip``, every pair of consecutive layers
+gets a linear shortcut from the pair's input to the pair's output, added before the pair's
+activation. With L = 4 this is exactly the reference structure (MartaAndronic/NeuraLUT,
+``src/neuralut/nn.py``: fc1..fc4, ``res0`` F -> N added after fc2, ``res1`` N -> 1 added after fc4).
+Only the sub-network's inputs and output are quantized, so the whole MLP is one L-LUT.
+
+Vectorization: every sub-layer keeps per-neuron weights (n_out, d_out, d_in) and runs on activations
+laid out (n_out, batch, width): the reference copies each neuron's input N times and multiplies-sums;
+here a sub-layer is one batched matmul over neurons (``baddbmm``: the bias, or the skip's output,
+is the accumulator), or for tiny maps (d_in * d_out < 16) a broadcast product and a reduction over
+the short input axis. The backward is written by hand (``_SubNetworks``): ReLU in place, one fused
+ReLU-gradient pass per hidden layer, weight/input gradients as batched matmuls.
+
+Batch invariance (data path and enumeration must round identically): elementwise ops and short-axis
+reductions are invariant by construction. For ``torch.bmm`` on CPU, PyTorch uses a naive kernel when
+``rows * d_in * d_out < 400`` and BLAS otherwise; BLAS (MKL) gave each row the same result whatever
+the number of rows in every test (1 and 2 threads), the naive kernel does not agree with it. So batched matmuls only run with at
+least ``MIN_BMM_ROWS`` rows (zero-padded when fewer) and ``d_in * d_out >= 16``, which keeps them on
+the BLAS path; tests check neuron outputs bit for bit across batch sizes and the tables on a whole
+test split in float64.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from lutsearch.models._base import LUTNetwork, NeuronFunction
+from lutsearch.models._registry import FamilySpec, Knob, register_family
+from lutsearch.models.logicnets import build_layers
+
+__all__ = ["SubNetworkNeurons", "MIN_BMM_ROWS", "per_neuron_affine", "per_neuron_linear"]
+
+MIN_BMM_ROWS = 64  # with d_in * d_out >= 16 this keeps every bmm above PyTorch's naive-kernel cutoff
+_MIN_BMM_WORK = 16
+
+
+def per_neuron_affine(h: torch.Tensor, weight: torch.Tensor, init: torch.Tensor, inplace: bool = False) -> torch.Tensor:
+    """``init + h @ weight^T`` per neuron: h (n_out, M, d_in), weight (n_out, d_out, d_in), init
+    broadcastable to (n_out, M, d_out), or of that exact shape and overwritten when ``inplace``.
+    Callers guarantee M >= MIN_BMM_ROWS (see the module docstring)."""
+    d_out, d_in = weight.shape[1], weight.shape[2]
+    if d_in * d_out < _MIN_BMM_WORK:  # tiny maps: broadcast product + short-axis sum
+        return (h[:, :, None, :] * weight[:, None]).sum(-1) + init
+    if inplace:
+        return init.baddbmm_(h, weight.transpose(1, 2))
+    return torch.baddbmm(init, h, weight.transpose(1, 2))
+
+
+def per_neuron_linear(h: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    """Neuron-wise affine map h (n_out, M, d_in) -> (n_out, M, d_out), weight (n_out, d_out, d_in),
+    bias (n_out, d_out), batch-invariant for any M (rows zero-padded up to ``MIN_BMM_ROWS``)."""
+    rows = h.shape[1]
+    if rows < MIN_BMM_ROWS:
+        h = F.pad(h, (0, 0, 0, MIN_BMM_ROWS - rows))
+    out = per_neuron_affine(h, weight, bias[:, None, :])
+    return out[:, :rows] if rows < MIN_BMM_ROWS else out
+
+
+def _linear_init(n_out: int, d_out: int, d_in: int) -> tuple[nn.Parameter, nn.Parameter]:
+    # nn.Linear's default init (uniform +-1/sqrt(d_in) for weight and bias), as the reference uses.
+    bound = 1.0 / math.sqrt(d_in)
+    weight = nn.Parameter(torch.empty(n_out, d_out, d_in).uniform_(-bound, bound))
+    bias = nn.Parameter(torch.empty(n_out, d_out).uniform_(-bound, bound))
+    return weight, bias
+
+
+def _weight_grad(g: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+    """d loss / d weight (n_out, d_out, d_in) from g (n_out, B, d_out) and the layer input h."""
+    return torch.bmm(g.transpose(1, 2), h)
+
+
+def _input_grad(g: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """d loss / d input (n_out, B, d_in) from g (n_out, B, d_out) and weight (n_out, d_out, d_in)."""
+    if g.shape[-1] == 1:
+        return g * weight
+    return torch.bmm(g, weight)
+
+
+class _SubNetworks(torch.autograd.Function):
+    """All neurons' MLPs, forward and a hand-written backward (ReLU applied in place, skips and
+    biases folded into the matmuls' accumulators, no autograd bookkeeping per sub-layer). Written by
+    hand because autograd's per-op graph (bias broadcasts, ReLU masks, adds) cost about 2x here."""
+
+    @staticmethod
+    def forward(ctx, x, neuron, *params):
+        depth = neuron.depth
+        weights, biases = params[:depth], params[depth:2 * depth]
+        skip_w, skip_b = params[2 * depth:2 * depth + neuron.n_skips], params[2 * depth + neuron.n_skips:]
+        h = x.transpose(0, 1).contiguous()  # (n_out, B, F): neurons are the matmul batch
+        inputs, pending = [], None
+        for l in range(depth):
+            inputs.append(h)
+            if l % 2 == 0 and l // 2 < neuron.n_skips:
+                # Skip l//2 reads this layer's input; its output, with the next layer's bias folded
+                # in, becomes the next layer's matmul accumulator (no separate add pass).
+                b = l // 2
+                pending = per_neuron_affine(h, skip_w[b], (skip_b[b] + biases[l + 1])[:, None, :])
+                z = per_neuron_affine(h, weights[l], biases[l][:, None, :])
+            elif pending is not None:  # accumulate into the skip's output in place
+                z, pending = per_neuron_affine(h, weights[l], pending, inplace=True), None
+            else:
+                z = per_neuron_affine(h, weights[l], biases[l][:, None, :])
+            h = z.clamp_min_(0.0) if l < depth - 1 else z
+        ctx.neuron = neuron
+        ctx.save_for_backward(*inputs, *params)
+        return h[..., 0].t()
+
+    @staticmethod
+    def backward(ctx, grad):
+        neuron = ctx.neuron
+        depth, n_skips = neuron.depth, neuron.n_skips
+        saved = ctx.saved_tensors
+        inputs, params = saved[:depth], saved[depth:]
+        weights, skip_w = params[:depth], params[2 * depth:2 * depth + n_skips]
+        g_w, g_b = [None] * depth, [None] * depth
+        g_sw, g_sb = [None] * n_skips, [None] * n_skips
+        g = grad.t().unsqueeze(-1).contiguous()  # d loss / d z of the last layer: (n_out, B, 1)
+        g_skip = None  # d loss / d (skip output), set at a layer that ends a skip block
+        for l in range(depth - 1, -1, -1):
+            h = inputs[l]
+            if l % 2 == 1 and (l // 2) < n_skips:
+                g_skip = g  # the skip's output was added to this layer's pre-activation
+            g_w[l], g_b[l] = _weight_grad(g, h), g.sum(1)
+            g_h = _input_grad(g, weights[l])
+            if l % 2 == 0 and l // 2 < n_skips:
+                b = l // 2
+                g_sw[b], g_sb[b] = _weight_grad(g_skip, h), g_skip.sum(1)
+                if g_skip.shape[-1] == 1:
+                    g_h.addcmul_(g_skip, skip_w[b])
+                else:
+                    g_h.baddbmm_(g_skip, skip_w[b])
+            if l > 0:  # through the ReLU that produced h: one fused pass
+                g = torch.ops.aten.threshold_backward(g_h, h, 0.0)
+        grad_x = g_h.transpose(0, 1) if ctx.needs_input_grad[0] else None
+        return (grad_x, None, *g_w, *g_b, *g_sw, *g_sb)
+
+
+class SubNetworkNeurons(NeuronFunction):
+    """``n_out`` independent MLPs F -> N x (L-1) -> 1 with optional linear skips every two layers."""
+
+    def __init__(self, n_out: int, fan_in: int, width: int, depth: int, skip: bool) -> None:
+        super().__init__(n_out, fan_in)
+        if width < 1 or depth < 1:
+            raise ValueError(f"neuralut: hidden_width and hidden_depth must be >= 1, got {width}, {depth}")
+        self.width, self.depth, self.skip = int(width), int(depth), bool(skip)
+        self.dims = [fan_in] + [self.width] * (self.depth - 1) + [1]
+        self.weights, self.biases = nn.ParameterList(), nn.ParameterList()
+        for l in range(self.depth):
+            w, b = _linear_init(n_out, self.dims[l + 1], self.dims[l])
+            self.weights.append(w)
+            self.biases.append(b)
+        # Skip b spans layers 2b and 2b+1: from dims[2b] to dims[2b+2].
+        self.skip_weights, self.skip_biases = nn.ParameterList(), nn.ParameterList()
+        if self.skip:
+            for b in range(self.depth // 2):
+                w, bb = _linear_init(n_out, self.dims[2 * b + 2], self.dims[2 * b])
+                self.skip_weights.append(w)
+                self.skip_biases.append(bb)
+
+    @property
+    def enumeration_width(self) -> int:
+        """Floats held per (input, neuron) pair: sizes table-enumeration chunks."""
+        return max(self.width, self.fan_in)
+
+    @property
+    def n_skips(self) -> int:
+        return len(self.skip_weights)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        rows = x.shape[0]
+        if rows < MIN_BMM_ROWS:  # keep every matmul on the BLAS path (batch invariance)
+            x = F.pad(x, (0, 0, 0, 0, 0, MIN_BMM_ROWS - rows))
+        params = [*self.weights, *self.biases, *self.skip_weights, *self.skip_biases]
+        out = _SubNetworks.apply(x, self, *params)
+        return out[:rows] if rows < MIN_BMM_ROWS else out
+
+
+def build(params, n_inputs, n_classes, generator) -> LUTNetwork:
+    width, depth, skip = int(params["hidden_width"]), int(params["hidden_depth"]), bool(params["skip"])
+    layers = build_layers(params, n_inputs, n_classes, generator,
+                          lambda p: SubNetworkNeurons(p.n_out, p.fan_in, width, depth, skip))
+    return LUTNetwork(n_inputs, params["input_bits"], layers)
+
+
+register_family(FamilySpec(
+    name="neuralut",
+    build=build,
+    knobs={
+        "hidden_width": Knob("int", 16, "width N of each neuron's hidden MLP"),
+        "hidden_depth": Knob("int", 4, "number L of linear layers in each neuron's MLP (F->N...->1)"),
+        "skip": Knob("bool", True, "linear skip connection around every two MLP layers"),
+    },
+    doc=__doc__.splitlines()[0],
+))

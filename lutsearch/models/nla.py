@@ -1,0 +1,270 @@
+"""NeuraLUT-Assemble (Andronic & Constantinides, FCCM 2025, arXiv:2504.00592): large-fan-in neurons
+assembled as trees of small L-LUTs, with learned input grouping.
+
+Structure (as the reference code, MartaAndronic/NeuraLUT @650c4f4, ``datasets/*/train.py`` and the
+``demo.ipynb`` model printouts): the layer list ``widths + [n_classes]`` carries a ``support_layers``
+flag per layer. A non-support layer is the *leaf level* of new assembled neurons; each following
+support layer is one more *tree level* whose nodes read ``support_fan_in`` nodes of the level below.
+Signals between tree levels are the signed ``support_bits`` "support" signals (the reference's
+QuantIdentity); a layer that feeds a leaf level outputs unsigned ``hidden_bits`` (QuantReLU). Every
+tree node is itself an L-LUT: a NeuraLUT sub-network F -> N -> 1 (``neuron_width`` N,
+``neuron_depth`` linear layers) plus a linear skip F -> 1 (``skip``; the reference's ``res2``), so
+the residual path through the whole tree is absorbed into the node tables. Each tree level is one
+``TableLayer`` of the truth-table network; ``indices`` express the tree wiring.
+
+Learned grouping (``prelude``): a short dense phase trains a twin whose every node sees *all*
+inputs of its level (``fc1``: n_in -> n_out*N and the skip n_in -> n_out, as the reference's
+``fc1_dense``/``res2_dense``) under the exponential group regularizer
+``R = lambda1 * sum_g (2^(lambda2 * ||W_g||_1) - 1)`` over the rows of both matrices (the reference's
+``wd``/``wd1``); each node then reads the ``F`` inputs with the largest skip weights |W_res| (the
+reference's ``GetInputMask``; without the skip, the largest first-layer column norms). The sparse
+model is trained from scratch with those indices, as in the reference.
+
+Knobs: ``tree_depth`` (levels per assembled neuron, grouped from the output; or ``support_layers``
+verbatim), ``support_fan_in`` / ``level_fan_ins`` (fan-in per tree level), ``support_bits``,
+``prelude_epochs``, ``group_lambda1``, ``group_lambda2``, ``neuron_width``, ``neuron_depth``, ``skip``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from lutsearch.models._base import LUTLayer, LUTNetwork, enumerate_codes, random_indices
+from lutsearch.models._connectivity import set_layer_indices
+from lutsearch.models._quant import make_act_quant, make_input_quant
+from lutsearch.models._registry import FamilySpec, Knob, LayerPlan, register_family
+from lutsearch.models.neuralut import SubNetworkNeurons, per_neuron_linear
+
+__all__ = ["NLANetwork", "DenseGroupingNet", "support_flags", "plan", "build"]
+
+
+def support_flags(params: dict[str, Any], n_layers: int) -> list[int]:
+    """0/1 per layer (1 = a support level reading the level below); layer 0 is always a leaf."""
+    flags = [int(f) for f in (params.get("support_layers") or [])]
+    if flags:
+        if len(flags) != n_layers or any(f not in (0, 1) for f in flags) or flags[0]:
+            raise ValueError(f"nla: support_layers must be {n_layers} flags of 0/1 starting with 0, got {flags}")
+        return flags
+    depth = int(params["tree_depth"])
+    if depth < 1:
+        raise ValueError(f"nla: tree_depth must be >= 1, got {depth}")
+    # Trees are grouped from the output backwards; the first block may be shorter.
+    return [0 if i == 0 or (n_layers - 1 - i) % depth == depth - 1 else 1 for i in range(n_layers)]
+
+
+def plan(params: dict[str, Any], n_inputs: int, n_classes: int) -> list[LayerPlan]:
+    widths = list(params["widths"]) + [n_classes]
+    flags = support_flags(params, len(widths))
+    level_fan_ins = [int(f) for f in (params.get("level_fan_ins") or [])]
+    plans, n_in, in_bits, in_signed, level = [], n_inputs, params["input_bits"], False, 0
+    for i, n_out in enumerate(widths):
+        last = i == len(widths) - 1
+        level = level + 1 if flags[i] else 0
+        if flags[i]:
+            if level_fan_ins and level > len(level_fan_ins):
+                raise ValueError(f"nla: level_fan_ins {level_fan_ins} has no fan-in for tree level {level}")
+            fan_in = level_fan_ins[level - 1] if level_fan_ins else params["support_fan_in"]
+        else:
+            fan_in = params["input_fan_in"] if i == 0 else params["output_fan_in"] if last else params["fan_in"]
+        if last:
+            out_bits, out_signed = params["output_bits"], True
+        elif flags[i + 1]:
+            out_bits, out_signed = params["support_bits"], True
+        else:
+            out_bits, out_signed = params["hidden_bits"], False
+        if fan_in > n_in:
+            raise ValueError(f"nla: layer {i}: fan-in {fan_in} exceeds its {n_in} inputs")
+        plans.append(LayerPlan(n_in, n_out, int(fan_in), in_bits, in_signed, out_bits, out_signed))
+        n_in, in_bits, in_signed = n_out, out_bits, out_signed
+    return plans
+
+
+class _DenseLevel(nn.Module):
+    """One level of the dense grouping twin: every node sees all ``n_in`` inputs (first layer only)."""
+
+    def __init__(self, p: LayerPlan, width: int, depth: int, skip: bool, batch_norm: bool) -> None:
+        super().__init__()
+        self.n_out, self.depth = p.n_out, depth
+        self.width = width = width if depth > 1 else 1
+        self.fc1 = nn.Linear(p.n_in, p.n_out * width)  # the reference's fc1_dense
+        self.res = nn.Linear(p.n_in, p.n_out) if skip else None  # the reference's res2_dense
+        self.rest = SubNetworkNeurons(p.n_out, width, width, depth - 1, skip=False) if depth > 1 else None
+        self.bn = nn.BatchNorm1d(p.n_out) if batch_norm else nn.Identity()
+        self.quant = make_act_quant(p.out_bits, p.out_signed)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.fc1(x)
+        if self.rest is None:  # depth 1: the node is linear in its inputs
+            z = h.view(-1, self.n_out, self.width).sum(-1)
+        else:
+            z = self.rest(torch.relu(h).view(-1, self.n_out, self.width))
+        if self.res is not None:
+            z = z + self.res(x)
+        return self.quant(self.bn(z))
+
+    def group_norms(self) -> torch.Tensor:
+        rows = [self.fc1.weight.abs().sum(1)]
+        if self.res is not None:
+            rows.append(self.res.weight.abs().sum(1))
+        return torch.cat(rows)
+
+    @torch.no_grad()
+    def importance(self) -> torch.Tensor:
+        """(n_out, n_in): how strongly each node uses each input."""
+        if self.res is not None:
+            return self.res.weight.abs()
+        return self.fc1.weight.abs().view(self.n_out, self.width, -1).sum(1)
+
+
+class DenseGroupingNet(nn.Module):
+    """The dense twin trained in NLA's prelude; ``group_regularizer`` is R (module docstring)."""
+
+    def __init__(self, plans: list[LayerPlan], params: dict[str, Any]) -> None:
+        super().__init__()
+        self.input_quant = make_input_quant(params["input_bits"])
+        self.levels = nn.ModuleList(
+            _DenseLevel(p, params["neuron_width"], params["neuron_depth"], params["skip"], params["batch_norm"])
+            for p in plans)
+        self.lambda1, self.lambda2 = float(params["group_lambda1"]), float(params["group_lambda2"])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.input_quant(x)
+        for level in self.levels:
+            x = level(x)
+        return x
+
+    def group_regularizer(self) -> torch.Tensor:
+        norms = torch.cat([level.group_norms() for level in self.levels])
+        return self.lambda1 * (torch.exp2(self.lambda2 * norms) - 1).sum()
+
+    def grouping(self, fan_ins: list[int]) -> list[torch.Tensor]:
+        """Per level, each node's top-F inputs (sorted), the learned tree wiring."""
+        return [torch.topk(level.importance(), f, dim=1).indices.sort(dim=1).values
+                for level, f in zip(self.levels, fan_ins)]
+
+
+def _quantize_with_codes(quant: nn.Module, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """A Brevitas quantizer's output value (with grad), integer codes and scale, in one pass."""
+    was = quant.return_quant_tensor
+    quant.return_quant_tensor = True
+    try:
+        qt = quant(z)
+    finally:
+        quant.return_quant_tensor = was
+    return qt.value, qt.int().to(torch.int64), qt.scale.detach().reshape(())
+
+
+def table_preactivation(layer: LUTLayer, x: torch.Tensor, codes: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    """Training-time pre-activations through each node's *table* instead of its sub-network.
+
+    Every node input is a quantized code, so a node has only A = 2^(F*b) distinct inputs: evaluate
+    its sub-network once on all A (n_out * A * N work instead of batch * n_out * N), gather each
+    sample's entry, and give the inputs the sub-network's exact Jacobian at that entry (tabulated by
+    one extra backward), so values and gradients equal the direct path's: weights get the gradient
+    summed per table entry, inputs (hence lower levels and quantizer scales) their per-sample one.
+    Written by hand: no library trains through enumerated tables.
+    """
+    F, b, n = layer.fan_in, layer.in_bits, layer.n_out
+    xg = x[:, layer.indices]  # (B, n, F) values, with grad
+    cg = codes[:, layer.indices] & ((1 << b) - 1)  # two's complement patterns
+    addr = (cg << (torch.arange(F, device=x.device) * b)).sum(-1)  # (B, n), input 0 in the LSBs
+    entries = enumerate_codes(F, b, layer.in_signed).to(x.device, x.dtype) * scale
+    if not (torch.is_grad_enabled() and xg.requires_grad):  # evaluation: the lookup alone
+        return layer.neuron(entries[:, None, :].expand(entries.shape[0], n, F)).gather(0, addr)
+    grid = entries[:, None, :].expand(entries.shape[0], n, F).clone().requires_grad_(True)
+    with torch.enable_grad():
+        table = layer.neuron(grid)  # (A, n), graph to the neuron's weights
+        jac, = torch.autograd.grad(table.sum(), grid, retain_graph=True)  # (A, n, F): d table / d input
+    pre = table.gather(0, addr)
+    slope = jac.gather(0, addr[..., None].expand(-1, -1, F))
+    return pre + ((xg - xg.detach()) * slope).sum(-1)  # value = table entry; d/dx = Jacobian
+
+
+class NLANetwork(LUTNetwork):
+    family = "nla"
+
+    def __init__(self, n_inputs: int, params: dict[str, Any], plans: list[LayerPlan], layers: list[LUTLayer]):
+        super().__init__(n_inputs, params["input_bits"], layers)
+        self.params, self.plans = dict(params), plans
+        self.grouping_history: dict[str, Any] = {}
+        self.table_training = bool(params.get("table_training", True))
+
+    @staticmethod
+    def _use_table(layer: LUTLayer, batch: int) -> bool:
+        if getattr(layer.neuron, "sparsifying", lambda: False)():  # SparseLUT mixes candidates
+            return False
+        return (1 << layer.address_bits) * 4 <= batch
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Training and validation go through node tables where they are small (``table_training``);
+        the exact path (``predict_codes``, ``to_tables``) always runs the sub-networks directly."""
+        if not self.table_training:
+            return super().forward(x)
+        x, codes, scale = _quantize_with_codes(self.input_quant, x)
+        for i, layer in enumerate(self.layers):
+            if self._use_table(layer, x.shape[0]):
+                pre = layer.bn(table_preactivation(layer, x, codes, scale))
+            else:
+                pre = layer.preactivation(x)
+            if i == len(self.layers) - 1:
+                return layer.quant(pre)
+            x, codes, scale = _quantize_with_codes(layer.quant, pre)
+        return x
+
+    def prelude(self, ctx: Any) -> None:
+        """Dense grouping phase: train the dense twin, then wire every tree level by its top-F."""
+        epochs = int(self.params["prelude_epochs"])
+        if epochs <= 0:
+            return
+        torch.manual_seed(ctx.seed + 104729)
+        dense = DenseGroupingNet(self.plans, self.params).to(ctx.cfg.device)
+        result = ctx.fit(dense, epochs, extra_loss=dense.group_regularizer,
+                         lr=float(self.params["prelude_lr"]) or None)
+        for layer, idx in zip(self.layers, dense.grouping([p.fan_in for p in self.plans])):
+            set_layer_indices(layer, idx)
+        self.grouping_history = {"val_acc": result.best_val_acc, "epochs": result.epochs_run,
+                                 "seconds": result.train_seconds}
+
+
+def build(params, n_inputs, n_classes, generator) -> LUTNetwork:
+    plans = plan(params, n_inputs, n_classes)
+    width, depth, skip = int(params["neuron_width"]), int(params["neuron_depth"]), bool(params["skip"])
+    if depth < 1 or width < 1:
+        raise ValueError(f"nla: neuron_width and neuron_depth must be >= 1, got {width}, {depth}")
+    layers = [
+        LUTLayer(
+            SubNetworkNeurons(p.n_out, p.fan_in, width, depth, skip),
+            random_indices(p.n_in, p.n_out, p.fan_in, generator),
+            in_bits=p.in_bits, in_signed=p.in_signed, out_bits=p.out_bits, out_signed=p.out_signed,
+            batch_norm=params["batch_norm"],
+        )
+        for p in plans
+    ]
+    return NLANetwork(n_inputs, params, plans, layers)
+
+
+register_family(FamilySpec(
+    name="nla",
+    build=build,
+    plan=plan,
+    knobs={
+        "tree_depth": Knob("int", 2, "L-LUT levels per assembled neuron (layers grouped from the output)"),
+        "support_layers": Knob("int_list", (), "explicit 0/1 support flag per layer (overrides tree_depth)"),
+        "support_fan_in": Knob("int", 2, "fan-in of tree nodes above the leaf level"),
+        "level_fan_ins": Knob("int_list", (), "fan-in per tree level 1..depth-1 (overrides support_fan_in)"),
+        "support_bits": Knob("int", 3, "bits of the signed signals between tree levels"),
+        "neuron_width": Knob("int", 64, "hidden width N of each node's sub-network"),
+        "neuron_depth": Knob("int", 2, "linear layers per node sub-network (2 = F->N->1, the reference)"),
+        "skip": Knob("bool", True, "linear skip F->1 inside every node (the tree's residual path)"),
+        "prelude_epochs": Knob("int", 25, "epochs of the dense grouping phase (0 = random wiring)"),
+        "prelude_lr": Knob("float", 0.0, "learning rate of the grouping phase (0 = the training lr)"),
+        "group_lambda1": Knob("float", 1e-4, "lambda1 of the exponential group regularizer"),
+        "group_lambda2": Knob("float", 0.07, "lambda2 (exponent scale) of the group regularizer"),
+        "table_training": Knob("bool", True, "train small-table levels through their enumerated tables "
+                                              "(same values and gradients, less work)"),
+    },
+    doc=__doc__.splitlines()[0],
+))

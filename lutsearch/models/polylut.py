@@ -1,0 +1,194 @@
+"""PolyLUT (Andronic & Constantinides, ICFPT 2023): each neuron is a multivariate polynomial.
+
+Neuron i expands its F inputs into every monomial of total degree <= D (the constant included,
+C(F+D, D) terms) and applies a linear map: ``y_i = sum_m w_im * prod_j x_j^e_mj + b_i``, followed by
+batch-norm and the quantized activation, as in the reference code (MartaAndronic/PolyLUT,
+``src/polylut/nn.py``). With D = 1 it is LogicNets plus a redundant constant term.
+
+Vectorization (no ``pow``/``prod`` per monomial): the monomial order is fixed once so that the
+degree-d monomials with largest variable j are a *prefix* of the degree-(d-1) block times x_j. A
+layer is then D*F slice-times-row products written in place into one (n_out, M, B) buffer, plus one
+batched matmul over neurons for the linear map. The backward is written by hand: the weight
+gradient is one more batched matmul, and the input gradient uses d(m' x_j)/dx_j = (e_j + 1) m', a
+batched matmul of the degree <= D-1 monomials with a matrix gathered from the weights.
+
+Batch invariance (data path and table enumeration agree bit for bit): products are elementwise;
+the linear map is a BLAS matmul over at least ``MIN_BMM_ROWS`` rows, which gives every sample the
+same result whatever the batch (see ``lutsearch.models.neuralut``), or for fewer than 16 monomials a
+broadcast product and an ordered reduction. Tests check both across batch sizes in float64.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from lutsearch.models._base import LUTNetwork, NeuronFunction
+from lutsearch.models._registry import FamilySpec, Knob, register_family
+from lutsearch.models.logicnets import build_layers
+from lutsearch.models.neuralut import MIN_BMM_ROWS
+
+__all__ = ["PolynomialNeurons", "monomial_structure", "n_monomials"]
+
+
+def n_monomials(fan_in: int, degree: int) -> int:
+    """Number of monomials of total degree <= ``degree`` in ``fan_in`` variables: C(F+D, D)."""
+    return math.comb(fan_in + degree, degree)
+
+
+def monomial_structure(fan_in: int, degree: int) -> tuple[list[torch.Tensor], list[torch.Tensor], torch.Tensor]:
+    """The fixed monomial order, built degree by degree.
+
+    Within a degree, monomials are grouped by their largest variable j (ascending); group j is every
+    degree-(d-1) monomial whose largest variable is <= j, times x_j. Since the previous degree is
+    sorted the same way, those parents are a *prefix* of the previous block, of length
+    ``C(j + d - 1, d - 1)``: each group is one slice times one input row, no gather needed.
+
+    Returns ``parents``, ``variables`` (one int64 tensor per degree d = 1..D: monomial k of degree d
+    is ``block_{d-1}[parents[d-1][k]] * x[variables[d-1][k]]``, indices local to the blocks) and the
+    exponent matrix (M, F) of all monomials in order (constant first). Runs once per layer; its
+    loops are over degrees and monomials, never over data.
+    """
+    if degree < 0:
+        raise ValueError(f"polynomial degree must be >= 0, got {degree}")
+    prev: list[tuple[int, ...]] = [()]  # a monomial = non-decreasing tuple of variable indices
+    exps = [[0] * fan_in]
+    parents, variables = [], []
+    for d in range(1, degree + 1):
+        block, par, var = [], [], []
+        for j in range(fan_in):
+            for p in range(_prefix(j, d)):
+                block.append(prev[p] + (j,))
+                par.append(p)
+                var.append(j)
+        exps += [np.bincount(np.array(m, dtype=np.int64), minlength=fan_in).tolist() for m in block]
+        parents.append(torch.tensor(par, dtype=torch.int64))
+        variables.append(torch.tensor(var, dtype=torch.int64))
+        prev = block
+    return parents, variables, torch.tensor(exps, dtype=torch.int64)
+
+
+def _prefix(j: int, d: int) -> int:
+    """Number of degree-(d-1) monomials whose largest variable is <= j: C(j + d - 1, d - 1)."""
+    return math.comb(j + d - 1, d - 1)
+
+
+def _monomial_rows(x: torch.Tensor, neuron: "PolynomialNeurons") -> torch.Tensor:
+    """(B, n_out, F) -> (n_out, M, B): for each degree and input j, one product of a prefix of the
+    previous degree's block with the row x_j, written in place (constant row first)."""
+    xt = x.permute(1, 2, 0).contiguous()  # (n_out, F, B)
+    mono = x.new_empty(neuron.n_out, neuron.n_terms, x.shape[0])
+    mono[:, 0] = 1.0
+    start, count = 0, 1  # the previous degree's block in ``mono``
+    for d in range(1, neuron.degree + 1):
+        out = start + count
+        for j in range(neuron.fan_in):  # loop over fan-in positions, not neurons or samples
+            n = _prefix(j, d)
+            torch.mul(mono.narrow(1, start, n), xt.narrow(1, j, 1), out=mono.narrow(1, out, n))
+            out += n
+        start, count = start + count, out - start - count
+    return mono
+
+
+def _contract(mono: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """y[i, b] = sum_m weight[i, m] * mono[i, m, b], batch-invariant for any B.
+
+    A batched matmul with at least ``MIN_BMM_ROWS`` rows (zero-padded) when there are enough
+    monomials to keep PyTorch on its BLAS path (see ``lutsearch.models.neuralut``); otherwise a
+    broadcast product and an ordered reduction over the monomial axis.
+    """
+    if weight.shape[1] < 16:
+        return (mono * weight.unsqueeze(-1)).sum(1)
+    a, rows = mono.transpose(1, 2), mono.shape[2]
+    if rows < MIN_BMM_ROWS:
+        a = F.pad(a, (0, 0, 0, MIN_BMM_ROWS - rows))
+    return torch.bmm(a, weight.unsqueeze(-1))[:, :rows, 0]
+
+
+class _Polynomial(torch.autograd.Function):
+    """y[b, i] = sum_m w[i, m] * mono_m(x[b, i]) + bias[i], with a hand-written backward.
+
+    Monomials live in a (n_out, M, B) buffer: each degree is a row gather of the previous degree's
+    block and of the inputs, then one product written in place. The linear map and both gradients are
+    batched matmuls over neurons. Backward uses d mono_{m'x_j} / d x_j = (e_{m'j} + 1) mono_{m'}: the
+    input gradient is one more matmul of the degree <= D-1 monomials with a matrix gathered from w.
+    Hand-written because autograd through gathers on the monomial axis (index_add) is ~10x slower.
+    """
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, neuron):
+        mono = _monomial_rows(x, neuron)
+        y = _contract(mono, weight)  # (n_out, B)
+        ctx.save_for_backward(mono, weight)
+        ctx.neuron = neuron
+        return y.t() + bias
+
+    @staticmethod
+    def backward(ctx, grad):
+        mono, weight = ctx.saved_tensors
+        neuron = ctx.neuron
+        gt = grad.t().contiguous()  # (n_out, B)
+        grad_w = torch.bmm(mono, gt.unsqueeze(-1))[..., 0] if ctx.needs_input_grad[1] else None
+        grad_b = grad.sum(0) if ctx.needs_input_grad[2] else None
+        grad_x = None
+        if ctx.needs_input_grad[0]:
+            lower = mono.narrow(1, 0, neuron.child.shape[0])  # monomials of degree <= D-1
+            a = weight[:, neuron.child] * neuron.child_coef  # (n_out, M', F)
+            grad_x = (torch.bmm(lower.transpose(1, 2), a) * gt.unsqueeze(-1)).transpose(0, 1)
+        return grad_x, grad_w, grad_b, None
+
+
+class PolynomialNeurons(NeuronFunction):
+    """``n_out`` independent degree-``degree`` polynomials of ``fan_in`` inputs each."""
+
+    def __init__(self, n_out: int, fan_in: int, degree: int) -> None:
+        super().__init__(n_out, fan_in)
+        self.degree = int(degree)
+        exps = monomial_structure(fan_in, self.degree)[2]
+        self.register_buffer("exponents", exps, persistent=False)
+        self.n_terms = exps.shape[0]
+        # child[m', j] = index of monomial m' * x_j, for every monomial m' of degree <= D-1.
+        n_lower = n_monomials(fan_in, self.degree - 1) if self.degree >= 1 else 0
+        lookup = {tuple(e): k for k, e in enumerate(exps.tolist())}
+        child = [[lookup[tuple(e[:j] + [e[j] + 1] + e[j + 1:])] for j in range(fan_in)]
+                 for e in exps[:n_lower].tolist()]
+        self.register_buffer("child", torch.tensor(child, dtype=torch.int64).reshape(n_lower, fan_in),
+                             persistent=False)
+        self.register_buffer("child_coef", (exps[:n_lower] + 1).to(torch.get_default_dtype()), persistent=False)
+        # Same init as the reference (uniform +-1/sqrt(#monomials) weights, nn.Linear-style bias).
+        bound = 1.0 / math.sqrt(self.n_terms)
+        self.weight = nn.Parameter(torch.empty(n_out, self.n_terms).uniform_(-bound, bound))
+        self.bias = nn.Parameter(torch.empty(n_out).uniform_(-bound, bound))
+
+    @property
+    def enumeration_width(self) -> int:
+        """Floats held per (input, neuron) pair: sizes table-enumeration chunks."""
+        return self.n_terms
+
+    def monomials(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, n_out, F) -> (B, n_out, M): every monomial, constant first, graded order."""
+        return _monomial_rows(x, self).permute(2, 0, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return _Polynomial.apply(x, self.weight, self.bias, self)
+
+
+def build(params, n_inputs, n_classes, generator) -> LUTNetwork:
+    degree = int(params["degree"])
+    if degree < 1:
+        raise ValueError(f"polylut: degree must be >= 1, got {degree}")
+    layers = build_layers(params, n_inputs, n_classes, generator,
+                          lambda p: PolynomialNeurons(p.n_out, p.fan_in, degree))
+    return LUTNetwork(n_inputs, params["input_bits"], layers)
+
+
+register_family(FamilySpec(
+    name="polylut",
+    build=build,
+    knobs={"degree": Knob("int", 2, "maximum total degree D of each neuron's polynomial")},
+    doc=__doc__.splitlines()[0],
+))
