@@ -20,7 +20,6 @@ Run: ``python benchmarks/nla_throughput.py [--train-samples N] [--epochs E] [--t
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import sys
 import time

@@ -30,7 +30,7 @@ def test_same_seed_and_params_same_validation_accuracy(tmp_path):
     ta = load_artifact(tmp_path / "a").network
     tb = load_artifact(tmp_path / "b").network
     assert ta.fingerprint() == tb.fingerprint()
-    c = run_trial({**CONFIG, "seed": 12}, str(tmp_path / "c"))
+    run_trial({**CONFIG, "seed": 12}, str(tmp_path / "c"))
     assert load_artifact(tmp_path / "c").network.fingerprint() != ta.fingerprint()
 
 

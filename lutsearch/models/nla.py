@@ -36,7 +36,7 @@ from lutsearch.models._base import LUTLayer, LUTNetwork, enumerate_codes, random
 from lutsearch.models._connectivity import set_layer_indices
 from lutsearch.models._quant import make_act_quant, make_input_quant
 from lutsearch.models._registry import FamilySpec, Knob, LayerPlan, register_family
-from lutsearch.models.neuralut import SubNetworkNeurons, per_neuron_linear
+from lutsearch.models.neuralut import SubNetworkNeurons
 
 __all__ = ["NLANetwork", "DenseGroupingNet", "support_flags", "plan", "build"]
 

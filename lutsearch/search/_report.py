@@ -128,7 +128,8 @@ class ProgressReporter:
                 self.live = None
             summary = info["summary"]
             self.console.print(status_renderable(study), soft_wrap=True)
-            self.console.print(f"storage: {summary.handle.storage_url}\nartifacts: {summary.handle.study_dir / 'trials'}")
+            self.console.print(f"storage: {summary.handle.storage_url}\nartifacts: {summary.handle.study_dir / 'trials'}",
+                               soft_wrap=True)
             return
         if self.quiet:
             if event == "finished":

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import math
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -60,7 +59,7 @@ def pick_trial(study, *, trial: int | None = None, pick: str = "knee", max_luts:
     """The chosen FrozenTrial of the feasible Pareto front (``study.best_trials``)."""
     if pick not in PICKS:
         raise ExportError(f"unknown pick {pick!r}; allowed: {', '.join(PICKS)}")
-    front = [t for t in study.best_trials if all(c <= 0 for c in (getattr(t, "constraints", None) or []))]
+    front = list(study.best_trials)  # Optuna's feasible Pareto front (constraints set via set_constraint)
     if not front:
         raise ExportError(f"study {study.study_name!r} has no feasible completed trial")
     if max_luts is not None:
@@ -108,24 +107,6 @@ def _artifact_dir(study_dir: Path, trial) -> Path:
                       f"{', '.join(str(c) for c in candidates)})")
 
 
-def _test_codes(art: Path, config: dict[str, Any]):
-    import torch
-
-    from lutsearch.data import load_dataset
-    from lutsearch.models import build_model
-
-    for name in ("config.json", "model.pt"):
-        if not (art / name).is_file():
-            raise ExportError(f"{art}: trial artifact is missing {name}")
-    model = build_model(config["family"], config["params"], config["n_inputs"], config["n_classes"], config["seed"])
-    model.load_state_dict(torch.load(art / "model.pt", weights_only=True))
-    model.eval()
-    ds = config["dataset"]
-    data = load_dataset(ds["name"], split_seed=ds.get("split_seed", 0), val_fraction=ds.get("val_fraction", 0.1),
-                        **ds.get("options", {}))
-    return model.input_codes(data.X_test), data
-
-
 def _vivado_tcl(design, period_ns: float) -> str:
     tpl = (Path(__file__).resolve().parents[1] / "hw" / "templates" / "vivado_ooc.tcl").read_text()
     files = " ".join(design.files)
@@ -141,7 +122,7 @@ def export_design(study_dir: Path, out_dir: Path, *, storage: str | None = None,
     from lutsearch.hw.rtl import generate_rtl, write_memfiles
     from lutsearch.hw.sim import SimulationError, SimulationMismatch, verify, write_testbench, write_vectors
     from lutsearch.hw.synth import synthesize as run_synthesis
-    from lutsearch.tables import TruthTableNetwork
+    from lutsearch.trial import load_artifact
 
     study_dir, out_dir = Path(study_dir), Path(out_dir)
     if pipeline < 0:
@@ -150,12 +131,12 @@ def export_design(study_dir: Path, out_dir: Path, *, storage: str | None = None,
     chosen, front = pick_trial(study, trial=trial, pick=pick, max_luts=max_luts)
     art = _artifact_dir(study_dir, chosen)
     try:
-        config = json.loads((art / "config.json").read_text())
-        network = TruthTableNetwork.load(art / "tables.npz")
+        artifact = load_artifact(art)
     except (OSError, ValueError) as exc:
         raise ExportError(f"{art}: cannot read the trial artifact: {str(exc).splitlines()[0]}") from None
-    metrics = json.loads((art / "metrics.json").read_text()) if (art / "metrics.json").is_file() else {}
-    codes, data = _test_codes(art, config)
+    config, metrics, network = artifact.config, artifact.metrics, artifact.network
+    data = artifact.load_data()
+    codes = artifact.build_model().input_codes(data.X_test)
 
     rtl_dir = out_dir / "rtl"
     design = generate_rtl(network, rtl_dir, top=TOP, pipeline=pipeline, style="table")
@@ -192,10 +173,9 @@ def export_design(study_dir: Path, out_dir: Path, *, storage: str | None = None,
             verification = {"status": "passed", **v.to_dict()}
         except SimulationMismatch as exc:
             verification = {"status": "failed", "error": str(exc)}
-        except SimulationError as exc:
-            warnings.warn(f"lutsearch export: RTL simulation not run: {str(exc).splitlines()[0]}", stacklevel=2)
-            verification = {"status": "not run", "error": str(exc).splitlines()[0]}
-            notes.append(verification["error"])
+        except SimulationError as exc:  # verification is part of every export: no silent skip
+            raise ExportError(f"RTL verification could not run: {str(exc).splitlines()[0]} "
+                              f"(install verilator or iverilog, or pass --no-simulate)") from None
 
     names = list(study.metric_names or [f"objective{i}" for i in range(len(chosen.values))])
     report = {

@@ -14,7 +14,6 @@ import math
 import time
 from typing import Any, Callable
 
-import numpy as np
 import torch
 from torch import nn
 
