@@ -23,11 +23,15 @@ def _torch_threads():
     torch.set_num_threads(1)
 
 
+@pytest.fixture(scope="session")
+def digits():
+    """sklearn's digits with a 15% validation split (shared by the family tests)."""
+    from lutsearch.data import load_dataset
+
+    return load_dataset("digits", split_seed=0, val_fraction=0.15)
+
+
 @pytest.fixture
 def repo() -> Path:
     return REPO
 
-
-def write_space(path: Path, text: str) -> Path:
-    path.write_text(text)
-    return path

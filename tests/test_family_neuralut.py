@@ -7,26 +7,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from lutsearch.data import load_dataset
 from lutsearch.models import build_model, family_names
 from lutsearch.models.neuralut import MIN_BMM_ROWS, SubNetworkNeurons, _SubNetworks
 from lutsearch.train import TrainConfig, train_model
 
 PARAMS = dict(widths=[32, 16], input_bits=1, hidden_bits=2, output_bits=3,
               input_fan_in=6, fan_in=4, output_fan_in=4, hidden_width=8, hidden_depth=4, skip=True)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
-
-@pytest.fixture(scope="module")
-def digits():
-    return load_dataset("digits", split_seed=0, val_fraction=0.15)
 
 
 @pytest.fixture(scope="module")
