@@ -59,4 +59,12 @@ def to_codes(quant: nn.Module, x: torch.Tensor) -> torch.Tensor:
         qt = quant(x)
     finally:
         quant.return_quant_tensor = was
-    return qt.int().to(torch.int64)
+    # value / scale + zero_point, rounded: what ``QuantTensor.int()`` returns. ``int()`` itself refuses a
+    # valid 1-bit tensor whose values are all equal (its binary check wants two distinct values), as a
+    # constant neuron or a constant table chunk produces, so the codes are read off directly.
+    codes = torch.round(qt.value / qt.scale + qt.zero_point).to(torch.int64)
+    bits = int(qt.bit_width)
+    low, high = (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if bool(qt.signed) else (0, (1 << bits) - 1)
+    if codes.numel() and (codes.min() < low or codes.max() > high):
+        raise RuntimeError(f"quantizer produced codes outside [{low}, {high}]")
+    return codes
