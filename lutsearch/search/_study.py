@@ -78,7 +78,8 @@ def load_existing_study(study_dir: Path | None = None, *, storage: str | None = 
         study_name = study_name or study_dir.name
         if storage is None:
             if not (study_dir / "study.db").is_file():
-                raise StudyError(f"{study_dir}: no study here (no study.db); pass --storage URL for other storages")
+                raise StudyError(f"{study_dir}: no study here (no study database study.db); "
+                                 f"pass --storage URL for other storages")
             storage = default_storage(study_dir)
     if storage is None or study_name is None:
         raise StudyError("name a study folder (runs/<study>) or both --storage and --study")
@@ -87,7 +88,10 @@ def load_existing_study(study_dir: Path | None = None, *, storage: str | None = 
         study = optuna.load_study(study_name=study_name, storage=storage)
     except KeyError:
         names = [s.study_name for s in optuna.get_all_study_summaries(storage)]
-        raise StudyError(f"no study {study_name!r} in {storage}; studies there: {', '.join(names) or 'none'}") from None
+        raise StudyError(f"study {study_name!r} not found in {storage}; studies there: "
+                         f"{', '.join(names) or 'none'}") from None
+    except Exception as exc:  # storage errors: a bad URL, an unreadable file, a server that is down
+        raise StudyError(f"cannot open study {study_name!r} in {storage}: {str(exc).splitlines()[0]}") from None
     return StudyHandle(study, study_dir or Path("runs") / study_name, storage)
 
 

@@ -31,20 +31,12 @@ class ExportError(Exception):
 
 
 def _load_study(study_dir: Path, storage: str | None, study_name: str | None):
-    import optuna
+    from lutsearch.search._study import StudyError, load_existing_study
 
-    name = study_name or study_dir.name
-    if storage is None:
-        db = study_dir / "study.db"
-        if not db.is_file():
-            raise ExportError(f"no study database at {db}")
-        storage = f"sqlite:///{db}"
     try:
-        return optuna.load_study(study_name=name, storage=storage)
-    except KeyError:
-        raise ExportError(f"study {name!r} not found in {storage}") from None
-    except Exception as exc:  # storage errors (bad URL, unreadable file)
-        raise ExportError(f"cannot open study {name!r} in {storage}: {str(exc).splitlines()[0]}") from None
+        return load_existing_study(study_dir, storage=storage, study_name=study_name).study
+    except StudyError as exc:
+        raise ExportError(str(exc)) from None
 
 
 def _metric(study, trial, name: str) -> float | None:
