@@ -11,6 +11,7 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     import brevitas.nn as qnn
     from brevitas.core.scaling import ScalingImplType
+    from brevitas.inject.enum import StatsOp
     from brevitas.quant import Int8ActPerTensorFloat, Uint8ActPerTensorFloat
 
 __all__ = ["make_act_quant", "make_input_quant", "quant_scale", "to_codes"]
@@ -21,14 +22,23 @@ def make_act_quant(bits: int, signed: bool) -> nn.Module:
 
     Unsigned quantizers are ``QuantReLU`` (codes 0..2^b-1); signed ones are ``QuantIdentity`` with a
     two's complement range (-2^(b-1)..2^(b-1)-1). Both return plain (dequantized) tensors.
+
+    The scale is Brevitas' ``PARAMETER_FROM_STATS`` (a learned parameter initialized from the
+    statistics of the first training batches), with the stats op set to ``MAX`` (|x|.max()) instead
+    of the presets' 99.999th percentile: the percentile is a ``kthvalue`` over the whole activation
+    tensor (a copy + selection, ~2.4 ms per 128k values, forward and backward, on every stats step),
+    while the max is a single reduction (~0.04 ms). For fewer than 50,000 values per batch the
+    99.999th percentile *is* the max (k rounds to numel); above that it is the 2nd/3rd largest.
     """
     if bits < 1:
         raise ValueError(f"activation bitwidth must be >= 1, got {bits}")
     if signed:
         if bits < 2:
             raise ValueError("a signed activation needs at least 2 bits")
-        return qnn.QuantIdentity(act_quant=Int8ActPerTensorFloat, bit_width=bits, return_quant_tensor=False)
-    return qnn.QuantReLU(act_quant=Uint8ActPerTensorFloat, bit_width=bits, return_quant_tensor=False)
+        return qnn.QuantIdentity(act_quant=Int8ActPerTensorFloat, bit_width=bits, scaling_stats_op=StatsOp.MAX,
+                                 return_quant_tensor=False)
+    return qnn.QuantReLU(act_quant=Uint8ActPerTensorFloat, bit_width=bits, scaling_stats_op=StatsOp.MAX,
+                         return_quant_tensor=False)
 
 
 def make_input_quant(bits: int) -> nn.Module:
