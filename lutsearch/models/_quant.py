@@ -14,7 +14,7 @@ with warnings.catch_warnings():
     from brevitas.inject.enum import StatsOp
     from brevitas.quant import Int8ActPerTensorFloat, Uint8ActPerTensorFloat
 
-__all__ = ["make_act_quant", "make_input_quant", "quant_scale", "to_codes"]
+__all__ = ["make_act_quant", "make_input_quant", "quant_scale", "quantize_with_codes", "to_codes"]
 
 
 def make_act_quant(bits: int, signed: bool) -> nn.Module:
@@ -61,8 +61,9 @@ def quant_scale(quant: nn.Module) -> torch.Tensor:
     return quant.act_quant.scale().detach().reshape(())
 
 
-def to_codes(quant: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """Integer codes (as int64, two's complement values for signed) of ``quant`` applied to ``x``."""
+def quantize_with_codes(quant: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One pass of a Brevitas quantizer: its output value (with grad), integer codes (int64, two's
+    complement values for signed) and its scalar scale."""
     was = quant.return_quant_tensor
     quant.return_quant_tensor = True
     try:
@@ -72,9 +73,15 @@ def to_codes(quant: nn.Module, x: torch.Tensor) -> torch.Tensor:
     # value / scale + zero_point, rounded: what ``QuantTensor.int()`` returns. ``int()`` itself refuses a
     # valid 1-bit tensor whose values are all equal (its binary check wants two distinct values), as a
     # constant neuron or a constant table chunk produces, so the codes are read off directly.
-    codes = torch.round(qt.value / qt.scale + qt.zero_point).to(torch.int64)
+    with torch.no_grad():
+        codes = torch.round(qt.value / qt.scale + qt.zero_point).to(torch.int64)
     bits = int(qt.bit_width)
     low, high = (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if bool(qt.signed) else (0, (1 << bits) - 1)
     if codes.numel() and (codes.min() < low or codes.max() > high):
         raise RuntimeError(f"quantizer produced codes outside [{low}, {high}]")
-    return codes
+    return qt.value, codes, qt.scale.detach().reshape(())
+
+
+def to_codes(quant: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """Integer codes (as int64, two's complement values for signed) of ``quant`` applied to ``x``."""
+    return quantize_with_codes(quant, x)[1]

@@ -205,6 +205,7 @@ class HGQNetwork(LUTNetwork):
             outs = []
             for start in range(0, len(codes), batch_size):
                 v = torch.as_tensor(codes[start:start + batch_size], dtype=torch.float64) * in_scale
+                acc = None  # the previous layer's adder sums (integers)
                 for i, layer in enumerate(twin.layers):
                     if i > 0:
                         prev = twin.layers[i - 1]

@@ -34,7 +34,7 @@ from torch import nn
 
 from lutsearch.models._base import LUTLayer, LUTNetwork, enumerate_codes, random_indices
 from lutsearch.models._connectivity import set_layer_indices
-from lutsearch.models._quant import make_act_quant, make_input_quant
+from lutsearch.models._quant import make_act_quant, make_input_quant, quantize_with_codes
 from lutsearch.models._registry import FamilySpec, Knob, LayerPlan, register_family
 from lutsearch.models.neuralut import SubNetworkNeurons
 
@@ -146,17 +146,6 @@ class DenseGroupingNet(nn.Module):
                 for level, f in zip(self.levels, fan_ins)]
 
 
-def _quantize_with_codes(quant: nn.Module, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """A Brevitas quantizer's output value (with grad), integer codes and scale, in one pass."""
-    was = quant.return_quant_tensor
-    quant.return_quant_tensor = True
-    try:
-        qt = quant(z)
-    finally:
-        quant.return_quant_tensor = was
-    return qt.value, qt.int().to(torch.int64), qt.scale.detach().reshape(())
-
-
 def table_preactivation(layer: LUTLayer, x: torch.Tensor, codes: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
     """Training-time pre-activations through each node's *table* instead of its sub-network.
 
@@ -203,7 +192,7 @@ class NLANetwork(LUTNetwork):
         the exact path (``predict_codes``, ``to_tables``) always runs the sub-networks directly."""
         if not self.table_training:
             return super().forward(x)
-        x, codes, scale = _quantize_with_codes(self.input_quant, x)
+        x, codes, scale = quantize_with_codes(self.input_quant, x)
         for i, layer in enumerate(self.layers):
             if self._use_table(layer, x.shape[0]):
                 pre = layer.bn(table_preactivation(layer, x, codes, scale))
@@ -211,7 +200,7 @@ class NLANetwork(LUTNetwork):
                 pre = layer.preactivation(x)
             if i == len(self.layers) - 1:
                 return layer.quant(pre)
-            x, codes, scale = _quantize_with_codes(layer.quant, pre)
+            x, codes, scale = quantize_with_codes(layer.quant, pre)
         return x
 
     def prelude(self, ctx: Any) -> None:
