@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import itertools
 import math
 
@@ -103,6 +104,37 @@ def test_hand_written_backward_matches_naive_autograd():
     w = neuron.weight.detach().clone().requires_grad_()
     b = neuron.bias.detach().clone().requires_grad_()
     assert torch.autograd.gradcheck(lambda x, w, b: _Polynomial.apply(x, w, b, neuron), (x[:6], w, b))
+
+
+def test_reused_monomial_buffer_never_corrupts_gradients():
+    torch.manual_seed(5)
+    neuron = PolynomialNeurons(n_out=8, fan_in=4, degree=3).double()  # 35 monomials: the matmul path
+    xs = [torch.rand(96, 8, 4, dtype=torch.float64).requires_grad_() for _ in range(3)]
+    gs = [torch.randn(96, 8, dtype=torch.float64) for _ in range(3)]
+
+    def grads(x, g):
+        return torch.autograd.grad((neuron(x) * g).sum(), [x, neuron.weight])
+
+    fresh = []
+    for x, g in zip(xs, gs):  # each step from an empty holder: fresh buffers
+        neuron.spare.tensor = None
+        fresh.append(grads(x, g))
+    for (x, g), expected in zip(zip(xs, gs), fresh):  # steps reusing the previous step's buffer
+        with torch.no_grad():
+            neuron(torch.rand(96, 8, 4, dtype=torch.float64))  # a no-grad forward in between
+        for a, b in zip(grads(x, g), expected):
+            assert torch.equal(a, b)
+    assert neuron.spare.tensor is not None
+    # A buffer autograd still holds is never handed out: a second forward gets its own ...
+    y1 = (neuron(xs[0]) * gs[0]).sum()
+    y2 = (neuron(xs[1]) * gs[1]).sum()
+    assert torch.equal(torch.autograd.grad(y1, neuron.weight, retain_graph=True)[0], fresh[0][1])
+    # ... and reusing one that a retained graph still needs fails loudly (PyTorch's version check).
+    neuron(xs[2]).sum()  # takes y1's buffer, handed back by the backward above
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        torch.autograd.grad(y1, neuron.weight)
+    assert torch.equal(torch.autograd.grad(y2, neuron.weight)[0], fresh[1][1])
+    assert copy.deepcopy(neuron).spare.tensor is None
 
 
 def test_tables_reproduce_model_exactly(trained, digits):

@@ -41,3 +41,50 @@ def test_codes_match_brevitas_int_where_it_is_defined():
         assert torch.equal(to_codes(quant, x), expected)
     inq = make_input_quant(1).eval()
     assert to_codes(inq, torch.zeros(3, 2, dtype=torch.float64)).eq(0).all()  # constant 1-bit input
+
+
+def _past_statistics_phase(quant, x):
+    """Run the statistics steps, then the step that turns the collected statistic into the learned scale."""
+    scaling = quant.act_quant.fused_activation_quant_proxy.tensor_quant.scaling_impl
+    for _ in range(scaling.collect_stats_steps + 1):
+        quant(x)
+    assert scaling.counter > scaling.collect_stats_steps
+    return scaling
+
+
+def test_fused_training_step_matches_brevitas_values_and_gradients():
+    torch.manual_seed(1)
+    for bits, signed in ((1, False), (2, True), (3, True), (5, False)):
+        quant = make_act_quant(bits, signed)
+        quant.train()
+        scaling = _past_statistics_phase(quant, torch.randn(256, 16) * 2)
+        with torch.no_grad():  # make clipping happen at both ends
+            scaling.value.mul_(0.6)
+        x = (torch.randn(512, 16) * 3).requires_grad_()
+        grad = torch.randn(512, 16)
+        results = []
+        for fused in (True, False):
+            quant.fused = fused
+            x.grad, scaling.value.grad = None, None
+            y = quant(x)
+            assert (y.grad_fn.name() == "_LearnedScaleQuantBackward") == fused
+            y.backward(grad)
+            results.append((y.detach().clone(), x.grad.clone(), scaling.value.grad.clone()))
+        (y_f, gx_f, gv_f), (y_b, gx_b, gv_b) = results
+        assert torch.equal(y_f, y_b), (bits, signed)  # forward values are bit-identical
+        assert torch.allclose(gx_f, gx_b, rtol=1e-6, atol=1e-7), (bits, signed)
+        assert ((gx_f == 0) == (gx_b == 0)).all(), (bits, signed)  # the same elements pass gradient
+        assert torch.allclose(gv_f, gv_b, rtol=1e-4, atol=1e-5), (bits, signed, gv_f, gv_b)
+        assert int((gx_f == 0).sum()) > 0 and int((gx_f != 0).sum()) > 0
+
+
+def test_fused_step_only_after_statistics_phase_and_in_training():
+    quant = make_act_quant(3, False)
+    quant.train()
+    x = torch.randn(64, 4, requires_grad=True)
+    assert quant(x).grad_fn.name() != "_LearnedScaleQuantBackward"  # statistics phase: Brevitas
+    _past_statistics_phase(quant, x.detach())
+    assert quant(x).grad_fn.name() == "_LearnedScaleQuantBackward"
+    quant.eval()
+    assert quant(x).grad_fn.name() != "_LearnedScaleQuantBackward"
+    assert to_codes(quant, x.detach()).dtype == torch.int64  # the code bridge still goes through Brevitas

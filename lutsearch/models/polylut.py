@@ -81,7 +81,7 @@ def _monomial_rows(x: torch.Tensor, neuron: "PolynomialNeurons") -> torch.Tensor
     """(B, n_out, F) -> (n_out, M, B): for each degree and input j, one product of a prefix of the
     previous degree's block with the row x_j, written in place (constant row first)."""
     xt = x.permute(1, 2, 0).contiguous()  # (n_out, F, B)
-    mono = x.new_empty(neuron.n_out, neuron.n_terms, x.shape[0])
+    mono = neuron.spare.take((neuron.n_out, neuron.n_terms, x.shape[0]), x)
     mono[:, 0] = 1.0
     start, count = 0, 1  # the previous degree's block in ``mono``
     for d in range(1, neuron.degree + 1):
@@ -97,16 +97,19 @@ def _monomial_rows(x: torch.Tensor, neuron: "PolynomialNeurons") -> torch.Tensor
 def _contract(mono: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     """y[i, b] = sum_m weight[i, m] * mono[i, m, b], batch-invariant for any B.
 
-    A batched matmul with at least ``MIN_BMM_ROWS`` rows (zero-padded) when there are enough
-    monomials to keep PyTorch on its BLAS path (see ``lutsearch.models.neuralut``); otherwise a
-    broadcast product and an ordered reduction over the monomial axis.
+    With at least 16 monomials: a batched (1 x M) @ (M x B) matmul, the weights on the left so that
+    BLAS streams the monomial buffer in its own layout (~4x faster than multiplying its transpose by
+    the weights), with the batch zero-padded to ``MIN_BMM_ROWS`` columns; M * B >= 400 keeps PyTorch
+    off its naive small-matmul kernel, and on the BLAS path every column's result is the same
+    whatever B and its position (checked in float64 by the tests). Fewer monomials: a broadcast
+    product and an ordered reduction over the monomial axis.
     """
     if weight.shape[1] < 16:
         return (mono * weight.unsqueeze(-1)).sum(1)
-    a, rows = mono.transpose(1, 2), mono.shape[2]
-    if rows < MIN_BMM_ROWS:
-        a = F.pad(a, (0, 0, 0, MIN_BMM_ROWS - rows))
-    return torch.bmm(a, weight.unsqueeze(-1))[:, :rows, 0]
+    cols = mono.shape[2]
+    if cols < MIN_BMM_ROWS:
+        mono = F.pad(mono, (0, MIN_BMM_ROWS - cols))
+    return torch.bmm(weight.unsqueeze(1), mono)[:, 0, :cols]
 
 
 class _Polynomial(torch.autograd.Function):
@@ -123,7 +126,10 @@ class _Polynomial(torch.autograd.Function):
     def forward(ctx, x, weight, bias, neuron):
         mono = _monomial_rows(x, neuron)
         y = _contract(mono, weight)  # (n_out, B)
-        ctx.save_for_backward(mono, weight)
+        if any(ctx.needs_input_grad):
+            ctx.save_for_backward(mono, weight)
+        else:  # no backward will read it
+            neuron.spare.give(mono)
         ctx.neuron = neuron
         return y.t() + bias
 
@@ -132,14 +138,48 @@ class _Polynomial(torch.autograd.Function):
         mono, weight = ctx.saved_tensors
         neuron = ctx.neuron
         gt = grad.t().contiguous()  # (n_out, B)
-        grad_w = torch.bmm(mono, gt.unsqueeze(-1))[..., 0] if ctx.needs_input_grad[1] else None
+        # Both products keep the monomial buffer as the right-hand (M x B) operand, as in forward.
+        grad_w = torch.bmm(gt.unsqueeze(1), mono.transpose(1, 2))[:, 0] if ctx.needs_input_grad[1] else None
         grad_b = grad.sum(0) if ctx.needs_input_grad[2] else None
         grad_x = None
         if ctx.needs_input_grad[0]:
             lower = mono.narrow(1, 0, neuron.child.shape[0])  # monomials of degree <= D-1
             a = weight[:, neuron.child] * neuron.child_coef  # (n_out, M', F)
-            grad_x = (torch.bmm(lower.transpose(1, 2), a) * gt.unsqueeze(-1)).transpose(0, 1)
+            grad_x = (torch.bmm(a.transpose(1, 2), lower) * gt.unsqueeze(1)).permute(2, 0, 1)  # (B, n_out, F)
+        neuron.spare.give(mono)  # backward is done with it: the next forward writes into it
         return grad_x, grad_w, grad_b, None
+
+
+class _SpareBuffer:
+    """One reusable monomial buffer per layer.
+
+    The (n_out, M, B) monomial buffer is the largest tensor of a PolyLUT step (55 MB for JSC-M-Lite);
+    allocated fresh, every step pays page faults on first touch (glibc returns blocks over 32 MB to
+    the OS), ~20% of the step. A buffer is handed back only once no backward can read it any more
+    (after backward, or at once when no gradient is needed), and a later in-place write into a buffer
+    that autograd still holds would raise PyTorch's version-counter error, never compute silently.
+    Not copied with the module (``deepcopy``/pickling give an empty holder).
+    """
+
+    __slots__ = ("tensor",)
+
+    def __init__(self) -> None:
+        self.tensor: torch.Tensor | None = None
+
+    def take(self, shape: tuple[int, ...], like: torch.Tensor) -> torch.Tensor:
+        buf, self.tensor = self.tensor, None
+        if buf is not None and buf.shape == shape and buf.dtype == like.dtype and buf.device == like.device:
+            return buf
+        return like.new_empty(shape)
+
+    def give(self, buf: torch.Tensor) -> None:
+        self.tensor = buf
+
+    def __deepcopy__(self, memo) -> "_SpareBuffer":
+        return _SpareBuffer()
+
+    def __reduce__(self):
+        return (_SpareBuffer, ())
 
 
 class PolynomialNeurons(NeuronFunction):
@@ -151,6 +191,7 @@ class PolynomialNeurons(NeuronFunction):
         exps = monomial_structure(fan_in, self.degree)[2]
         self.register_buffer("exponents", exps, persistent=False)
         self.n_terms = exps.shape[0]
+        self.spare = _SpareBuffer()
         # child[m', j] = index of monomial m' * x_j, for every monomial m' of degree <= D-1.
         n_lower = n_monomials(fan_in, self.degree - 1) if self.degree >= 1 else 0
         lookup = {tuple(e): k for k, e in enumerate(exps.tolist())}

@@ -1,7 +1,7 @@
 # lutsearch: out-of-context Vivado implementation of an exported design (UltraScale+).
 # Usage, from the rtl/ folder:  vivado -mode batch -source vivado_ooc.tcl [-tclargs <part>]
 # Reports utilization (LUTs, FFs) and timing (WNS at the model's clock period) after place & route.
-set part [expr {[llength $argv] > 0 ? [lindex $argv 0] : "xcu280-fsvh2892-2L-e"}]
+set part [expr {[llength $argv] > 0 ? [lindex $argv 0] : "xcvu9p-flgb2104-2-i"}]
 read_verilog @FILES@
 synth_design -top @TOP@ -part $part -mode out_of_context -flatten_hierarchy rebuilt
 if {@CLOCKED@} {
