@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from lutsearch.data import load_dataset
-from lutsearch.models import build_model, family_plan
+from lutsearch.models import _quant, build_model, family_plan
 from lutsearch.models.nla import DenseGroupingNet, support_flags
 from lutsearch.train import TrainConfig, TrainContext, train_model
 from lutsearch.train._loop import _tensors
@@ -123,14 +123,21 @@ def test_grouping_regularizer_changes_choice(digits):
     assert any(not torch.equal(a, b) for a, b in zip(*chosen))  # and so changes the chosen inputs
 
 
-def test_table_training_matches_direct_gradients():
-    """Training through enumerated node tables gives the sub-network path's values and gradients."""
+@pytest.mark.parametrize("steady_state", [False, True])
+def test_table_training_matches_direct_gradients(steady_state, monkeypatch):
+    """Training through enumerated node tables gives the sub-network path's values and gradients, in
+    Brevitas' statistics phase and after it (fused quantizer step)."""
     gen = torch.Generator().manual_seed(0)
     x, y = torch.rand(256, 64, generator=gen), torch.randint(0, 10, (256,), generator=gen)
+    if steady_state:
+        monkeypatch.setattr(_quant, "STATS_STEPS", 1)
     outs, grads = [], []
     for table in (True, False):
         model = build_model("nla", dict(TINY, prelude_epochs=0, table_training=table), 64, 10, 7)
         model.train()
+        if steady_state:
+            with torch.no_grad():  # the statistics step, then the step that sets the learned scales
+                model(x), model(x)
         out = model(x)
         torch.nn.functional.cross_entropy(out, y).backward()
         outs.append(out.detach())
@@ -140,3 +147,20 @@ def test_table_training_matches_direct_gradients():
     for name, g in grads[1].items():
         if g.abs().max() > 1e-4:  # skip biases feeding batch-norm: their true gradient is 0 (noise)
             assert float((grads[0][name] - g).norm() / g.norm()) < 1e-3, name  # float32 summation order
+
+
+def test_prelude_precision_choice(digits):
+    from lutsearch.models.nla import prelude_precision
+
+    assert prelude_precision("float32", "cpu") == "float32"
+    assert prelude_precision("auto", "cpu") in ("float32", "bfloat16")
+    with pytest.raises(ValueError, match="prelude_precision must be one of auto, float32, bfloat16"):
+        prelude_precision("fp8", "cpu")
+    # The bfloat16 grouping phase trains and wires every level with F distinct inputs.
+    model = build_model("nla", dict(TINY, prelude_epochs=1, prelude_precision="bfloat16"), digits.n_features,
+                        digits.n_classes, 3)
+    train_model(model, digits, TrainConfig(epochs=1, batch_size=64, lr=1e-2), seed=3)
+    assert model.grouping_history["precision"] == "bfloat16"
+    for layer in model.layers:
+        idx = layer.indices
+        assert idx.shape[1] == layer.fan_in and (idx.sort(1).values[:, 1:] != idx.sort(1).values[:, :-1]).all()

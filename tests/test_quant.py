@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from lutsearch.models import build_model
-from lutsearch.models._quant import make_act_quant, make_input_quant, to_codes
+from lutsearch.models._quant import make_act_quant, make_input_quant, quantize_with_codes, to_codes
 
 
 def test_one_bit_constant_neuron_tabulates_exactly(digits):
@@ -88,3 +88,28 @@ def test_fused_step_only_after_statistics_phase_and_in_training():
     quant.eval()
     assert quant(x).grad_fn.name() != "_LearnedScaleQuantBackward"
     assert to_codes(quant, x.detach()).dtype == torch.int64  # the code bridge still goes through Brevitas
+
+
+def test_fused_codes_bridge_matches_brevitas():
+    torch.manual_seed(2)
+    for bits, signed in ((1, False), (3, True), (4, False)):
+        quant = make_act_quant(bits, signed)
+        quant.train()
+        _past_statistics_phase(quant, torch.randn(256, 16))
+        x = torch.randn(300, 16) * 2
+        value, codes, scale = quantize_with_codes(quant, x)
+        assert value.grad_fn is None or value.grad_fn.name() == "_LearnedScaleQuantBackward"
+        quant.fused = False
+        ref_value, ref_codes, ref_scale = quantize_with_codes(quant, x)
+        assert torch.equal(value, ref_value) and torch.equal(codes, ref_codes) and torch.equal(scale, ref_scale)
+
+
+def test_input_quantizer_training_shortcut_matches_brevitas():
+    x = torch.rand(4096, 3) * 1.4 - 0.2  # includes values clipped at both ends
+    for bits in range(1, 9):
+        quant = make_input_quant(bits)
+        quant.train()
+        fast = quant(x)
+        quant.return_quant_tensor = True  # Brevitas' own path
+        assert torch.equal(fast, quant(x).value), bits
+        quant.return_quant_tensor = False

@@ -128,6 +128,8 @@ def _run(config: dict[str, Any], workdir: Path, threads: int, use_gpu: bool, t_s
         "live_neurons": int(sum(int(lv.sum()) for lv in network.live_neurons())),
         "max_address_bits": int(max(getattr(layer, "address_bits", 0) for layer in network.layers)),
     }
+    if getattr(model, "grouping_history", None):  # NLA's dense grouping phase (accuracy, time, precision)
+        metrics["prelude"] = dict(model.grouping_history)
     ctx = EvalContext(network=network, metrics=metrics, workdir=workdir)
     values = [evaluate_objective(o["name"], ctx, o.get("via"), **o.get("options", {}))
               for o in config["objectives"]]
