@@ -144,9 +144,10 @@ class InputQuant(qnn.QuantIdentity):
 
     def forward(self, x):
         if self.training and not self.return_quant_tensor and not (torch.is_grad_enabled() and x.requires_grad):
-            tq = self.act_quant.fused_activation_quant_proxy.tensor_quant
-            bits = tq.msb_clamp_bit_width_impl()
-            high = float(tq.int_quant.max_int(bits))
+            high = self.__dict__.get("_max_code")
+            if high is None:  # the largest code, fixed by the bitwidth
+                tq = self.act_quant.fused_activation_quant_proxy.tensor_quant
+                high = self._max_code = float(tq.int_quant.max_int(tq.msb_clamp_bit_width_impl()))
             scale = torch.tensor(1.0, dtype=x.dtype, device=x.device) / high
             return torch.round(x / scale).clamp_(0.0, high).mul_(scale)
         return super().forward(x)
