@@ -112,6 +112,12 @@ BAD = [
     ("bad val fraction", {"dataset": {"val_fraction": 1.5}}, "dataset.val_fraction: expected a number in (0, 1)"),
     ("missing required knob", {"model": {"params": {"widths": None}}}, "model.params.widths"),
     ("two forms", {"model": {"params": {"fan_in": {"int": [1, 2], "choices": [1]}}}}, "model.params.fan_in: a parameter mapping needs exactly one of"),
+    ("knob value not a choice", {"model": {"params": {"connectivity": "bogus"}}}, "model.params.connectivity: 'bogus' is not allowed; allowed: random, sparselut (family 'logicnets')"),
+    ("categorical knob value", {"model": {"params": {"connectivity": {"choices": ["random", "dense"]}}}}, "model.params.connectivity: 'dense' is not allowed; allowed: random, sparselut"),
+    ("knob value of the wrong type", {"model": {"params": {"fan_in": "four"}}}, "model.params.fan_in: 'four' is not an integer (family 'logicnets')"),
+    ("float range on an int knob", {"model": {"params": {"fan_in": {"float": [1.0, 4.0]}}}}, "model.params.fan_in: a float range cannot set knob of family 'logicnets' that takes int"),
+    ("range on a choice knob", {"model": {"params": {"connectivity": {"int": [1, 2]}}}}, "model.params.connectivity: an integer range cannot set knob of family 'logicnets' that takes one of random, sparselut"),
+    ("per_layer on a scalar knob", {"model": {"params": {"fan_in": {"per_layer": {"count": 2, "value": 3}}}}}, "model.params.fan_in: per_layer makes a list, but family 'logicnets' takes int"),
 ]
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from lutsearch.space._params import Categorical, Fixed, Param, SpaceError, parse_param
+from lutsearch.space._params import Categorical, Fixed, FloatRange, IntRange, Param, PerLayer, SpaceError, parse_param
 
 __all__ = ["SearchSpace", "ObjectiveRef", "Constraint", "load_space", "parse_space", "SAMPLERS", "TOP_LEVEL_KEYS"]
 
@@ -192,6 +192,32 @@ def _constraints(f: str, raw: Any) -> list[Constraint]:
     return out
 
 
+def _check_knob(where: str, param: Param, knobs: dict[str, Any]) -> None:
+    """Every value ``param`` can take must suit the knob of every family that reads it."""
+    for fam, knob in knobs.items():
+        if isinstance(param, Fixed):
+            values = [param.value]
+        elif isinstance(param, Categorical):
+            values = [list(c) if isinstance(c, tuple) else c for c in param.choices]
+        elif isinstance(param, (IntRange, FloatRange)):
+            if knob.kind not in ("int", "float") or knob.choices is not None or (
+                    isinstance(param, FloatRange) and knob.kind == "int"):
+                kind = "an integer range" if isinstance(param, IntRange) else "a float range"
+                raise SpaceError(f"{where}: {kind} cannot set knob of family {fam!r} that takes "
+                                 f"{'one of ' + ', '.join(map(str, knob.choices)) if knob.choices else knob.kind}")
+            values = [param.low, param.high]
+        elif isinstance(param, PerLayer):
+            if knob.kind != "int_list":
+                raise SpaceError(f"{where}: per_layer makes a list, but family {fam!r} takes {knob.kind}")
+            continue
+        else:  # pragma: no cover - every Param kind is handled above
+            continue
+        for value in values:
+            problem = knob.problem(value)
+            if problem:
+                raise SpaceError(f"{where}: {problem} (family {fam!r})")
+
+
 def _model(f: str, raw: Any) -> tuple[Param, dict[str, Param], dict[str, dict[str, Param]]]:
     from lutsearch.models import family_names, get_family
 
@@ -215,6 +241,7 @@ def _model(f: str, raw: Any) -> tuple[Param, dict[str, Param], dict[str, dict[st
                     else f"allowed: {', '.join(sorted(knobs[missing[0]]))}")
             raise SpaceError(f"{f}model.params.{key}: not a knob of family {missing[0]!r}; {hint}")
         params[key] = parse_param(f"{f}model.params.{key}", value)
+        _check_knob(f"{f}model.params.{key}", params[key], {fam: knobs[fam][key] for fam in families})
     when = {}
     for cond, block in _mapping(f"{f}model.when", model.get("when")).items():
         where = f"{f}model.when.{cond}"
@@ -235,6 +262,7 @@ def _model(f: str, raw: Any) -> tuple[Param, dict[str, Param], dict[str, dict[st
                     raise SpaceError(f"{where}.{key}: unknown knob of family {fam!r}; "
                                      f"allowed: {', '.join(sorted(knobs[fam]))}")
             when[cond][key] = parse_param(f"{where}.{key}", item)
+            _check_knob(f"{where}.{key}", when[cond][key], {fam: knobs[fam][key] for fam in owners})
     for fam in families:
         required = [k for k, knob in get_family(fam).all_knobs.items() if knob.required]
         for key in required:
