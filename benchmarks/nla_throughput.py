@@ -39,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from lutsearch.data import SplitData, load_dataset  # noqa: E402
 from lutsearch.models import build_model, family_plan  # noqa: E402
 from lutsearch.models import _quant  # noqa: E402
-from lutsearch.models._quant import make_act_quant, make_input_quant  # noqa: E402
+from lutsearch.models._quant import make_act_quant, make_input_quant, set_fused_training  # noqa: E402
 from lutsearch.train import TrainConfig, train_model  # noqa: E402
 
 JSC_OPENML = dict(widths=[320, 160, 80, 40, 20, 10], support_layers=[0, 1, 1, 1, 1, 1, 1], input_bits=6,
@@ -115,9 +115,7 @@ class RefNLA(nn.Module):
         gen = torch.Generator().manual_seed(seed)
         self.input_quant = make_input_quant(plans[0].in_bits)
         self.layers = nn.ModuleList(RefNLALayer(p, width, dense, gen) for p in plans)
-        for module in self.modules():  # the reference trains through Brevitas' own quantizer graph
-            if hasattr(module, "fused"):
-                module.fused = False
+        set_fused_training(self, False)  # the reference trains through Brevitas' own quantizer graph
 
     def forward(self, x):
         x = self.input_quant(x)

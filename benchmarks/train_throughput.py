@@ -47,6 +47,7 @@ from brevitas.core.scaling.standalone import ParameterFromRuntimeStatsScaling  #
 from torch import nn  # noqa: E402
 
 from lutsearch.models import LUTLayer, LUTNetwork, NeuronFunction, build_model, plan_layers, random_indices  # noqa: E402
+from lutsearch.models._quant import set_fused_training  # noqa: E402
 from lutsearch.models._registry import COMMON_KNOBS, resolve_params  # noqa: E402
 from lutsearch.models.logicnets import build_layers  # noqa: E402
 from lutsearch.models.polylut import monomial_structure  # noqa: E402
@@ -160,9 +161,7 @@ def reference_model(family: str, params: dict, n_inputs: int, n_classes: int, se
     else:
         raise ValueError(family)
     model = LUTNetwork(n_inputs, params["input_bits"], layers)
-    for module in model.modules():  # the reference code trains with Brevitas' own quantizer graph
-        if hasattr(module, "fused"):
-            module.fused = False
+    set_fused_training(model, False)  # the reference code trains with Brevitas' own quantizer graph
     return model
 
 

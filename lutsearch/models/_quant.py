@@ -14,7 +14,8 @@ with warnings.catch_warnings():
     from brevitas.inject.enum import StatsOp
     from brevitas.quant import Int8ActPerTensorFloat, Uint8ActPerTensorFloat
 
-__all__ = ["make_act_quant", "make_input_quant", "quant_scale", "quantize_with_codes", "to_codes"]
+__all__ = ["make_act_quant", "make_input_quant", "quant_scale", "quantize_with_codes", "set_fused_training",
+           "to_codes"]
 
 
 class _LearnedScaleQuant(torch.autograd.Function):
@@ -96,6 +97,14 @@ class _TrainingFastPath:
                 scaling, threshold, min_val, lo, hi, relu = consts
                 return _LearnedScaleQuant.apply(x, scaling.value, threshold, min_val, lo, hi, relu)
         return super().forward(x)
+
+
+def set_fused_training(model: nn.Module, fused: bool) -> None:
+    """Train every activation quantizer of ``model`` with the fused step (True, the default) or
+    through Brevitas' own autograd graph (False; e.g. to time or debug against stock Brevitas)."""
+    for module in model.modules():
+        if isinstance(module, _TrainingFastPath):
+            module.fused = fused
 
 
 class QuantReLU(_TrainingFastPath, qnn.QuantReLU):
