@@ -83,7 +83,8 @@ def test_forward_backward_shapes():
 
 
 @pytest.mark.parametrize("threads", [1, 2])
-@pytest.mark.parametrize("width,depth,skip", [(16, 4, True), (8, 3, True), (3, 2, False), (16, 1, True)])
+@pytest.mark.parametrize("width,depth,skip", [(16, 4, True), (8, 3, True), (3, 2, False), (16, 1, True), (15, 2, False),
+                                              (5, 3, True)])
 def test_neuron_is_batch_invariant(width, depth, skip, threads):
     torch.manual_seed(1)
     neuron = SubNetworkNeurons(n_out=20, fan_in=3, width=width, depth=depth, skip=skip).double().eval()

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from lutsearch.models import build_model
-from lutsearch.models._quant import make_act_quant, make_input_quant, quantize_with_codes, to_codes
+from lutsearch.models._quant import _learned_scale_constants, _pass_band, make_act_quant, make_input_quant, quantize_with_codes, to_codes
 
 
 def test_one_bit_constant_neuron_tabulates_exactly(digits):
@@ -76,6 +76,45 @@ def test_fused_training_step_matches_brevitas_values_and_gradients():
         assert ((gx_f == 0) == (gx_b == 0)).all(), (bits, signed)  # the same elements pass gradient
         assert torch.allclose(gv_f, gv_b, rtol=1e-4, atol=1e-5), (bits, signed, gv_f, gv_b)
         assert int((gx_f == 0).sum()) > 0 and int((gx_f != 0).sum()) > 0
+
+
+def test_pass_band_is_exact_at_rounding_boundaries():
+    """The open z-interval that passes gradient equals "round(z) in [lo, hi]" (and z > 0 after a ReLU)
+    on every half-integer boundary and its neighbouring floats, in float32 and float64."""
+    for dtype in (torch.float32, torch.float64):
+        for lo, hi, relu in ((0.0, 1.0, True), (0.0, 7.0, True), (0.0, 31.0, True), (-2.0, 1.0, False),
+                             (-16.0, 15.0, False), (-3.0, 3.0, False), (-4.0, 4.0, False), (0.0, 6.0, True)):
+            below, above = _pass_band(lo, hi, relu, dtype)
+            edges = torch.arange(lo - 2.0, hi + 2.5, 0.5, dtype=dtype)
+            z = torch.cat([edges, torch.nextafter(edges, edges - 1), torch.nextafter(edges, edges + 1),
+                           torch.tensor([0.0, -0.0], dtype=dtype)])
+            rounded = torch.round(z)
+            expected = (rounded >= lo) & (rounded <= hi) & ((z > 0) if relu else True)
+            assert torch.equal((z > below) & (z < above), expected), (dtype, lo, hi, relu)
+
+
+def test_fused_step_gradient_mask_matches_brevitas_on_boundaries():
+    """Inputs placed on code boundaries (z = k/2 exactly) pass gradient exactly where Brevitas does."""
+    for bits, signed in ((2, False), (3, True), (4, False)):
+        quant = make_act_quant(bits, signed)
+        quant.train()
+        scaling = _past_statistics_phase(quant, torch.randn(256, 8))
+        _, threshold, min_val, *_ = _learned_scale_constants(quant)
+        with torch.no_grad():
+            scaling.value.fill_(threshold / 4)  # scale 1/4: x / s is exact
+        scale = float(scaling.value.detach().abs().clamp_min(min_val) / threshold)
+        half_steps = torch.arange(-2 ** bits - 2, 2 ** bits + 3, dtype=torch.float32) / 2
+        x = (half_steps * scale).repeat(8, 1).requires_grad_()
+        grads = []
+        for fused in (True, False):
+            quant.fused = fused
+            x.grad = None
+            quant(x).backward(torch.ones_like(x))
+            grads.append(x.grad.clone())
+        assert torch.equal(grads[0] != 0, grads[1] != 0), (bits, signed)
+        assert torch.equal(grads[0], grads[1])
+        z = x.detach() / scale
+        assert torch.equal(z, half_steps.repeat(8, 1))  # the boundaries really are hit
 
 
 def test_fused_step_only_after_statistics_phase_and_in_training():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import math
 import warnings
 
 import torch
@@ -26,40 +28,48 @@ class _LearnedScaleQuant(torch.autograd.Function):
     values are bit-identical. Backward is the gradient Brevitas' autograd graph produces (straight-
     through round, ``TensorClamp`` passing gradient only where the rounded code is in range, ReLU,
     straight-through ``clamp_min``), written out: ``dx = g`` where the code is in range (and x > 0
-    after a ReLU), ``ds = sum(g * q) - sum(g * x / s over in-range codes)``, ``dv = ds * sign(v) /
-    threshold``. Hand-written (no library fuses it) because Brevitas spends ~25 tensor ops per call,
-    several of them comparisons and ``where`` (slow on CPU), which made the quantizers ~40% of a
-    training step of a small L-LUT network; tests compare values and gradients with Brevitas.
+    after a ReLU), ``ds = sum(g * q) - sum(g * z over in-range codes)`` with ``z = relu?(x) / s``,
+    ``dv = ds * sign(v) / threshold``. The in-range mask is an open interval of ``z``
+    (``_pass_band``), so ``dx`` is one ``hardtanh_backward`` pass over the saved ``z``.
+    Hand-written (no library fuses it) because Brevitas spends ~25 tensor ops per call, several of
+    them comparisons and ``where`` (slow on CPU), which made the quantizers ~40% of a training step of
+    a small L-LUT network; tests compare values and gradients with Brevitas, boundaries included.
     """
 
     @staticmethod
     def forward(ctx, x, value, threshold, min_val, lo, hi, relu):
         scale = value.abs().clamp_min(min_val) / threshold
-        xr = torch.relu(x) if relu else x
-        code = torch.round(xr / scale).clamp_(lo, hi)
-        ctx.save_for_backward(x, value, scale)
+        z = torch.relu(x).div_(scale) if relu else x / scale
+        code = torch.round(z).clamp_(lo, hi)
+        ctx.save_for_backward(z, code, value)
         ctx.consts = (threshold, lo, hi, relu)
         return code * scale
 
     @staticmethod
     def backward(ctx, grad):
-        x, value, scale = ctx.saved_tensors
+        z, code, value = ctx.saved_tensors
         threshold, lo, hi, relu = ctx.consts
-        z = (torch.relu(x) if relu else x) / scale
-        rounded = torch.round(z)
-        code = rounded.clamp(lo, hi)
-        # 1 where the rounded code is in range, else 0, computed with arithmetic: comparisons and
-        # ``where`` on float tensors run ~5-15x slower than arithmetic ops in PyTorch's CPU kernels.
-        keep = (rounded - code).abs_().clamp_(max=1.0).neg_().add_(1.0)
-        if relu:  # ReLU passes gradient where x > 0: sign(x) clamped to [0, 1]
-            keep.mul_(torch.sign(x).clamp_(min=0.0))
-        grad_x = grad * keep
+        below, above = _pass_band(lo, hi, relu, z.dtype)
+        grad_x = torch.ops.aten.hardtanh_backward(grad, z, below, above)  # grad where below < z < above
         grad_v = None
         if ctx.needs_input_grad[1]:
             # In-range terms need no ReLU mask: z = 0 wherever the ReLU blocks.
             grad_s = torch.dot(grad.reshape(-1), code.reshape(-1)) - torch.dot(grad_x.reshape(-1), z.reshape(-1))
             grad_v = (grad_s / threshold * torch.sign(value)).reshape(value.shape)
         return (grad_x if ctx.needs_input_grad[0] else None), grad_v, None, None, None, None, None
+
+
+@functools.lru_cache(maxsize=None)
+def _pass_band(lo: float, hi: float, relu: bool, dtype: torch.dtype) -> tuple[float, float]:
+    """Open interval (below, above) of ``z`` whose rounded code lies in [lo, hi] (and z > 0 after a
+    ReLU), exact in ``dtype`` under round-half-to-even: ``z = hi + 0.5`` rounds into range only when
+    ``hi`` is even, ``z = lo - 0.5`` only when ``lo`` is even; an included end moves one ulp out."""
+    def step(edge: float, towards: float) -> float:
+        return float(torch.nextafter(torch.tensor(edge, dtype=dtype), torch.tensor(towards, dtype=dtype)))
+    above = hi + 0.5 if hi % 2 else step(hi + 0.5, math.inf)
+    if relu:
+        return 0.0, above
+    return (step(lo - 0.5, -math.inf) if lo % 2 == 0 else lo - 0.5), above
 
 
 def _learned_scale_constants(module: nn.Module) -> tuple | None:

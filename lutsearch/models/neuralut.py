@@ -12,7 +12,7 @@ laid out (n_out, batch, width): the reference copies each neuron's input N times
 here a sub-layer is one batched matmul over neurons (``baddbmm``: the bias, or the skip's output,
 is the accumulator), or for tiny maps (d_in * d_out < 16) a broadcast product and a reduction over
 the short input axis. The backward is written by hand (``_SubNetworks``): ReLU in place, one fused
-ReLU-gradient pass per hidden layer, weight/input gradients as batched matmuls.
+in-place ReLU-gradient pass per hidden layer, weight/input gradients as batched matmuls.
 
 Batch invariance (data path and enumeration must round identically): elementwise ops and short-axis
 reductions are invariant by construction. For ``torch.bmm`` on CPU, PyTorch uses a naive kernel when
@@ -83,6 +83,13 @@ def _input_grad(g: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     return torch.bmm(g, weight)
 
 
+def _relu_backward_(g: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+    """Zero ``g`` where the ReLU output ``h`` is 0, in place on ``g`` (a gradient buffer the caller
+    owns): one fused pass and no fresh (n_out, B, N) buffer per hidden layer (the out-of-place op
+    took ~2x as long on (128, 1024, 16))."""
+    return torch.ops.aten.threshold_backward.grad_input(g, h, 0.0, grad_input=g)
+
+
 class _SubNetworks(torch.autograd.Function):
     """All neurons' MLPs, forward and a hand-written backward (ReLU applied in place, skips and
     biases folded into the matmuls' accumulators, no autograd bookkeeping per sub-layer). Written by
@@ -137,7 +144,7 @@ class _SubNetworks(torch.autograd.Function):
                 else:
                     g_h.baddbmm_(g_skip, skip_w[b])
             if l > 0:  # through the ReLU that produced h: one fused pass
-                g = torch.ops.aten.threshold_backward(g_h, h, 0.0)
+                g = _relu_backward_(g_h, h)
         grad_x = g_h.transpose(0, 1) if ctx.needs_input_grad[0] else None
         return (grad_x, None, *g_w, *g_b, *g_sw, *g_sb)
 

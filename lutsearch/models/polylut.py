@@ -14,8 +14,8 @@ batched matmul of the degree <= D-1 monomials with a matrix gathered from the we
 
 Batch invariance (data path and table enumeration agree bit for bit): products are elementwise;
 the linear map is a BLAS matmul over at least ``MIN_BMM_ROWS`` rows, which gives every sample the
-same result whatever the batch (see ``lutsearch.models.neuralut``), or for fewer than 16 monomials a
-broadcast product and an ordered reduction. Tests check both across batch sizes in float64.
+same result whatever the batch (see ``lutsearch.models.neuralut``), or for fewer than 7 monomials
+products summed one monomial at a time. Tests check both across batch sizes in float64.
 """
 
 from __future__ import annotations
@@ -97,15 +97,20 @@ def _monomial_rows(x: torch.Tensor, neuron: "PolynomialNeurons") -> torch.Tensor
 def _contract(mono: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     """y[i, b] = sum_m weight[i, m] * mono[i, m, b], batch-invariant for any B.
 
-    With at least 16 monomials: a batched (1 x M) @ (M x B) matmul, the weights on the left so that
-    BLAS streams the monomial buffer in its own layout (~4x faster than multiplying its transpose by
-    the weights), with the batch zero-padded to ``MIN_BMM_ROWS`` columns; M * B >= 400 keeps PyTorch
-    off its naive small-matmul kernel, and on the BLAS path every column's result is the same
-    whatever B and its position (checked in float64 by the tests). Fewer monomials: a broadcast
-    product and an ordered reduction over the monomial axis.
+    With M * MIN_BMM_ROWS >= 400 (M >= 7): a batched (1 x M) @ (M x B) matmul, the weights on the
+    left so that BLAS streams the monomial buffer in its own layout (~4x faster than multiplying its
+    transpose by the weights), with the batch zero-padded to ``MIN_BMM_ROWS`` columns; M * B >= 400
+    keeps PyTorch off its naive small-matmul kernel, and on the BLAS path every column's result is
+    the same whatever B and its position (checked in float64 by the tests). Fewer monomials: the
+    products summed one monomial at a time (elementwise ops, batch-invariant by construction; a
+    ``sum`` over the monomial axis is not: PyTorch changes its order with B).
     """
-    if weight.shape[1] < 16:
-        return (mono * weight.unsqueeze(-1)).sum(1)
+    n_terms = weight.shape[1]
+    if n_terms * MIN_BMM_ROWS < 400:
+        total = mono[:, 0] * weight[:, :1]
+        for m in range(1, n_terms):  # a loop over at most 6 monomials, never over neurons or samples
+            total += mono[:, m] * weight[:, m:m + 1]
+        return total
     cols = mono.shape[2]
     if cols < MIN_BMM_ROWS:
         mono = F.pad(mono, (0, MIN_BMM_ROWS - cols))
