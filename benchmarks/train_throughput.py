@@ -5,7 +5,9 @@ the same layer plan, batch-norm and Brevitas quantizers; they differ only in how
 
 * NeuraLUT, reference style (MartaAndronic/NeuraLUT ``SparseLinearNeq.forward``): every neuron's
   input is copied N times (``repeat``) and each sub-layer is an elementwise multiply-sum against a
-  (n_out*N, d_in) weight; ours: per-neuron batched matmuls (``lutsearch.models.neuralut``).
+  (n_out*N, d_in) weight; ours: the fused C++ training kernel (``lutsearch.models._native.subnet``),
+  or per-neuron batched matmuls where it cannot be built or ``LUTSEARCH_NATIVE=0`` (the benchmark
+  prints which ran).
 * PolyLUT, reference style (MartaAndronic/PolyLUT ``SparseLinearNeq.forward``):
   ``x.unsqueeze(-2).pow(exponents).prod(-1)`` per monomial; ours: monomials built degree by degree
   with gathers and one product each (``lutsearch.models.polylut``).
@@ -47,6 +49,7 @@ from brevitas.core.scaling.standalone import ParameterFromRuntimeStatsScaling  #
 from torch import nn  # noqa: E402
 
 from lutsearch.models import LUTLayer, LUTNetwork, NeuronFunction, build_model, plan_layers, random_indices  # noqa: E402
+from lutsearch.models._native import load_library  # noqa: E402
 from lutsearch.models._quant import set_fused_training  # noqa: E402
 from lutsearch.models._registry import COMMON_KNOBS, resolve_params  # noqa: E402
 from lutsearch.models.logicnets import build_layers  # noqa: E402
@@ -231,6 +234,8 @@ def main(argv=None) -> int:
     ap.add_argument("--only", nargs="*", choices=sorted(CONFIGS), help="run only these configurations")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
+    kernel = "fused C++ kernel" if load_library("subnet") is not None else "batched matmuls (no native kernel)"
+    print(f"NeuraLUT sub-networks (ours): {kernel}")
     rows = []
     print(f"{'config':<20}{'batch':>6}{'reference (samples/s)':>24}{'lutsearch (samples/s)':>24}{'speed-up':>10}"
           f"{'target':>8}{'ceiling':>9}")

@@ -1,0 +1,397 @@
+// NeuraLUT sub-networks (per-neuron MLPs F -> N x (L-1) -> 1, ReLU between, a linear skip around
+// every two layers): fused training forward and backward on CPU, float32.
+//
+// Written by hand because no library fuses many tiny independent MLPs: PyTorch runs each sub-layer
+// as a batched matmul over neurons, which streams every (neurons, batch, N) activation through
+// memory several times per step. Here one neuron's whole MLP runs on a block of S samples held in
+// registers and L1; the backward recomputes the block's forward instead of reading saved
+// activations. Vectors are 16 floats (GCC/Clang vector extensions: AVX-512 where the CPU has it,
+// split into narrower registers elsewhere); hidden widths up to 64 are padded to whole vectors with
+// zero weights. Plain C++ without PyTorch headers: it builds in a few seconds and is loaded with
+// ctypes by lutsearch.models._native, which falls back to the PyTorch path when it cannot build.
+//
+// Layouts (float32, C-contiguous unless a stride is given):
+//   x (n, B, F) read as x[i * x_sn + b * x_sb + f]; out / g (n, B) likewise with their strides;
+//   layer l weight (n, d_out, d_in) and bias (n, d_out), dims = F, N, ..., N, 1;
+//   skip k maps layer 2k's input to layer 2k+1's pre-activation: (n, dims[2k+2], dims[2k]).
+#include <algorithm>
+#include <atomic>
+#include <cstdint>
+#include <cstring>
+#include <thread>
+#include <vector>
+
+namespace {
+
+typedef float vf __attribute__((vector_size(64)));  // 16 lanes
+constexpr int LANES = 16;
+
+inline vf vload(const float* p) { vf v; std::memcpy(&v, p, sizeof v); return v; }
+inline void vstore(float* p, vf v) { std::memcpy(p, &v, sizeof v); }
+inline vf vbcast(float a) { return vf{a, a, a, a, a, a, a, a, a, a, a, a, a, a, a, a}; }
+typedef int vi __attribute__((vector_size(64)));
+inline float hsum(vf v) {  // pairwise: lanes 8 apart, then 4, 2, 1
+  v += __builtin_shuffle(v, vi{8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7});
+  v += __builtin_shuffle(v, vi{4, 5, 6, 7, 0, 1, 2, 3, 12, 13, 14, 15, 8, 9, 10, 11});
+  v += __builtin_shuffle(v, vi{2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13});
+  v += __builtin_shuffle(v, vi{1, 0, 3, 2, 5, 4, 7, 6, 9, 8, 11, 10, 13, 12, 15, 14});
+  return v[0];
+}
+
+struct Shape {  // the network of one layer of neurons
+  int64_t n, F, N, L, n_skips;
+  int64_t dims[10];
+};
+
+// One linear map of one neuron, packed: WT (d_in rows of P floats: column k of W), Wrow (d_out
+// rows of P floats: row j of W), bias (P floats). The maps into the neuron's output (``scalar``:
+// d_out 1, the last layer and the last skip) are dot products with Wrow[0]; hidden maps are
+// vectors over d_out (even a hidden width of 1).
+template <int NV>
+struct Map {
+  static constexpr int P = NV * LANES;
+  int d_in = 0, d_out = 0;
+  bool scalar = false;
+  std::vector<float> WT, Wrow, bias;
+  std::vector<float> gWT, gb;  // gradient accumulators (backward only)
+  void init(int din, int dout, bool out_map, bool grads) {
+    d_in = din; d_out = dout; scalar = out_map;
+    WT.assign((size_t)std::max(din, 1) * P, 0.f);
+    Wrow.assign((size_t)std::max(dout, 1) * P, 0.f);
+    bias.assign(P, 0.f);
+    if (grads) { gWT.assign(WT.size(), 0.f); gb.assign(P, 0.f); }
+  }
+  void load(const float* w, const float* b) {  // w: (d_out, d_in), b: (d_out)
+    for (int j = 0; j < d_out; ++j)
+      for (int k = 0; k < d_in; ++k) {
+        WT[(size_t)k * P + j] = w[j * d_in + k];
+        Wrow[(size_t)j * P + k] = w[j * d_in + k];
+      }
+    for (int j = 0; j < d_out; ++j) bias[j] = b[j];
+    std::fill(gWT.begin(), gWT.end(), 0.f);
+    std::fill(gb.begin(), gb.end(), 0.f);
+  }
+  void store_grads(float* gw, float* gbias) const {
+    if (scalar) {  // accumulated as one row over the inputs
+      for (int k = 0; k < d_in; ++k) gw[k] = gWT[k];
+      gbias[0] = gb[0];
+      return;
+    }
+    for (int j = 0; j < d_out; ++j)
+      for (int k = 0; k < d_in; ++k) gw[j * d_in + k] = gWT[(size_t)k * P + j];
+    for (int j = 0; j < d_out; ++j) gbias[j] = gb[j];
+  }
+};
+
+struct Args {
+  Shape sh;
+  int64_t B;
+  const float* x; int64_t x_sb, x_sn;            // x[b * x_sb + i * x_sn + f]
+  const float* const* W; const float* const* Bs;  // per layer: (n, d_out, d_in), (n, d_out)
+  const float* const* SW; const float* const* SB; // per skip
+  float* out; int64_t o_sb, o_sn;                 // forward output, or nullptr
+  const float* g; int64_t g_sb, g_sn;             // backward: d loss / d out
+  float* gx; int64_t gx_sb, gx_sn;                // backward: d loss / d x, or nullptr
+  float* const* gW; float* const* gB; float* const* gSW; float* const* gSB;
+};
+
+template <int NV, int S>
+struct Worker {
+  static constexpr int P = NV * LANES;
+  const Args& a;
+  int64_t L, n_skips;
+  std::vector<Map<NV>> maps, skips;
+  // Activations of one block: in[l][s] = input of layer l for sample s (P floats, in act).
+  std::vector<float> act;
+  float* in[10][S];
+  float zs[S];  // scalar outputs
+
+  Worker(const Args& args, bool bwd) : a(args), L(args.sh.L), n_skips(args.sh.n_skips) {
+    maps.resize(L);
+    skips.resize(n_skips);
+    for (int l = 0; l < L; ++l) maps[l].init(a.sh.dims[l], a.sh.dims[l + 1], l == L - 1, bwd);
+    for (int b = 0; b < n_skips; ++b) skips[b].init(a.sh.dims[2 * b], a.sh.dims[2 * b + 2], 2 * b + 2 == L, bwd);
+    act.assign((size_t)L * S * P, 0.f);
+    for (int l = 0; l < L; ++l)
+      for (int s = 0; s < S; ++s) in[l][s] = act.data() + ((size_t)l * S + s) * P;
+  }
+
+  // copies the block's inputs x into in[0] (zeros for samples past the batch)
+  void load_block(int64_t i, int64_t b0, int cnt) {
+    const int64_t F = a.sh.F;
+    for (int s = 0; s < S; ++s) {
+      float* x0 = in[0][s];
+      if (s < cnt) {
+        const float* xs = a.x + (b0 + s) * a.x_sb + i * a.x_sn;
+        for (int f = 0; f < F; ++f) x0[f] = xs[f];
+      } else {
+        for (int f = 0; f < F; ++f) x0[f] = 0.f;
+      }
+    }
+  }
+
+  // z[s] += sum_k a[s][k] * WT[k] for a hidden map
+  static inline void affine(const Map<NV>& m, float* const in[S], vf z[S][NV]) {
+    for (int k = 0; k < m.d_in; ++k) {
+      const float* wk = m.WT.data() + (size_t)k * P;
+      for (int v = 0; v < NV; ++v) {
+        vf w = vload(wk + v * LANES);
+        for (int s = 0; s < S; ++s) z[s][v] += vbcast(in[s][k]) * w;
+      }
+    }
+  }
+  // out[s] = Wrow[0] . a[s] + bias for an output map
+  static inline void dot(const Map<NV>& m, float* const in[S], float out[S]) {
+    vf acc[S];
+    for (int s = 0; s < S; ++s) acc[s] = vf{};
+    for (int v = 0; v < NV; ++v) {
+      vf w = vload(m.Wrow.data() + v * LANES);
+      for (int s = 0; s < S; ++s) acc[s] += vload(in[s] + v * LANES) * w;
+    }
+    for (int s = 0; s < S; ++s) out[s] = hsum(acc[s]) + m.bias[0];
+  }
+
+  // forward of the loaded block: writes every hidden layer's input to in[l], the outputs to zs
+  void forward_block() {
+    vf pend[S][NV] = {};  // the running skip's output (d_out > 1, or the scalar pend1)
+    float pend1[S] = {};
+    for (int l = 0; l < L; ++l) {
+      const Map<NV>& m = maps[l];
+      const bool skip_start = (l % 2 == 0) && (l / 2 < n_skips);
+      const bool skip_end = (l % 2 == 1) && (l / 2 < n_skips);
+      if (skip_start) {
+        const Map<NV>& k = skips[l / 2];
+        if (k.scalar) {
+          dot(k, in[l], pend1);
+        } else {
+          for (int s = 0; s < S; ++s)
+            for (int v = 0; v < NV; ++v) pend[s][v] = vload(k.bias.data() + v * LANES);
+          affine(k, in[l], pend);
+        }
+      }
+      if (m.scalar) {  // the last layer
+        dot(m, in[l], zs);
+        if (skip_end)
+          for (int s = 0; s < S; ++s) zs[s] += pend1[s];
+      } else {
+        vf z[S][NV];
+        for (int s = 0; s < S; ++s)
+          for (int v = 0; v < NV; ++v) {
+            vf bv = vload(m.bias.data() + v * LANES);
+            z[s][v] = skip_end ? pend[s][v] + bv : bv;
+          }
+        affine(m, in[l], z);
+        const vf zero = vf{};
+        for (int s = 0; s < S; ++s)
+          for (int v = 0; v < NV; ++v) {
+            vf h = z[s][v] > zero ? z[s][v] : zero;
+            vstore(in[l + 1][s] + v * LANES, h);
+          }
+      }
+    }
+  }
+
+  void load_neuron(int64_t i) {
+    for (int l = 0; l < L; ++l) {
+      const Map<NV>& m = maps[l];
+      maps[l].load(a.W[l] + i * m.d_out * m.d_in, a.Bs[l] + i * m.d_out);
+    }
+    for (int b = 0; b < n_skips; ++b) {
+      const Map<NV>& k = skips[b];
+      skips[b].load(a.SW[b] + i * k.d_out * k.d_in, a.SB[b] + i * k.d_out);
+    }
+  }
+
+  void run_forward(int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) {
+      load_neuron(i);
+      for (int64_t b0 = 0; b0 < a.B; b0 += S) {
+        int cnt = (int)std::min<int64_t>(S, a.B - b0);
+        load_block(i, b0, cnt);
+        forward_block();
+        for (int s = 0; s < cnt; ++s) a.out[(b0 + s) * a.o_sb + i * a.o_sn] = zs[s];
+      }
+    }
+  }
+
+  // gradient of a map: weights and bias from dz (dz1 for an output map), input gradient added to
+  // gin when ``input_grad``
+  static inline void map_backward(Map<NV>& m, float* const in[S], const vf dz[S][NV], const float dz1[S],
+                                  vf gin[S][NV], bool input_grad) {
+    if (m.scalar) {
+      for (int v = 0; v < NV; ++v) {
+        vf acc = vload(m.gWT.data() + v * LANES);
+        vf w = vload(m.Wrow.data() + v * LANES);
+        for (int s = 0; s < S; ++s) acc += vbcast(dz1[s]) * vload(in[s] + v * LANES);
+        if (input_grad)
+          for (int s = 0; s < S; ++s) gin[s][v] += vbcast(dz1[s]) * w;
+        vstore(m.gWT.data() + v * LANES, acc);
+      }
+      float gb = 0.f;
+      for (int s = 0; s < S; ++s) gb += dz1[s];
+      m.gb[0] += gb;
+      return;
+    }
+    for (int k = 0; k < m.d_in; ++k) {
+      float* gk = m.gWT.data() + (size_t)k * P;
+      for (int v = 0; v < NV; ++v) {
+        vf acc = vload(gk + v * LANES);
+        for (int s = 0; s < S; ++s) acc += vbcast(in[s][k]) * dz[s][v];
+        vstore(gk + v * LANES, acc);
+      }
+    }
+    for (int v = 0; v < NV; ++v) {
+      vf acc = vload(m.gb.data() + v * LANES);
+      for (int s = 0; s < S; ++s) acc += dz[s][v];
+      vstore(m.gb.data() + v * LANES, acc);
+    }
+    if (!input_grad) return;
+    alignas(64) float dzs[S][P];
+    for (int s = 0; s < S; ++s)
+      for (int v = 0; v < NV; ++v) vstore(dzs[s] + v * LANES, dz[s][v]);
+    for (int j = 0; j < m.d_out; ++j) {
+      const float* wj = m.Wrow.data() + (size_t)j * P;
+      for (int v = 0; v < NV; ++v) {
+        vf w = vload(wj + v * LANES);
+        for (int s = 0; s < S; ++s) gin[s][v] += vbcast(dzs[s][j]) * w;
+      }
+    }
+  }
+
+  void run_backward(int64_t i0, int64_t i1) {
+    const int64_t F = a.sh.F;
+    for (int64_t i = i0; i < i1; ++i) {
+      load_neuron(i);
+      for (int64_t b0 = 0; b0 < a.B; b0 += S) {
+        int cnt = (int)std::min<int64_t>(S, a.B - b0);
+        load_block(i, b0, cnt);
+        forward_block();  // recomputed: cheaper than saving the activations (docs/performance.md)
+        vf dz[S][NV] = {}, gsk[S][NV] = {};  // d loss / d pre-activation (dz1: of the output)
+        float dz1[S] = {}, gsk1[S] = {};
+        for (int s = 0; s < S; ++s) dz1[s] = s < cnt ? a.g[(b0 + s) * a.g_sb + i * a.g_sn] : 0.f;
+        for (int l = (int)L - 1; l >= 0; --l) {
+          Map<NV>& m = maps[l];
+          float* const* x_l = in[l];
+          const bool skip_start = (l % 2 == 0) && (l / 2 < n_skips);
+          const bool skip_end = (l % 2 == 1) && (l / 2 < n_skips);
+          if (skip_end) {
+            for (int s = 0; s < S; ++s) { gsk1[s] = dz1[s]; for (int v = 0; v < NV; ++v) gsk[s][v] = dz[s][v]; }
+          }
+          vf gin[S][NV];
+          for (int s = 0; s < S; ++s)
+            for (int v = 0; v < NV; ++v) gin[s][v] = vf{};
+          const bool input_grad = l > 0 || a.gx;  // the network's first layer needs no d loss / d x
+          map_backward(m, x_l, dz, dz1, gin, input_grad);
+          if (skip_start) map_backward(skips[l / 2], x_l, gsk, gsk1, gin, input_grad);
+          if (l > 0) {  // through the ReLU that produced this layer's input
+            const vf zero = vf{};
+            for (int s = 0; s < S; ++s)
+              for (int v = 0; v < NV; ++v) {
+                vf h = vload(x_l[s] + v * LANES);
+                dz[s][v] = h > zero ? gin[s][v] : zero;
+              }
+          } else if (a.gx) {
+            for (int s = 0; s < cnt; ++s) {
+              float* gx = a.gx + (b0 + s) * a.gx_sb + i * a.gx_sn;
+              alignas(64) float tmp[P];
+              for (int v = 0; v < NV; ++v) vstore(tmp + v * LANES, gin[s][v]);
+              for (int f = 0; f < F; ++f) gx[f] = tmp[f];
+            }
+          }
+        }
+      }
+      for (int l = 0; l < L; ++l) {
+        const Map<NV>& m = maps[l];
+        m.store_grads(a.gW[l] + i * m.d_out * m.d_in, a.gB[l] + i * m.d_out);
+      }
+      for (int b = 0; b < n_skips; ++b) {
+        const Map<NV>& k = skips[b];
+        k.store_grads(a.gSW[b] + i * k.d_out * k.d_in, a.gSB[b] + i * k.d_out);
+      }
+    }
+  }
+};
+
+template <int NV, int S>
+int dispatch(const Args& args, bool bwd, int nthreads) {
+  // Threads are started per call (~20-50 us each), so each gets at least ~8k sample-neurons of work.
+  const int64_t n = args.sh.n;
+  const int64_t useful = std::max<int64_t>(1, std::min<int64_t>(n, n * args.B / 8192));
+  nthreads = (int)std::max<int64_t>(1, std::min<int64_t>(nthreads, useful));
+  std::atomic<int> failed{0};
+  auto work = [&](int t) {
+    try {  // an exception must not leave a thread (or cross the C interface): it becomes code 3
+      int64_t i0 = n * t / nthreads, i1 = n * (t + 1) / nthreads;
+      Worker<NV, S> w(args, bwd);
+      if (bwd) w.run_backward(i0, i1); else w.run_forward(i0, i1);
+    } catch (...) {
+      failed = 1;
+    }
+  };
+  std::vector<std::thread> pool;
+  int spawned = 1;
+  try {
+    for (; spawned < nthreads; ++spawned) pool.emplace_back(work, spawned);
+  } catch (...) {  // no thread to be had: the caller runs the remaining chunks itself
+  }
+  work(0);
+  for (int t = spawned; t < nthreads; ++t) work(t);
+  for (auto& th : pool) th.join();
+  return failed ? 3 : 0;
+}
+
+// floats per activation vector: max(F, N) rounded up to 16, 32 or 64; 0 when wider than 64
+int64_t padded_width(int64_t F, int64_t N) {
+  const int64_t width = std::max(F, N);
+  return width <= 16 ? 16 : width <= 32 ? 32 : width <= 64 ? 64 : 0;
+}
+
+int run(const Args& args, bool bwd, int nthreads) {
+  switch (padded_width(args.sh.F, args.sh.N)) {  // samples per block: 8 vectors of accumulators
+    case 16: return dispatch<1, 8>(args, bwd, nthreads);
+    case 32: return dispatch<2, 4>(args, bwd, nthreads);
+    case 64: return dispatch<4, 2>(args, bwd, nthreads);
+    default: return 1;
+  }
+}
+
+// shape = {n, F, N, L, n_skips}. Returns 0, or 1 (a width over 64), 2 (depth outside 1..8, or
+// more skips than pairs of layers), 3 (out of memory).
+Args make_args(const int64_t* shape, int64_t B, const float* x, int64_t x_sb, int64_t x_sn,
+               const float* const* W, const float* const* Bs, const float* const* SW, const float* const* SB) {
+  Args a{};
+  a.sh.n = shape[0]; a.sh.F = shape[1]; a.sh.N = shape[2]; a.sh.L = shape[3]; a.sh.n_skips = shape[4];
+  for (int l = 0; l <= a.sh.L && l < 10; ++l) a.sh.dims[l] = l == 0 ? a.sh.F : (l == a.sh.L ? 1 : a.sh.N);
+  a.B = B; a.x = x; a.x_sb = x_sb; a.x_sn = x_sn;
+  a.W = W; a.Bs = Bs; a.SW = SW; a.SB = SB;
+  return a;
+}
+
+bool valid_depth(const int64_t* shape) { return shape[3] >= 1 && shape[3] <= 8 && 2 * shape[4] <= shape[3]; }
+
+}  // namespace
+
+extern "C" {
+
+int lutsearch_subnet_forward(const int64_t* shape, int64_t B, const float* x, int64_t x_sb, int64_t x_sn,
+                             const float* const* W, const float* const* Bs, const float* const* SW,
+                             const float* const* SB, float* out, int64_t o_sb, int64_t o_sn, int nthreads) {
+  if (!valid_depth(shape)) return 2;
+  Args a = make_args(shape, B, x, x_sb, x_sn, W, Bs, SW, SB);
+  a.out = out; a.o_sb = o_sb; a.o_sn = o_sn;
+  return run(a, false, nthreads);
+}
+
+int lutsearch_subnet_backward(const int64_t* shape, int64_t B, const float* x, int64_t x_sb, int64_t x_sn,
+                              const float* const* W, const float* const* Bs, const float* const* SW,
+                              const float* const* SB, const float* g, int64_t g_sb, int64_t g_sn,
+                              float* gx, int64_t gx_sb, int64_t gx_sn, float* const* gW, float* const* gB,
+                              float* const* gSW, float* const* gSB, int nthreads) {
+  if (!valid_depth(shape)) return 2;
+  Args a = make_args(shape, B, x, x_sb, x_sn, W, Bs, SW, SB);
+  a.g = g; a.g_sb = g_sb; a.g_sn = g_sn; a.gx = gx; a.gx_sb = gx_sb; a.gx_sn = gx_sn;
+  a.gW = gW; a.gB = gB; a.gSW = gSW; a.gSB = gSB;
+  return run(a, true, nthreads);
+}
+
+}  // extern "C"
