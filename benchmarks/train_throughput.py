@@ -9,8 +9,9 @@ the same layer plan, batch-norm and Brevitas quantizers; they differ only in how
   or per-neuron batched matmuls where it cannot be built or ``LUTSEARCH_NATIVE=0`` (the benchmark
   prints which ran).
 * PolyLUT, reference style (MartaAndronic/PolyLUT ``SparseLinearNeq.forward``):
-  ``x.unsqueeze(-2).pow(exponents).prod(-1)`` per monomial; ours: monomials built degree by degree
-  with gathers and one product each (``lutsearch.models.polylut``).
+  ``x.unsqueeze(-2).pow(exponents).prod(-1)`` per monomial; ours: the fused C++ training kernel
+  (``lutsearch.models._native.polynomial``), or monomials built degree by degree with one product
+  each and batched matmuls (``lutsearch.models.polylut``) where it cannot be built.
 * All reference styles train their quantizers through Brevitas' own autograd graph, as the public
   code does; ours use lutsearch's fused learned-scale step (``lutsearch.models._quant``), which
   gives the same values and gradients.
@@ -234,8 +235,9 @@ def main(argv=None) -> int:
     ap.add_argument("--only", nargs="*", choices=sorted(CONFIGS), help="run only these configurations")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
-    kernel = "fused C++ kernel" if load_library("subnet") is not None else "batched matmuls (no native kernel)"
-    print(f"NeuraLUT sub-networks (ours): {kernel}")
+    for stem, family in (("subnet", "NeuraLUT"), ("polynomial", "PolyLUT")):
+        kernel = "fused C++ kernel" if load_library(stem) is not None else "PyTorch path (no native kernel)"
+        print(f"{family} neurons (ours): {kernel}")
     rows = []
     print(f"{'config':<20}{'batch':>6}{'reference (samples/s)':>24}{'lutsearch (samples/s)':>24}{'speed-up':>10}"
           f"{'target':>8}{'ceiling':>9}")

@@ -16,6 +16,11 @@ Batch invariance (data path and table enumeration agree bit for bit): products a
 the linear map is a BLAS matmul over at least ``MIN_BMM_ROWS`` rows, which gives every sample the
 same result whatever the batch (see ``lutsearch.models.neuralut``), or for fewer than 7 monomials
 products summed one monomial at a time. Tests check both across batch sizes in float64.
+
+Training steps on CPU in float32 run a fused C++ kernel instead (``lutsearch.models._native.polynomial``:
+monomials of 16 samples at a time in L1, the backward recomputing them and differentiating through
+their product tree). Evaluation and table enumeration always take the path above; without a C++
+compiler, or with ``LUTSEARCH_NATIVE=0``, training takes it too.
 """
 
 from __future__ import annotations
@@ -28,11 +33,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from lutsearch.models._base import LUTNetwork, NeuronFunction
+from lutsearch.models._native import polynomial as native_polynomial
 from lutsearch.models._registry import FamilySpec, Knob, register_family
 from lutsearch.models.logicnets import build_layers
 from lutsearch.models.neuralut import MIN_BMM_ROWS
 
-__all__ = ["PolynomialNeurons", "monomial_structure", "n_monomials"]
+__all__ = ["PolynomialNeurons", "monomial_groups", "monomial_structure", "n_monomials"]
 
 
 def n_monomials(fan_in: int, degree: int) -> int:
@@ -77,20 +83,29 @@ def _prefix(j: int, d: int) -> int:
     return math.comb(j + d - 1, d - 1)
 
 
+def monomial_groups(fan_in: int, degree: int) -> torch.Tensor:
+    """The monomial order as (G = D*F, 4) int64 rows ``(parent, out, count, j)``: monomials
+    ``out .. out+count-1`` are monomials ``parent .. parent+count-1`` (a prefix of the previous
+    degree's block) times input j; monomial 0 is the constant. Same order as ``monomial_structure``."""
+    rows, start, count = [], 0, 1  # the previous degree's block
+    for d in range(1, degree + 1):
+        out = start + count
+        for j in range(fan_in):
+            n = _prefix(j, d)
+            rows.append((start, out, n, j))
+            out += n
+        start, count = start + count, out - start - count
+    return torch.tensor(rows, dtype=torch.int64).reshape(-1, 4)
+
+
 def _monomial_rows(x: torch.Tensor, neuron: "PolynomialNeurons") -> torch.Tensor:
-    """(B, n_out, F) -> (n_out, M, B): for each degree and input j, one product of a prefix of the
-    previous degree's block with the row x_j, written in place (constant row first)."""
+    """(B, n_out, F) -> (n_out, M, B): per group, one product of a prefix of the previous
+    degree's block with the row x_j, written in place (constant row first)."""
     xt = x.permute(1, 2, 0).contiguous()  # (n_out, F, B)
     mono = neuron.spare.take((neuron.n_out, neuron.n_terms, x.shape[0]), x)
     mono[:, 0] = 1.0
-    start, count = 0, 1  # the previous degree's block in ``mono``
-    for d in range(1, neuron.degree + 1):
-        out = start + count
-        for j in range(neuron.fan_in):  # loop over fan-in positions, not neurons or samples
-            n = _prefix(j, d)
-            torch.mul(mono.narrow(1, start, n), xt.narrow(1, j, 1), out=mono.narrow(1, out, n))
-            out += n
-        start, count = start + count, out - start - count
+    for parent, out, n, j in neuron.group_rows:  # D*F groups, not neurons or samples
+        torch.mul(mono.narrow(1, parent, n), xt.narrow(1, j, 1), out=mono.narrow(1, out, n))
     return mono
 
 
@@ -195,6 +210,9 @@ class PolynomialNeurons(NeuronFunction):
         self.degree = int(degree)
         exps = monomial_structure(fan_in, self.degree)[2]
         self.register_buffer("exponents", exps, persistent=False)
+        groups = monomial_groups(fan_in, self.degree)
+        self.register_buffer("groups", groups, persistent=False)  # read by the fused kernel
+        self.group_rows = [tuple(r) for r in groups.tolist()]
         self.n_terms = exps.shape[0]
         self.spare = _SpareBuffer()
         # child[m', j] = index of monomial m' * x_j, for every monomial m' of degree <= D-1.
@@ -220,6 +238,8 @@ class PolynomialNeurons(NeuronFunction):
         return _monomial_rows(x, self).permute(2, 0, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.training and torch.is_grad_enabled() and native_polynomial.supports(x):
+            return native_polynomial.NativePolynomial.apply(x, self.weight, self.bias, self)
         return _Polynomial.apply(x, self.weight, self.bias, self)
 
 

@@ -70,7 +70,8 @@ def _build(source: Path, compiler: str) -> Path | None:
     errors = []
     for arch in _ARCH_FLAGS:
         flags = (*_FLAGS, *arch)
-        key = hashlib.sha256("\0".join([source.read_text(), compiler, version, " ".join(flags),
+        headers = [h.read_text() for h in sorted(source.parent.glob("*.h"))]  # included by the sources
+        key = hashlib.sha256("\0".join([source.read_text(), *headers, compiler, version, " ".join(flags),
                                         platform.machine(), _cpu_signature()]).encode()).hexdigest()[:16]
         target = out_dir / f"{source.stem}-{key}.so"
         if target.exists():

@@ -5,38 +5,19 @@
 // as a batched matmul over neurons, which streams every (neurons, batch, N) activation through
 // memory several times per step. Here one neuron's whole MLP runs on a block of S samples held in
 // registers and L1; the backward recomputes the block's forward instead of reading saved
-// activations. Vectors are 16 floats (GCC/Clang vector extensions: AVX-512 where the CPU has it,
-// split into narrower registers elsewhere); hidden widths up to 64 are padded to whole vectors with
-// zero weights. Plain C++ without PyTorch headers: it builds in a few seconds and is loaded with
+// activations. Vectors are 16 floats (common.h); hidden widths up to 64 are padded to whole vectors
+// with zero weights. Plain C++ without PyTorch headers: it builds in a few seconds and is loaded with
 // ctypes by lutsearch.models._native, which falls back to the PyTorch path when it cannot build.
 //
 // Layouts (float32, C-contiguous unless a stride is given):
 //   x (n, B, F) read as x[i * x_sn + b * x_sb + f]; out / g (n, B) likewise with their strides;
 //   layer l weight (n, d_out, d_in) and bias (n, d_out), dims = F, N, ..., N, 1;
 //   skip k maps layer 2k's input to layer 2k+1's pre-activation: (n, dims[2k+2], dims[2k]).
-#include <algorithm>
-#include <atomic>
-#include <cstdint>
-#include <cstring>
-#include <thread>
-#include <vector>
+#include "common.h"
 
 namespace {
 
-typedef float vf __attribute__((vector_size(64)));  // 16 lanes
-constexpr int LANES = 16;
-
-inline vf vload(const float* p) { vf v; std::memcpy(&v, p, sizeof v); return v; }
-inline void vstore(float* p, vf v) { std::memcpy(p, &v, sizeof v); }
-inline vf vbcast(float a) { return vf{a, a, a, a, a, a, a, a, a, a, a, a, a, a, a, a}; }
-typedef int vi __attribute__((vector_size(64)));
-inline float hsum(vf v) {  // pairwise: lanes 8 apart, then 4, 2, 1
-  v += __builtin_shuffle(v, vi{8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7});
-  v += __builtin_shuffle(v, vi{4, 5, 6, 7, 0, 1, 2, 3, 12, 13, 14, 15, 8, 9, 10, 11});
-  v += __builtin_shuffle(v, vi{2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13});
-  v += __builtin_shuffle(v, vi{1, 0, 3, 2, 5, 4, 7, 6, 9, 8, 11, 10, 13, 12, 15, 14});
-  return v[0];
-}
+using namespace lutsearch_native;
 
 struct Shape {  // the network of one layer of neurons
   int64_t n, F, N, L, n_skips;
@@ -314,30 +295,10 @@ struct Worker {
 
 template <int NV, int S>
 int dispatch(const Args& args, bool bwd, int nthreads) {
-  // Threads are started per call (~20-50 us each), so each gets at least ~8k sample-neurons of work.
-  const int64_t n = args.sh.n;
-  const int64_t useful = std::max<int64_t>(1, std::min<int64_t>(n, n * args.B / 8192));
-  nthreads = (int)std::max<int64_t>(1, std::min<int64_t>(nthreads, useful));
-  std::atomic<int> failed{0};
-  auto work = [&](int t) {
-    try {  // an exception must not leave a thread (or cross the C interface): it becomes code 3
-      int64_t i0 = n * t / nthreads, i1 = n * (t + 1) / nthreads;
-      Worker<NV, S> w(args, bwd);
-      if (bwd) w.run_backward(i0, i1); else w.run_forward(i0, i1);
-    } catch (...) {
-      failed = 1;
-    }
-  };
-  std::vector<std::thread> pool;
-  int spawned = 1;
-  try {
-    for (; spawned < nthreads; ++spawned) pool.emplace_back(work, spawned);
-  } catch (...) {  // no thread to be had: the caller runs the remaining chunks itself
-  }
-  work(0);
-  for (int t = spawned; t < nthreads; ++t) work(t);
-  for (auto& th : pool) th.join();
-  return failed ? 3 : 0;
+  return parallel_over_neurons(args.sh.n, args.B, nthreads, [&](int64_t i0, int64_t i1) {
+    Worker<NV, S> w(args, bwd);
+    if (bwd) w.run_backward(i0, i1); else w.run_forward(i0, i1);
+  });
 }
 
 // floats per activation vector: max(F, N) rounded up to 16, 32 or 64; 0 when wider than 64
