@@ -42,30 +42,35 @@ SHAPES = [
 ]
 
 
-@pytest.mark.parametrize("n_out,batch,fan_in,width,depth,skip", SHAPES)
-@pytest.mark.parametrize("input_grad", [True, False])
-def test_kernel_matches_float64_reference(library, n_out, batch, fan_in, width, depth, skip, input_grad):
-    torch.manual_seed(n_out * 100 + batch)
-    neuron = SubNetworkNeurons(n_out, fan_in, width, depth, skip).train()
-    reference = SubNetworkNeurons(n_out, fan_in, width, depth, skip).double()
+def _assert_matches_float64(make, x: torch.Tensor, native_name: str) -> None:
+    """The float32 kernel (``make()`` in training mode) against the same parameters in float64 on the
+    PyTorch path: outputs, the input gradient (when x requires it) and every parameter gradient."""
+    neuron, reference = make().train(), make().double()
     reference.load_state_dict(neuron.state_dict())
-    x = torch.randn(batch, n_out, fan_in).requires_grad_(input_grad)
-    x64 = x.detach().double().requires_grad_(input_grad)
-    g = torch.randn(batch, n_out)
-
+    x64 = x.detach().double().requires_grad_(x.requires_grad)
+    g = torch.randn(x.shape[0], x.shape[1])
     out = neuron(x)
-    assert _grad_fn_name(out) == "NativeSubNetworksBackward"
+    assert _grad_fn_name(out) == native_name
     wrt, wrt64 = list(neuron.parameters()), list(reference.parameters())
-    if input_grad:
+    if x.requires_grad:
         wrt, wrt64 = [x, *wrt], [x64, *wrt64]
     grads = torch.autograd.grad((out * g).sum(), wrt)
     out64 = reference(x64)
     grads64 = torch.autograd.grad((out64 * g.double()).sum(), wrt64)
-    # float32 against float64: agreement to float32 rounding of sums of up to ~100 terms
+    # float32 against float64: agreement to float32 rounding of sums of up to a few hundred terms
     torch.testing.assert_close(out.double(), out64, rtol=1e-5, atol=1e-5)
     for got, want in zip(grads, grads64, strict=True):
         assert got.shape == want.shape
         torch.testing.assert_close(got.double(), want, rtol=1e-4, atol=1e-4 * max(1.0, want.abs().max().item()))
+
+
+@pytest.mark.parametrize("n_out,batch,fan_in,width,depth,skip", SHAPES)
+@pytest.mark.parametrize("input_grad", [True, False])
+def test_subnet_kernel_matches_float64_reference(library, n_out, batch, fan_in, width, depth, skip, input_grad):
+    torch.manual_seed(n_out * 100 + batch)
+    x = torch.randn(batch, n_out, fan_in).requires_grad_(input_grad)
+    _assert_matches_float64(lambda: SubNetworkNeurons(n_out, fan_in, width, depth, skip), x,
+                            "NativeSubNetworksBackward")
 
 
 # (n_out, batch, F, D): published shapes (JSC-XL F = 2/3, D = 4; JSC-M-Lite F = 4, D = 6), F = 1,
@@ -78,25 +83,8 @@ POLY_SHAPES = [(7, 37, 3, 4), (5, 19, 2, 4), (4, 16, 6, 2), (3, 5, 1, 1), (6, 13
 @pytest.mark.parametrize("input_grad", [True, False])
 def test_polynomial_kernel_matches_float64_reference(library, n_out, batch, fan_in, degree, input_grad):
     torch.manual_seed(n_out * 100 + batch)
-    neuron = PolynomialNeurons(n_out, fan_in, degree).train()
-    reference = PolynomialNeurons(n_out, fan_in, degree).double()
-    reference.load_state_dict(neuron.state_dict())
     x = (torch.rand(batch, n_out, fan_in) * 2 - 1).requires_grad_(input_grad)
-    x64 = x.detach().double().requires_grad_(input_grad)
-    g = torch.randn(batch, n_out)
-
-    out = neuron(x)
-    assert _grad_fn_name(out) == "NativePolynomialBackward"
-    wrt, wrt64 = list(neuron.parameters()), list(reference.parameters())
-    if input_grad:
-        wrt, wrt64 = [x, *wrt], [x64, *wrt64]
-    grads = torch.autograd.grad((out * g).sum(), wrt)
-    out64 = reference(x64)
-    grads64 = torch.autograd.grad((out64 * g.double()).sum(), wrt64)
-    torch.testing.assert_close(out.double(), out64, rtol=1e-5, atol=1e-5)
-    for got, want in zip(grads, grads64, strict=True):
-        assert got.shape == want.shape
-        torch.testing.assert_close(got.double(), want, rtol=1e-4, atol=1e-4 * max(1.0, want.abs().max().item()))
+    _assert_matches_float64(lambda: PolynomialNeurons(n_out, fan_in, degree), x, "NativePolynomialBackward")
 
 
 @pytest.mark.parametrize("make", [lambda: SubNetworkNeurons(48, 4, 16, 4, True), lambda: PolynomialNeurons(48, 4, 3)],
