@@ -184,3 +184,14 @@ def test_build_is_cached_per_source_and_compiler(library, monkeypatch, tmp_path)
     mtime = (tmp_path / "native" / built[0]).stat().st_mtime_ns
     assert _native.load_library("subnet") is not None
     assert (tmp_path / "native" / built[0]).stat().st_mtime_ns == mtime
+
+
+def test_unwritable_cache_falls_back_to_pytorch(library, monkeypatch, tmp_path, caplog):
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("")
+    monkeypatch.setenv("LUTSEARCH_CACHE_DIR", str(blocker))  # cache_dir() lies under a file
+    monkeypatch.setattr(_native, "_loaded", {})
+    with caplog.at_level(logging.WARNING, logger="lutsearch.native"):
+        assert _native.load_library("polynomial") is None
+    assert "could not build the native kernel polynomial.cpp" in caplog.text
+    assert _grad_fn_name(PolynomialNeurons(3, 2, 2).train()(torch.randn(70, 3, 2))) == "_PolynomialBackward"

@@ -62,37 +62,36 @@ def _cpu_signature() -> str:
 
 
 def _build(source: Path, compiler: str) -> Path | None:
+    """The library built from ``source`` (cached), or ``None`` after a warning saying why."""
+    errors: list[str] = []
     try:
         version = subprocess.run([compiler, "--version"], capture_output=True, text=True, timeout=30).stdout
-    except (OSError, subprocess.SubprocessError):
-        return None
-    out_dir = cache_dir()
-    errors = []
-    for arch in _ARCH_FLAGS:
-        flags = (*_FLAGS, *arch)
+        out_dir = cache_dir()
         headers = [h.read_text() for h in sorted(source.parent.glob("*.h"))]  # included by the sources
-        key = hashlib.sha256("\0".join([source.read_text(), *headers, compiler, version, " ".join(flags),
-                                        platform.machine(), _cpu_signature()]).encode()).hexdigest()[:16]
-        target = out_dir / f"{source.stem}-{key}.so"
-        if target.exists():
-            return target
-        out_dir.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{source.stem}-", suffix=".so", dir=out_dir)
-        os.close(fd)
-        try:
-            proc = subprocess.run([compiler, *flags, str(source), "-o", tmp], capture_output=True, text=True,
-                                  timeout=300)
-            if proc.returncode == 0:
-                os.replace(tmp, target)
+        for arch in _ARCH_FLAGS:
+            flags = (*_FLAGS, *arch)
+            key = hashlib.sha256("\0".join([source.read_text(), *headers, compiler, version, " ".join(flags),
+                                            platform.machine(), _cpu_signature()]).encode()).hexdigest()[:16]
+            target = out_dir / f"{source.stem}-{key}.so"
+            if target.exists():
                 return target
-            errors.append(proc.stderr.strip().splitlines()[-1:] or [f"exit {proc.returncode}"])
-        except (OSError, subprocess.SubprocessError) as exc:
-            errors.append([str(exc)])
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+            out_dir.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=f".{source.stem}-", suffix=".so", dir=out_dir)
+            os.close(fd)
+            try:
+                proc = subprocess.run([compiler, *flags, str(source), "-o", tmp], capture_output=True, text=True,
+                                      timeout=300)
+                if proc.returncode == 0:
+                    os.replace(tmp, target)  # atomic: a concurrent build never exposes a partial file
+                    return target
+                errors.append((proc.stderr.strip().splitlines() or [f"exit {proc.returncode}"])[-1])
+            finally:
+                if os.path.exists(tmp):
+                    os.unlink(tmp)
+    except (OSError, subprocess.SubprocessError) as exc:  # no cache directory, compiler crash, timeout
+        errors.append(str(exc))
     _log.warning("lutsearch: could not build the native kernel %s with %s (%s); using the PyTorch path",
-                 source.name, compiler, "; ".join(e[0] for e in errors))
+                 source.name, compiler, "; ".join(errors))
     return None
 
 

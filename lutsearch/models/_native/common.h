@@ -19,13 +19,21 @@ constexpr int LANES = 16;
 inline vf vload(const float* p) { vf v; std::memcpy(&v, p, sizeof v); return v; }
 inline void vstore(float* p, vf v) { std::memcpy(p, &v, sizeof v); }
 inline vf vbcast(float a) { return vf{a, a, a, a, a, a, a, a, a, a, a, a, a, a, a, a}; }
+#if defined(__clang__)
+#define LUTSEARCH_SHUFFLE(v, ...) __builtin_shufflevector(v, v, __VA_ARGS__)
+#else
+#define LUTSEARCH_SHUFFLE(v, ...) __builtin_shuffle(v, vi{__VA_ARGS__})
+#endif
 inline float hsum(vf v) {  // pairwise: lanes 8 apart, then 4, 2, 1
-  v += __builtin_shuffle(v, vi{8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7});
-  v += __builtin_shuffle(v, vi{4, 5, 6, 7, 0, 1, 2, 3, 12, 13, 14, 15, 8, 9, 10, 11});
-  v += __builtin_shuffle(v, vi{2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13});
-  v += __builtin_shuffle(v, vi{1, 0, 3, 2, 5, 4, 7, 6, 9, 8, 11, 10, 13, 12, 15, 14});
+  v += LUTSEARCH_SHUFFLE(v, 8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7);
+  v += LUTSEARCH_SHUFFLE(v, 4, 5, 6, 7, 0, 1, 2, 3, 12, 13, 14, 15, 8, 9, 10, 11);
+  v += LUTSEARCH_SHUFFLE(v, 2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13);
+  v += LUTSEARCH_SHUFFLE(v, 1, 0, 3, 2, 5, 4, 7, 6, 9, 8, 11, 10, 13, 12, 15, 14);
   return v[0];
 }
+// g where h > 0, else 0 (a ReLU's mask, bitwise: GCC and Clang both take it)
+inline vf where_positive(vf h, vf g) { return (vf)((vi)g & (h > vf{})); }
+inline vf relu(vf z) { return where_positive(z, z); }
 
 // Runs work(i0, i1) on contiguous ranges of the n neurons, one per thread. Threads are started per
 // call (~20-50 us each), so each gets at least ~8k sample-neurons (n * batch / 8192 threads at most).

@@ -162,12 +162,8 @@ struct Worker {
             z[s][v] = skip_end ? pend[s][v] + bv : bv;
           }
         affine(m, in[l], z);
-        const vf zero = vf{};
         for (int s = 0; s < S; ++s)
-          for (int v = 0; v < NV; ++v) {
-            vf h = z[s][v] > zero ? z[s][v] : zero;
-            vstore(in[l + 1][s] + v * LANES, h);
-          }
+          for (int v = 0; v < NV; ++v) vstore(in[l + 1][s] + v * LANES, relu(z[s][v]));
       }
     }
   }
@@ -265,12 +261,8 @@ struct Worker {
           map_backward(m, x_l, dz, dz1, gin, input_grad);
           if (skip_start) map_backward(skips[l / 2], x_l, gsk, gsk1, gin, input_grad);
           if (l > 0) {  // through the ReLU that produced this layer's input
-            const vf zero = vf{};
             for (int s = 0; s < S; ++s)
-              for (int v = 0; v < NV; ++v) {
-                vf h = vload(x_l[s] + v * LANES);
-                dz[s][v] = h > zero ? gin[s][v] : zero;
-              }
+              for (int v = 0; v < NV; ++v) dz[s][v] = where_positive(vload(x_l[s] + v * LANES), gin[s][v]);
           } else if (a.gx) {
             for (int s = 0; s < cnt; ++s) {
               float* gx = a.gx + (b0 + s) * a.gx_sb + i * a.gx_sn;
