@@ -22,7 +22,7 @@ import tempfile
 import threading
 from pathlib import Path
 
-__all__ = ["native_enabled", "load_library", "cache_dir"]
+__all__ = ["native_enabled", "load_library", "cache_dir", "check_status"]
 
 _log = logging.getLogger("lutsearch.native")
 _HERE = Path(__file__).resolve().parent
@@ -115,3 +115,12 @@ def load_library(stem: str) -> ctypes.CDLL | None:
                         _log.warning("lutsearch: could not load %s (%s); using the PyTorch path", path, exc)
             _loaded[stem] = lib
         return _loaded[stem]
+
+
+def check_status(rc: int, stem: str) -> None:
+    """Raise for a kernel's non-zero return code: 3 is out of memory; any other code means arguments
+    the Python bindings never pass (their ``supports`` checks rule them out), i.e. a bug."""
+    if rc == 3:
+        raise MemoryError(f"lutsearch native {stem} kernel: out of memory")
+    if rc != 0:
+        raise RuntimeError(f"lutsearch native {stem} kernel failed with code {rc}")

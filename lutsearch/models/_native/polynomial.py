@@ -12,7 +12,7 @@ import ctypes
 
 import torch
 
-from lutsearch.models._native import load_library
+from lutsearch.models._native import check_status, load_library
 
 __all__ = ["supports", "NativePolynomial"]
 
@@ -36,13 +36,6 @@ def supports(x: torch.Tensor) -> bool:
     return x.device.type == "cpu" and x.dtype == torch.float32 and _library() is not None
 
 
-def _check(rc: int) -> None:
-    if rc == 3:
-        raise MemoryError("lutsearch native polynomial kernel: out of memory")
-    if rc != 0:  # the groups come from polylut.monomial_groups: reaching this is a bug
-        raise RuntimeError(f"lutsearch native polynomial kernel failed with code {rc}")
-
-
 class NativePolynomial(torch.autograd.Function):
     """``apply(x, weight, bias, neuron)``: x (B, n, F), weight (n, M), bias (n) -> (B, n), the
     monomial order given by ``neuron.groups`` (``polylut.monomial_groups``). Saves only x and the
@@ -56,9 +49,9 @@ class NativePolynomial(torch.autograd.Function):
         weight, bias = weight.detach().contiguous(), bias.detach().contiguous()
         groups = neuron.groups
         out = torch.empty(n, batch, dtype=x.dtype)
-        _check(lib.lutsearch_poly_forward(n, fan_in, weight.shape[1], batch, len(groups), groups.data_ptr(),
+        check_status(lib.lutsearch_poly_forward(n, fan_in, weight.shape[1], batch, len(groups), groups.data_ptr(),
                                           xt.data_ptr(), weight.data_ptr(), bias.data_ptr(), out.data_ptr(),
-                                          torch.get_num_threads()))
+                                          torch.get_num_threads()), "polynomial")
         ctx.neuron = neuron
         ctx.save_for_backward(xt, weight)
         return out.t()
@@ -72,8 +65,8 @@ class NativePolynomial(torch.autograd.Function):
         g = grad.t().contiguous()  # (n, B)
         gw, gb = torch.empty_like(weight), weight.new_empty(n)
         gx = torch.empty_like(xt) if ctx.needs_input_grad[0] else None
-        _check(lib.lutsearch_poly_backward(n, fan_in, weight.shape[1], batch, len(groups), groups.data_ptr(),
+        check_status(lib.lutsearch_poly_backward(n, fan_in, weight.shape[1], batch, len(groups), groups.data_ptr(),
                                            xt.data_ptr(), weight.data_ptr(), g.data_ptr(),
                                            None if gx is None else gx.data_ptr(), gw.data_ptr(), gb.data_ptr(),
-                                           torch.get_num_threads()))
+                                           torch.get_num_threads()), "polynomial")
         return (None if gx is None else gx.permute(2, 0, 1), gw, gb, None)

@@ -12,7 +12,7 @@ import ctypes
 
 import torch
 
-from lutsearch.models._native import load_library
+from lutsearch.models._native import check_status, load_library
 
 __all__ = ["MAX_WIDTH", "MAX_DEPTH", "supports", "NativeSubNetworks"]
 
@@ -51,13 +51,6 @@ def _split(neuron, params):
     return params[:depth], params[depth:2 * depth], params[2 * depth:2 * depth + n_skips], params[2 * depth + n_skips:]
 
 
-def _check(rc: int) -> None:
-    if rc == 3:
-        raise MemoryError("lutsearch native subnet kernel: out of memory")
-    if rc != 0:  # supports() rules out codes 1 and 2: reaching them is a bug, not bad input
-        raise RuntimeError(f"lutsearch native subnet kernel failed with code {rc}")
-
-
 class NativeSubNetworks(torch.autograd.Function):
     """``apply(x, neuron, *params)``: x (B, n, F), params as ``_SubNetworks`` takes them (weights,
     biases, skip weights, skip biases); returns (B, n). Saves only x: the backward recomputes the
@@ -71,9 +64,9 @@ class NativeSubNetworks(torch.autograd.Function):
         params = [p.detach().contiguous() for p in params]
         out = torch.empty(n, batch, dtype=x.dtype)
         shape = (ctypes.c_int64 * 5)(n, fan_in, neuron.width, neuron.depth, neuron.n_skips)
-        _check(lib.lutsearch_subnet_forward(
+        check_status(lib.lutsearch_subnet_forward(
             shape, batch, xt.data_ptr(), fan_in, batch * fan_in, *map(_pointers, _split(neuron, params)),
-            out.data_ptr(), 1, batch, torch.get_num_threads()))
+            out.data_ptr(), 1, batch, torch.get_num_threads()), "subnet")
         ctx.neuron, ctx.shape = neuron, shape
         ctx.save_for_backward(xt, *params)
         return out.t()
@@ -88,8 +81,8 @@ class NativeSubNetworks(torch.autograd.Function):
         # d loss / d x is written in the caller's (B, n, F) layout: strided stores are cheap, and a
         # transposed view would be copied by the gather's backward anyway.
         gx = xt.new_empty(batch, n, fan_in) if ctx.needs_input_grad[0] else None
-        _check(lib.lutsearch_subnet_backward(
+        check_status(lib.lutsearch_subnet_backward(
             ctx.shape, batch, xt.data_ptr(), fan_in, batch * fan_in, *map(_pointers, _split(ctx.neuron, params)),
             g.data_ptr(), 1, batch, None if gx is None else gx.data_ptr(), n * fan_in, fan_in,
-            *map(_pointers, _split(ctx.neuron, grads)), torch.get_num_threads()))
+            *map(_pointers, _split(ctx.neuron, grads)), torch.get_num_threads()), "subnet")
         return (gx, None, *grads)
