@@ -14,16 +14,17 @@ from __future__ import annotations
 
 import contextlib
 import copy
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 import numpy as np
 import torch
 from torch import nn
 
-from lutsearch.models._quant import make_act_quant, make_input_quant, quant_scale, to_codes
+from lutsearch.models._native import layer as native_layer
+from lutsearch.models._quant import make_act_quant, make_input_quant, quant_scale, to_codes, training_constants
 from lutsearch.tables import TableLayer, TruthTableNetwork, to_unsigned
 
-__all__ = ["NeuronFunction", "LUTLayer", "LUTNetwork", "random_indices", "enumerate_codes"]
+__all__ = ["NeuronFunction", "LUTLayer", "LUTNetwork", "random_indices", "enumerate_codes", "run_layers"]
 
 # Largest truth table (address bits) a layer may enumerate; wider designs are pruned before training.
 MAX_ADDRESS_BITS = 24
@@ -35,7 +36,13 @@ class NeuronFunction(nn.Module):
     ``forward(x)`` takes ``x`` of shape (B, n_out, F) (neuron ``i`` sees ``x[:, i, :]``) and
     returns pre-activations (B, n_out). Implementations must be vectorized over neurons and must
     give each neuron's result independently of the batch it is computed in.
+
+    ``native_kernel``: a family's fused C++ kernel (``lutsearch.models._native.layer.NeuronKernel``),
+    which lets a plain ``LUTLayer`` run whole training steps natively; None for families without one.
+    A subclass that computes a different function must set it back to None.
     """
+
+    native_kernel: "native_layer.NeuronKernel | None" = None
 
     def __init__(self, n_out: int, fan_in: int) -> None:
         super().__init__()
@@ -115,6 +122,49 @@ class LUTLayer(nn.Module):
     def regularization(self) -> torch.Tensor | float:
         return self.neuron.regularization()
 
+    # ------------------------------------------------------------------ fused training step
+    def fused_constants(self, x: torch.Tensor, batch: int) -> native_layer.LayerConstants | None:
+        """The constants of the fused native training step (gather, neurons, batch-norm, quantizer
+        in one kernel call per direction) when it applies to this layer on ``x``, else None: a
+        training step with gradients, on CPU in float32, of a plain ``LUTLayer`` (no overridden
+        gather or forward) whose neurons have a kernel, whose batch-norm is the standard training-
+        mode one (or none) and whose quantizer is past Brevitas' statistics phase. ``x`` is the input
+        in either layout, ``batch`` its number of samples (at least 2, as batch-norm needs)."""
+        modules = self._modules  # direct lookups: this runs every step, nn.Module.__getattr__ is slow
+        neuron, bn = modules["neuron"], modules["bn"]
+        kernel = neuron.native_kernel
+        if kernel is None or batch < 2 or not (self.training and torch.is_grad_enabled()):
+            return None
+        cls = type(self)
+        if cls.forward is not LUTLayer.forward or cls.preactivation is not LUTLayer.preactivation \
+                or cls.gather is not LUTLayer.gather:
+            return None
+        norm = type(bn) is nn.BatchNorm1d
+        if norm and not (bn.training and bn.affine and bn.track_running_stats and bn.momentum is not None):
+            return None
+        if not (norm or type(bn) is nn.Identity) or not kernel.supports(neuron, x):
+            return None
+        quant = training_constants(modules["quant"])
+        if quant is None:
+            return None
+        scaling, threshold, min_val, lo, hi, relu, below, above = quant
+        return native_layer.LayerConstants(scaling, norm, bn.eps if norm else 0.0, bn.momentum if norm else 0.0,
+                                           threshold, min_val, lo, hi, relu, below, above)
+
+    def fused_forward(self, xt: torch.Tensor, consts: native_layer.LayerConstants) -> torch.Tensor:
+        """This layer's training step on feature-major ``xt`` (n_in, B) -> (n_out, B): the values of
+        ``forward`` (to float32 rounding), batch-norm statistics updated as ``nn.BatchNorm1d`` does."""
+        neuron, value = self._modules["neuron"], consts.scaling._parameters["value"]
+        if consts.norm:
+            bn = self._modules["bn"]
+            buffers, params = bn._buffers, bn._parameters
+            buffers["num_batches_tracked"].add_(1)
+            return native_layer.layer_step(neuron.native_kernel, neuron, xt, self._buffers["indices"], consts,
+                                           buffers["running_mean"], buffers["running_var"], value,
+                                           params["weight"], params["bias"])
+        return native_layer.layer_step(neuron.native_kernel, neuron, xt, self._buffers["indices"], consts,
+                                       None, None, value, None, None)
+
     @torch.no_grad()
     def truth_tables(self, in_scale: torch.Tensor, max_entries_per_chunk: int = 1 << 20) -> np.ndarray:
         """Output codes (n_out, 2^(F*b)) as unsigned bit patterns, batched over all neurons.
@@ -151,6 +201,23 @@ class LUTLayer(nn.Module):
         )
 
 
+def run_layers(layers: Iterable[nn.Module], x: torch.Tensor, feature_major: bool = False) -> torch.Tensor:
+    """``x`` (B, n), or (n, B) when ``feature_major``, through ``layers`` in order; returns (B, n_out).
+    Consecutive layers that take the fused training step (``LUTLayer.fused_constants``) hand on
+    feature-major (n, B) activations; a layer that does not gets (and returns) the usual (B, n)."""
+    for layer in layers:
+        fused = getattr(layer, "fused_constants", None)
+        consts = fused(x, x.shape[1] if feature_major else x.shape[0]) if fused is not None else None
+        if consts is not None:
+            x = layer.fused_forward(x if feature_major else x.t(), consts)
+            feature_major = True
+        else:
+            if feature_major:
+                x, feature_major = x.t(), False
+            x = layer(x)
+    return x.t() if feature_major else x
+
+
 class LUTNetwork(nn.Module):
     """Input quantizer + a stack of L-LUT layers; the last layer's quantized outputs are the logits.
 
@@ -170,10 +237,12 @@ class LUTNetwork(nn.Module):
 
     # ------------------------------------------------------------------ training path
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.input_quant(x)
-        for layer in self.layers:
-            x = layer(x)
-        return x
+        first = self.layers[0] if len(self.layers) else None
+        if isinstance(first, LUTLayer) and first.fused_constants(x, x.shape[0]) is not None:
+            xt = self.input_quant.feature_major(x)  # quantized and transposed in one pass
+            if xt is not None:
+                return run_layers(self.layers, xt, feature_major=True)
+        return run_layers(self.layers, self.input_quant(x))
 
     def regularization(self) -> torch.Tensor | float:
         return sum((layer.regularization() for layer in self.layers if hasattr(layer, "regularization")), 0.0)

@@ -9,6 +9,8 @@ import warnings
 import torch
 from torch import nn
 
+from lutsearch.models._native import layer as native_layer
+
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     import brevitas.nn as qnn
@@ -17,7 +19,7 @@ with warnings.catch_warnings():
     from brevitas.quant import Int8ActPerTensorFloat, Uint8ActPerTensorFloat
 
 __all__ = ["make_act_quant", "make_input_quant", "quant_scale", "quantize_with_codes", "set_fused_training",
-           "to_codes"]
+           "to_codes", "training_constants"]
 
 
 class _LearnedScaleQuant(torch.autograd.Function):
@@ -75,19 +77,20 @@ def _pass_band(lo: float, hi: float, relu: bool, dtype: torch.dtype) -> tuple[fl
 def _learned_scale_constants(module: nn.Module) -> tuple | None:
     """(scaling module, threshold, min_val, lo, hi, relu) when ``module`` is in Brevitas' learned-scale
     phase with the configuration ``make_act_quant`` builds; None otherwise (Brevitas runs)."""
-    proxy = module.act_quant.fused_activation_quant_proxy
-    scaling = proxy.tensor_quant.scaling_impl
-    if scaling.counter <= scaling.collect_stats_steps:  # statistics phase, or its last (init) step
-        return None
-    cached = getattr(module, "_fast_constants", None)
+    cached = module.__dict__.get("_fast_constants")  # (scaling, constants): fixed once built
     if cached is None:
+        proxy = module.act_quant.fused_activation_quant_proxy
         tq = proxy.tensor_quant
+        scaling = tq.scaling_impl
         bits = tq.msb_clamp_bit_width_impl()
-        cached = (float(tq.int_scaling_impl(bits).abs()), float(scaling.clamp_scaling.clamp_min_ste.min_val),
+        cached = (scaling, float(tq.int_scaling_impl(bits).abs()), float(scaling.clamp_scaling.clamp_min_ste.min_val),
                   float(tq.int_quant.min_int(bits)), float(tq.int_quant.max_int(bits)),
                   isinstance(proxy.activation_impl, nn.ReLU))
-        module._fast_constants = cached
-    return (scaling, *cached)
+        module.__dict__["_fast_constants"] = cached
+    scaling = cached[0]
+    if scaling.counter <= scaling.collect_stats_steps:  # statistics phase, or its last (init) step
+        return None
+    return cached
 
 
 def _fused_training(quant: nn.Module) -> bool:
@@ -107,6 +110,20 @@ class _TrainingFastPath:
                 scaling, threshold, min_val, lo, hi, relu = consts
                 return _LearnedScaleQuant.apply(x, scaling.value, threshold, min_val, lo, hi, relu)
         return super().forward(x)
+
+
+def training_constants(quant: nn.Module) -> tuple | None:
+    """``(scaling module, threshold, min_val, lo, hi, relu, below, above)`` of ``quant``'s fused training
+    step (see ``_LearnedScaleQuant``; ``(below, above)``: its float32 pass band) when a training step of it
+    would take that step, else None. Fused native layers (``LUTLayer.fused_forward``) compute the
+    same quantizer from these."""
+    if not isinstance(quant, _TrainingFastPath) or quant.return_quant_tensor or not _fused_training(quant):
+        return None
+    consts = _learned_scale_constants(quant)
+    if consts is None:
+        return None
+    threshold, min_val, lo, hi, relu = consts[1:]
+    return (consts[0], threshold, min_val, lo, hi, relu, *_pass_band(lo, hi, relu, torch.float32))
 
 
 def set_fused_training(model: nn.Module, fused: bool) -> None:
@@ -161,15 +178,30 @@ class InputQuant(qnn.QuantIdentity):
     them; a test compares all bitwidths) instead of Brevitas' ~20, several of them comparisons
     (~1.5 ms per MNIST batch of 256)."""
 
+    def _fast_max_code(self, x: torch.Tensor) -> float | None:
+        """The largest code when the three-op training path applies to ``x``, else None."""
+        if not self.training or self.return_quant_tensor or (torch.is_grad_enabled() and x.requires_grad):
+            return None
+        high = self.__dict__.get("_max_code")
+        if high is None:  # fixed by the bitwidth
+            tq = self.act_quant.fused_activation_quant_proxy.tensor_quant
+            high = self._max_code = float(tq.int_quant.max_int(tq.msb_clamp_bit_width_impl()))
+        return high
+
     def forward(self, x):
-        if self.training and not self.return_quant_tensor and not (torch.is_grad_enabled() and x.requires_grad):
-            high = self.__dict__.get("_max_code")
-            if high is None:  # the largest code, fixed by the bitwidth
-                tq = self.act_quant.fused_activation_quant_proxy.tensor_quant
-                high = self._max_code = float(tq.int_quant.max_int(tq.msb_clamp_bit_width_impl()))
+        high = self._fast_max_code(x)
+        if high is not None:
             scale = torch.tensor(1.0, dtype=x.dtype, device=x.device) / high
             return torch.round(x / scale).clamp_(0.0, high).mul_(scale)
         return super().forward(x)
+
+    def feature_major(self, x: torch.Tensor) -> torch.Tensor | None:
+        """``forward(x).t()`` as a contiguous (n, B) tensor, in one native pass (the input of fused
+        layers, ``LUTLayer.fused_forward``); None where the training path or the kernel does not apply."""
+        high = self._fast_max_code(x)
+        if high is None:
+            return None
+        return native_layer.quantize_transposed(x, high)
 
 
 def make_input_quant(bits: int) -> nn.Module:

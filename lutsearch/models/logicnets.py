@@ -2,7 +2,9 @@
 
 Neuron i computes ``w_i . x[indices_i] + b_i`` followed by batch-norm and a quantized activation.
 Vectorized as one gather (in ``LUTLayer``) and one broadcast multiply-sum over the fan-in: no dense
-masked matmul (the reference code multiplies a mostly-zero n_in x n_out matrix).
+masked matmul (the reference code multiplies a mostly-zero n_in x n_out matrix). Training steps on
+CPU in float32 run each whole layer (gather, neurons, batch-norm, quantizer) as one native kernel
+call per direction instead (``lutsearch.models._native.linear``).
 """
 
 from __future__ import annotations
@@ -13,11 +15,15 @@ import torch
 from torch import nn
 
 from lutsearch.models._base import LUTLayer, LUTNetwork, NeuronFunction, random_indices
+from lutsearch.models._native import linear as native_linear
 from lutsearch.models._registry import FamilySpec, plan_layers, register_family
 
 
 class LinearNeurons(NeuronFunction):
-    """``n_out`` independent linear functions of ``fan_in`` inputs each."""
+    """``n_out`` independent linear functions of ``fan_in`` inputs each. Training steps of a whole
+    layer run fused (``LUTLayer.fused_forward``, ``lutsearch.models._native.linear``)."""
+
+    native_kernel = native_linear.KERNEL
 
     def __init__(self, n_out: int, fan_in: int) -> None:
         super().__init__(n_out, fan_in)

@@ -38,6 +38,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from lutsearch.models._base import LUTNetwork, NeuronFunction
+from lutsearch.models._native import layer as native_layer
 from lutsearch.models._native import subnet as native_subnet
 from lutsearch.models._registry import FamilySpec, Knob, register_family
 from lutsearch.models.logicnets import build_layers
@@ -159,6 +160,8 @@ class _SubNetworks(torch.autograd.Function):
 class SubNetworkNeurons(NeuronFunction):
     """``n_out`` independent MLPs F -> N x (L-1) -> 1 with optional linear skips every two layers."""
 
+    native_kernel = native_subnet.KERNEL
+
     def __init__(self, n_out: int, fan_in: int, width: int, depth: int, skip: bool) -> None:
         super().__init__(n_out, fan_in)
         if width < 1 or depth < 1:
@@ -188,9 +191,9 @@ class SubNetworkNeurons(NeuronFunction):
         return len(self.skip_weights)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.training and torch.is_grad_enabled() and self.native_kernel.supports(self, x):
+            return native_layer.neurons(self.native_kernel, self, x)
         params = [*self.weights, *self.biases, *self.skip_weights, *self.skip_biases]
-        if self.training and torch.is_grad_enabled() and native_subnet.supports(self, x):
-            return native_subnet.NativeSubNetworks.apply(x, self, *params)
         rows = x.shape[0]
         if rows < MIN_BMM_ROWS:  # keep every matmul on the BLAS path (batch invariance)
             x = F.pad(x, (0, 0, 0, 0, 0, MIN_BMM_ROWS - rows))

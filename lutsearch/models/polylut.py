@@ -33,6 +33,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from lutsearch.models._base import LUTNetwork, NeuronFunction
+from lutsearch.models._native import layer as native_layer
 from lutsearch.models._native import polynomial as native_polynomial
 from lutsearch.models._registry import FamilySpec, Knob, register_family
 from lutsearch.models.logicnets import build_layers
@@ -205,6 +206,8 @@ class _SpareBuffer:
 class PolynomialNeurons(NeuronFunction):
     """``n_out`` independent degree-``degree`` polynomials of ``fan_in`` inputs each."""
 
+    native_kernel = native_polynomial.KERNEL
+
     def __init__(self, n_out: int, fan_in: int, degree: int) -> None:
         super().__init__(n_out, fan_in)
         self.degree = int(degree)
@@ -238,8 +241,8 @@ class PolynomialNeurons(NeuronFunction):
         return _monomial_rows(x, self).permute(2, 0, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.training and torch.is_grad_enabled() and native_polynomial.supports(x):
-            return native_polynomial.NativePolynomial.apply(x, self.weight, self.bias, self)
+        if self.training and torch.is_grad_enabled() and self.native_kernel.supports(self, x):
+            return native_layer.neurons(self.native_kernel, self, x)
         return _Polynomial.apply(x, self.weight, self.bias, self)
 
 

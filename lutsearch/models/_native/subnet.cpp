@@ -9,20 +9,16 @@
 // with zero weights. Plain C++ without PyTorch headers: it builds in a few seconds and is loaded with
 // ctypes by lutsearch.models._native, which falls back to the PyTorch path when it cannot build.
 //
-// Layouts (float32, C-contiguous unless a stride is given):
-//   x (n, B, F) read as x[i * x_sn + b * x_sb + f]; out / g (n, B) likewise with their strides;
-//   layer l weight (n, d_out, d_in) and bias (n, d_out), dims = F, N, ..., N, 1;
-//   skip k maps layer 2k's input to layer 2k+1's pre-activation: (n, dims[2k+2], dims[2k]).
-#include "common.h"
+// The neurons run inside layer.h's driver (gather by row pointers, batch-norm, quantizer), or alone
+// (``norm`` and ``quant`` off) when lutsearch's PyTorch layer calls them on gathered inputs.
+// Parameters (float32, C-contiguous): layer l weight (n, d_out, d_in) and bias (n, d_out), dims =
+// F, N, ..., N, 1; skip k maps layer 2k's input to layer 2k+1's pre-activation: (n, dims[2k+2],
+// dims[2k]); their gradients in the same layouts.
+#include "layer.h"
 
 namespace {
 
 using namespace lutsearch_native;
-
-struct Shape {  // the network of one layer of neurons
-  int64_t n, F, N, L, n_skips;
-  int64_t dims[10];
-};
 
 // One linear map of one neuron, packed: WT (d_in rows of P floats: column k of W), Wrow (d_out
 // rows of P floats: row j of W), bias (P floats). The maps into the neuron's output (``scalar``:
@@ -64,16 +60,13 @@ struct Map {
   }
 };
 
+// Mirrored by lutsearch.models._native.subnet.SubnetArgs (ctypes).
 struct Args {
-  Shape sh;
-  int64_t B;
-  const float* x; int64_t x_sb, x_sn;            // x[b * x_sb + i * x_sn + f]
-  const float* const* W; const float* const* Bs;  // per layer: (n, d_out, d_in), (n, d_out)
-  const float* const* SW; const float* const* SB; // per skip
-  float* out; int64_t o_sb, o_sn;                 // forward output, or nullptr
-  const float* g; int64_t g_sb, g_sn;             // backward: d loss / d out
-  float* gx; int64_t gx_sb, gx_sn;                // backward: d loss / d x, or nullptr
-  float* const* gW; float* const* gB; float* const* gSW; float* const* gSB;
+  int64_t n, F, N, L, n_skips;
+  const float* const* W; const float* const* Bs;   // per layer: (n, d_out, d_in), (n, d_out)
+  const float* const* SW; const float* const* SB;  // per skip
+  float* const* gW; float* const* gB; float* const* gSW; float* const* gSB;  // backward
+  int64_t dims[10];  // filled in by the entry point
 };
 
 template <int NV, int S>
@@ -87,27 +80,24 @@ struct Worker {
   float* in[10][S];
   float zs[S];  // scalar outputs
 
-  Worker(const Args& args, bool bwd) : a(args), L(args.sh.L), n_skips(args.sh.n_skips) {
+  int64_t B;
+
+  Worker(const Args& args, bool bwd, int64_t batch) : a(args), L(args.L), n_skips(args.n_skips), B(batch) {
     maps.resize(L);
     skips.resize(n_skips);
-    for (int l = 0; l < L; ++l) maps[l].init(a.sh.dims[l], a.sh.dims[l + 1], l == L - 1, bwd);
-    for (int b = 0; b < n_skips; ++b) skips[b].init(a.sh.dims[2 * b], a.sh.dims[2 * b + 2], 2 * b + 2 == L, bwd);
+    for (int l = 0; l < L; ++l) maps[l].init(a.dims[l], a.dims[l + 1], l == L - 1, bwd);
+    for (int b = 0; b < n_skips; ++b) skips[b].init(a.dims[2 * b], a.dims[2 * b + 2], 2 * b + 2 == L, bwd);
     act.assign((size_t)L * S * P, 0.f);
     for (int l = 0; l < L; ++l)
       for (int s = 0; s < S; ++s) in[l][s] = act.data() + ((size_t)l * S + s) * P;
   }
 
-  // copies the block's inputs x into in[0] (zeros for samples past the batch)
-  void load_block(int64_t i, int64_t b0, int cnt) {
-    const int64_t F = a.sh.F;
+  // copies the block's inputs into in[0] (zeros for samples past the batch)
+  void load_block(const float* const* rows, int64_t b0, int cnt) {
+    const int64_t F = a.F;
     for (int s = 0; s < S; ++s) {
       float* x0 = in[0][s];
-      if (s < cnt) {
-        const float* xs = a.x + (b0 + s) * a.x_sb + i * a.x_sn;
-        for (int f = 0; f < F; ++f) x0[f] = xs[f];
-      } else {
-        for (int f = 0; f < F; ++f) x0[f] = 0.f;
-      }
+      for (int f = 0; f < F; ++f) x0[f] = s < cnt ? rows[f][b0 + s] : 0.f;
     }
   }
 
@@ -179,15 +169,13 @@ struct Worker {
     }
   }
 
-  void run_forward(int64_t i0, int64_t i1) {
-    for (int64_t i = i0; i < i1; ++i) {
-      load_neuron(i);
-      for (int64_t b0 = 0; b0 < a.B; b0 += S) {
-        int cnt = (int)std::min<int64_t>(S, a.B - b0);
-        load_block(i, b0, cnt);
-        forward_block();
-        for (int s = 0; s < cnt; ++s) a.out[(b0 + s) * a.o_sb + i * a.o_sn] = zs[s];
-      }
+  void forward(int64_t i, const float* const* rows, float* y) {
+    load_neuron(i);
+    for (int64_t b0 = 0; b0 < B; b0 += S) {
+      int cnt = (int)std::min<int64_t>(S, B - b0);
+      load_block(rows, b0, cnt);
+      forward_block();
+      for (int s = 0; s < cnt; ++s) y[b0 + s] = zs[s];
     }
   }
 
@@ -235,62 +223,63 @@ struct Worker {
     }
   }
 
-  void run_backward(int64_t i0, int64_t i1) {
-    const int64_t F = a.sh.F;
-    for (int64_t i = i0; i < i1; ++i) {
-      load_neuron(i);
-      for (int64_t b0 = 0; b0 < a.B; b0 += S) {
-        int cnt = (int)std::min<int64_t>(S, a.B - b0);
-        load_block(i, b0, cnt);
-        forward_block();  // recomputed: cheaper than saving the activations (docs/performance.md)
-        vf dz[S][NV] = {}, gsk[S][NV] = {};  // d loss / d pre-activation (dz1: of the output)
-        float dz1[S] = {}, gsk1[S] = {};
-        for (int s = 0; s < S; ++s) dz1[s] = s < cnt ? a.g[(b0 + s) * a.g_sb + i * a.g_sn] : 0.f;
-        for (int l = (int)L - 1; l >= 0; --l) {
-          Map<NV>& m = maps[l];
-          float* const* x_l = in[l];
-          const bool skip_start = (l % 2 == 0) && (l / 2 < n_skips);
-          const bool skip_end = (l % 2 == 1) && (l / 2 < n_skips);
-          if (skip_end) {
-            for (int s = 0; s < S; ++s) { gsk1[s] = dz1[s]; for (int v = 0; v < NV; ++v) gsk[s][v] = dz[s][v]; }
-          }
-          vf gin[S][NV];
+  void backward(int64_t i, const float* const* rows, const float* g, float* const* grows) {
+    const int64_t F = a.F;
+    load_neuron(i);
+    for (int64_t b0 = 0; b0 < B; b0 += S) {
+      int cnt = (int)std::min<int64_t>(S, B - b0);
+      load_block(rows, b0, cnt);
+      forward_block();  // recomputed: cheaper than saving the activations (docs/performance.md)
+      vf dz[S][NV] = {}, gsk[S][NV] = {};  // d loss / d pre-activation (dz1: of the output)
+      float dz1[S] = {}, gsk1[S] = {};
+      for (int s = 0; s < cnt; ++s) dz1[s] = g[b0 + s];
+      for (int l = (int)L - 1; l >= 0; --l) {
+        Map<NV>& m = maps[l];
+        float* const* x_l = in[l];
+        const bool skip_start = (l % 2 == 0) && (l / 2 < n_skips);
+        const bool skip_end = (l % 2 == 1) && (l / 2 < n_skips);
+        if (skip_end) {
+          for (int s = 0; s < S; ++s) { gsk1[s] = dz1[s]; for (int v = 0; v < NV; ++v) gsk[s][v] = dz[s][v]; }
+        }
+        vf gin[S][NV];
+        for (int s = 0; s < S; ++s)
+          for (int v = 0; v < NV; ++v) gin[s][v] = vf{};
+        const bool input_grad = l > 0 || grows;  // no d loss / d x when the inputs need none
+        map_backward(m, x_l, dz, dz1, gin, input_grad);
+        if (skip_start) map_backward(skips[l / 2], x_l, gsk, gsk1, gin, input_grad);
+        if (l > 0) {  // through the ReLU that produced this layer's input
           for (int s = 0; s < S; ++s)
-            for (int v = 0; v < NV; ++v) gin[s][v] = vf{};
-          const bool input_grad = l > 0 || a.gx;  // the network's first layer needs no d loss / d x
-          map_backward(m, x_l, dz, dz1, gin, input_grad);
-          if (skip_start) map_backward(skips[l / 2], x_l, gsk, gsk1, gin, input_grad);
-          if (l > 0) {  // through the ReLU that produced this layer's input
-            for (int s = 0; s < S; ++s)
-              for (int v = 0; v < NV; ++v) dz[s][v] = where_positive(vload(x_l[s] + v * LANES), gin[s][v]);
-          } else if (a.gx) {
-            for (int s = 0; s < cnt; ++s) {
-              float* gx = a.gx + (b0 + s) * a.gx_sb + i * a.gx_sn;
-              alignas(64) float tmp[P];
-              for (int v = 0; v < NV; ++v) vstore(tmp + v * LANES, gin[s][v]);
-              for (int f = 0; f < F; ++f) gx[f] = tmp[f];
-            }
+            for (int v = 0; v < NV; ++v) dz[s][v] = where_positive(vload(x_l[s] + v * LANES), gin[s][v]);
+        } else if (grows) {
+          for (int s = 0; s < cnt; ++s) {
+            alignas(64) float tmp[P];
+            for (int v = 0; v < NV; ++v) vstore(tmp + v * LANES, gin[s][v]);
+            for (int f = 0; f < F; ++f) grows[f][b0 + s] = tmp[f];
           }
         }
       }
-      for (int l = 0; l < L; ++l) {
-        const Map<NV>& m = maps[l];
-        m.store_grads(a.gW[l] + i * m.d_out * m.d_in, a.gB[l] + i * m.d_out);
-      }
-      for (int b = 0; b < n_skips; ++b) {
-        const Map<NV>& k = skips[b];
-        k.store_grads(a.gSW[b] + i * k.d_out * k.d_in, a.gSB[b] + i * k.d_out);
-      }
+    }
+    for (int l = 0; l < L; ++l) {
+      const Map<NV>& m = maps[l];
+      m.store_grads(a.gW[l] + i * m.d_out * m.d_in, a.gB[l] + i * m.d_out);
+    }
+    for (int b = 0; b < n_skips; ++b) {
+      const Map<NV>& k = skips[b];
+      k.store_grads(a.gSW[b] + i * k.d_out * k.d_in, a.gSB[b] + i * k.d_out);
     }
   }
 };
 
 template <int NV, int S>
-int dispatch(const Args& args, bool bwd, int nthreads) {
-  return parallel_over_neurons(args.sh.n, args.B, nthreads, [&](int64_t i0, int64_t i1) {
-    Worker<NV, S> w(args, bwd);
-    if (bwd) w.run_backward(i0, i1); else w.run_forward(i0, i1);
-  });
+struct SubnetKernel {
+  using Args = ::Args;
+  using Worker = ::Worker<NV, S>;
+};
+
+template <int NV, int S>
+int dispatch(const LayerArgs& layer, const Args& args, bool bwd, int nthreads) {
+  return bwd ? layer_backward<SubnetKernel<NV, S>>(layer, args, nthreads)
+             : layer_forward<SubnetKernel<NV, S>>(layer, args, nthreads);
 }
 
 // floats per activation vector: max(F, N) rounded up to 16, 32 or 64; 0 when wider than 64
@@ -299,52 +288,23 @@ int64_t padded_width(int64_t F, int64_t N) {
   return width <= 16 ? 16 : width <= 32 ? 32 : width <= 64 ? 64 : 0;
 }
 
-int run(const Args& args, bool bwd, int nthreads) {
-  switch (padded_width(args.sh.F, args.sh.N)) {  // samples per block: 8 vectors of accumulators
-    case 16: return dispatch<1, 8>(args, bwd, nthreads);
-    case 32: return dispatch<2, 4>(args, bwd, nthreads);
-    case 64: return dispatch<4, 2>(args, bwd, nthreads);
-    default: return 1;
-  }
-}
-
-// shape = {n, F, N, L, n_skips}. Returns 0, or 1 (a width over 64), 2 (depth outside 1..8, or
-// more skips than pairs of layers), 3 (out of memory).
-Args make_args(const int64_t* shape, int64_t B, const float* x, int64_t x_sb, int64_t x_sn,
-               const float* const* W, const float* const* Bs, const float* const* SW, const float* const* SB) {
-  Args a{};
-  a.sh.n = shape[0]; a.sh.F = shape[1]; a.sh.N = shape[2]; a.sh.L = shape[3]; a.sh.n_skips = shape[4];
-  for (int l = 0; l <= a.sh.L && l < 10; ++l) a.sh.dims[l] = l == 0 ? a.sh.F : (l == a.sh.L ? 1 : a.sh.N);
-  a.B = B; a.x = x; a.x_sb = x_sb; a.x_sn = x_sn;
-  a.W = W; a.Bs = Bs; a.SW = SW; a.SB = SB;
-  return a;
-}
-
-bool valid_depth(const int64_t* shape) { return shape[3] >= 1 && shape[3] <= 8 && 2 * shape[4] <= shape[3]; }
-
 }  // namespace
 
 extern "C" {
 
-int lutsearch_subnet_forward(const int64_t* shape, int64_t B, const float* x, int64_t x_sb, int64_t x_sn,
-                             const float* const* W, const float* const* Bs, const float* const* SW,
-                             const float* const* SB, float* out, int64_t o_sb, int64_t o_sn, int nthreads) {
-  if (!valid_depth(shape)) return 2;
-  Args a = make_args(shape, B, x, x_sb, x_sn, W, Bs, SW, SB);
-  a.out = out; a.o_sb = o_sb; a.o_sn = o_sn;
-  return run(a, false, nthreads);
-}
-
-int lutsearch_subnet_backward(const int64_t* shape, int64_t B, const float* x, int64_t x_sb, int64_t x_sn,
-                              const float* const* W, const float* const* Bs, const float* const* SW,
-                              const float* const* SB, const float* g, int64_t g_sb, int64_t g_sn,
-                              float* gx, int64_t gx_sb, int64_t gx_sn, float* const* gW, float* const* gB,
-                              float* const* gSW, float* const* gSB, int nthreads) {
-  if (!valid_depth(shape)) return 2;
-  Args a = make_args(shape, B, x, x_sb, x_sn, W, Bs, SW, SB);
-  a.g = g; a.g_sb = g_sb; a.g_sn = g_sn; a.gx = gx; a.gx_sb = gx_sb; a.gx_sn = gx_sn;
-  a.gW = gW; a.gB = gB; a.gSW = gSW; a.gSB = gSB;
-  return run(a, true, nthreads);
+// Returns 0, 1 (a width over 64), 2 (depth outside 1..8, more skips than pairs of layers, or
+// invalid layer arguments), 3 (out of memory).
+int lutsearch_subnet_layer(const LayerArgs* layer, const Args* sub, int backward, int nthreads) {
+  Args a = *sub;
+  if (a.L < 1 || a.L > 8 || a.n_skips < 0 || 2 * a.n_skips > a.L || a.N < 1 || a.n != layer->n || a.F != layer->F)
+    return 2;
+  for (int l = 0; l <= a.L; ++l) a.dims[l] = l == 0 ? a.F : (l == a.L ? 1 : a.N);
+  switch (padded_width(a.F, a.N)) {  // samples per block: 8 vectors of accumulators
+    case 16: return dispatch<1, 8>(*layer, a, backward, nthreads);
+    case 32: return dispatch<2, 4>(*layer, a, backward, nthreads);
+    case 64: return dispatch<4, 2>(*layer, a, backward, nthreads);
+    default: return 1;
+  }
 }
 
 }  // extern "C"

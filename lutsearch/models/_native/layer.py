@@ -1,0 +1,233 @@
+"""ctypes binding of ``layer.h``: a family's neuron kernel alone, or a whole L-LUT layer's training step.
+
+Two autograd functions drive any :class:`NeuronKernel` (``polynomial.py``, ``subnet.py``):
+
+* :func:`neurons`: the neurons alone on gathered inputs (B, n, F) -> (B, n), the batch-norm and the
+  quantizer left to PyTorch (Brevitas' statistics phase, layers with their own gather);
+* :func:`layer_step`: gather + neurons + batch-norm (training mode) + learned-scale quantizer in one
+  kernel call per direction, on feature-major activations (n_in, B) -> (n, B), so consecutive layers
+  hand their outputs on without a transpose. What qualifies a layer is decided by
+  ``lutsearch.models._base.LUTLayer.fused_step``; the constants come from there.
+
+Both run only for training steps (CPU, float32); they agree with the PyTorch path to float32
+rounding. Evaluation and table enumeration never come here (the bit-exactness contract).
+"""
+
+from __future__ import annotations
+
+import ctypes
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from lutsearch.models._native import check_status, load_library
+
+__all__ = ["LayerArgs", "NeuronKernel", "LayerConstants", "neurons", "layer_step", "quantize_transposed"]
+
+_F32P = ctypes.POINTER(ctypes.c_float)
+_I64P = ctypes.POINTER(ctypes.c_int64)
+
+
+class LayerArgs(ctypes.Structure):
+    """``lutsearch_native::LayerArgs`` (layer.h): same fields, same order."""
+
+    _fields_ = [
+        ("n", ctypes.c_int64), ("F", ctypes.c_int64), ("B", ctypes.c_int64), ("n_in", ctypes.c_int64),
+        ("x", ctypes.c_void_p), ("idx", ctypes.c_void_p), ("pre", ctypes.c_void_p), ("out", ctypes.c_void_p),
+        ("norm", ctypes.c_int32), ("quant", ctypes.c_int32), ("relu", ctypes.c_int32), ("pad_", ctypes.c_int32),
+        ("gamma", ctypes.c_void_p), ("beta", ctypes.c_void_p),
+        ("running_mean", ctypes.c_void_p), ("running_var", ctypes.c_void_p),
+        ("mean", ctypes.c_void_p), ("invstd", ctypes.c_void_p),
+        ("eps", ctypes.c_double), ("momentum", ctypes.c_double),
+        ("scale", ctypes.c_float), ("lo", ctypes.c_float), ("hi", ctypes.c_float),
+        ("below", ctypes.c_float), ("above", ctypes.c_float), ("pad2_", ctypes.c_float),
+        ("g", ctypes.c_void_p), ("gxn", ctypes.c_void_p), ("gx", ctypes.c_void_p),
+        ("ggamma", ctypes.c_void_p), ("gbeta", ctypes.c_void_p), ("gscale", ctypes.c_void_p),
+    ]
+
+
+def _ptr(t: torch.Tensor | None) -> int | None:
+    return None if t is None else t.data_ptr()
+
+
+class NeuronKernel:
+    """One family's neuron kernel: its library, its entry point
+    ``int entry(const LayerArgs*, const Args*, int backward, int nthreads)`` and how to describe a
+    ``NeuronFunction``'s parameters (and their gradients) to it."""
+
+    stem: str = ""
+    entry: str = ""
+
+    def library(self) -> ctypes.CDLL | None:
+        lib = load_library(self.stem)
+        if lib is not None and not getattr(lib, "_lutsearch_typed_" + self.entry, False):
+            fn = getattr(lib, self.entry)
+            fn.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int, ctypes.c_int]
+            fn.restype = ctypes.c_int
+            setattr(lib, "_lutsearch_typed_" + self.entry, True)
+        return lib
+
+    def supports(self, neuron: Any, x: torch.Tensor) -> bool:
+        """Whether the kernel takes ``neuron`` on inputs like ``x`` (family limits come on top)."""
+        return x.device.type == "cpu" and x.dtype == torch.float32 and self.library() is not None
+
+    def parameters(self, neuron: Any) -> list[torch.Tensor]:
+        raise NotImplementedError
+
+    def arguments(self, neuron: Any, params: Sequence[torch.Tensor],
+                  grads: Sequence[torch.Tensor] | None) -> ctypes.Structure:
+        """The family's argument struct (it must keep whatever it points into alive)."""
+        raise NotImplementedError
+
+    def call(self, layer: LayerArgs, args: ctypes.Structure, backward: bool) -> None:
+        fn = getattr(self.library(), self.entry)
+        check_status(fn(ctypes.addressof(layer), ctypes.addressof(args), int(backward), torch.get_num_threads()),
+                     self.stem)
+
+
+def _contiguous(params: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+    """The kernels read raw memory: C-contiguous tensors (parameters always are; no copy then)."""
+    return [p if p.is_contiguous() else p.contiguous() for p in params]
+
+
+def _layer_args(x: torch.Tensor, idx: torch.Tensor, pre: torch.Tensor) -> LayerArgs:
+    n, fan_in = idx.shape
+    return LayerArgs(n=n, F=fan_in, B=x.shape[1], n_in=x.shape[0], x=_ptr(x), idx=_ptr(idx), pre=_ptr(pre))
+
+
+class _Neurons(torch.autograd.Function):
+    """``apply(x, kernel, neuron, *params)``: x (B, n, F) -> (B, n), the neurons alone."""
+
+    @staticmethod
+    def forward(ctx, x, kernel, neuron, *params):
+        batch, n, fan_in = x.shape
+        rows = x.detach().permute(1, 2, 0).reshape(n * fan_in, batch).contiguous()  # (n*F, B)
+        idx = torch.arange(n * fan_in, dtype=torch.int64).view(n, fan_in)
+        params = _contiguous(params)
+        pre = rows.new_empty(n, batch)
+        kernel.call(_layer_args(rows, idx, pre), kernel.arguments(neuron, params, None), backward=False)
+        ctx.kernel, ctx.neuron = kernel, neuron
+        ctx.save_for_backward(rows, idx, pre, *params)
+        return pre.t()
+
+    @staticmethod
+    def backward(ctx, grad):
+        rows, idx, pre, *params = ctx.saved_tensors
+        n, fan_in = idx.shape
+        g = grad.t().contiguous()  # (n, B)
+        grads = [torch.empty_like(p) for p in params]
+        gxn = rows.new_empty(n, fan_in, rows.shape[1]) if ctx.needs_input_grad[0] else None
+        args = _layer_args(rows, idx, pre)
+        args.g, args.gxn = _ptr(g), _ptr(gxn)
+        ctx.kernel.call(args, ctx.kernel.arguments(ctx.neuron, params, grads), backward=True)
+        return (None if gxn is None else gxn.permute(2, 0, 1), None, None, *grads)
+
+
+def neurons(kernel: NeuronKernel, neuron: Any, x: torch.Tensor) -> torch.Tensor:
+    """The neurons of ``neuron`` on gathered inputs ``x`` (B, n, F) -> (B, n), by ``kernel``."""
+    return _Neurons.apply(x, kernel, neuron, *kernel.parameters(neuron))
+
+
+@dataclass(frozen=True)
+class LayerConstants:
+    """What a fused layer step needs besides tensors: the quantizer's scaling module (its ``value``
+    parameter is the learned scale), the batch-norm's constants (``norm`` False: none) and the
+    learned-scale quantizer's, as ``lutsearch.models._quant`` derives them."""
+
+    scaling: Any
+    norm: bool
+    eps: float
+    momentum: float
+    threshold: float
+    min_val: float
+    lo: float
+    hi: float
+    relu: bool
+    below: float
+    above: float
+
+
+class _LayerStep(torch.autograd.Function):
+    """``apply(xt, kernel, neuron, idx, consts, running_mean, running_var, scale_value, gamma, beta,
+    *params)``: feature-major (n_in, B) -> (n, B). Saves x, the neurons' outputs and the batch
+    statistics; the backward recomputes the normalized values and codes from them."""
+
+    @staticmethod
+    def forward(ctx, xt, kernel, neuron, idx, consts, running_mean, running_var, value, gamma, beta, *params):
+        x = xt.contiguous()
+        n, batch = idx.shape[0], x.shape[1]
+        params = _contiguous(params)
+        # float32 arithmetic, as _LearnedScaleQuant computes the scale: |v| clamped below, / threshold
+        scale = max(abs(np.float32(value.item())), np.float32(consts.min_val)) / np.float32(consts.threshold)
+        pre, out = x.new_empty(n, batch), x.new_empty(n, batch)
+        mean, invstd = x.new_empty(n), x.new_empty(n)
+        args = _layer_args(x, idx, pre)
+        args.out, args.quant, args.relu = _ptr(out), 1, int(consts.relu)
+        args.scale, args.lo, args.hi, args.below, args.above = (float(scale), consts.lo, consts.hi, consts.below,
+                                                                consts.above)
+        if consts.norm:
+            args.norm, args.eps, args.momentum = 1, consts.eps, consts.momentum
+            args.gamma, args.beta, args.mean, args.invstd = _ptr(gamma), _ptr(beta), _ptr(mean), _ptr(invstd)
+            args.running_mean, args.running_var = _ptr(running_mean), _ptr(running_var)
+        kernel.call(args, kernel.arguments(neuron, params, None), backward=False)
+        ctx.kernel, ctx.neuron, ctx.consts, ctx.scale = kernel, neuron, consts, float(scale)
+        ctx.save_for_backward(x, idx, pre, mean, invstd, value, gamma if consts.norm else None,
+                              beta if consts.norm else None, *params)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, idx, pre, mean, invstd, value, gamma, beta, *params = ctx.saved_tensors
+        consts = ctx.consts
+        n, batch = pre.shape
+        g = grad.contiguous()
+        grads = [torch.empty_like(p) for p in params]
+        need_x = ctx.needs_input_grad[0]
+        gxn = x.new_empty(n, idx.shape[1], batch) if need_x else None
+        gx = torch.empty_like(x) if need_x else None
+        gscale = x.new_empty(n)
+        ggamma, gbeta = (x.new_empty(n), x.new_empty(n)) if consts.norm else (None, None)
+        args = _layer_args(x, idx, pre)
+        args.out, args.quant, args.relu = _ptr(pre), 1, int(consts.relu)  # out is not written backward
+        args.scale, args.lo, args.hi, args.below, args.above = (ctx.scale, consts.lo, consts.hi, consts.below,
+                                                                consts.above)
+        args.g, args.gxn, args.gx, args.gscale = _ptr(g), _ptr(gxn), _ptr(gx), _ptr(gscale)
+        if consts.norm:
+            args.norm, args.eps, args.momentum = 1, consts.eps, consts.momentum
+            args.gamma, args.beta, args.mean, args.invstd = _ptr(gamma), _ptr(beta), _ptr(mean), _ptr(invstd)
+            args.ggamma, args.gbeta = _ptr(ggamma), _ptr(gbeta)
+        ctx.kernel.call(args, ctx.kernel.arguments(ctx.neuron, params, grads), backward=True)
+        # d loss / d value: d s / d value = sign(value) / threshold (Brevitas' straight-through clamp_min)
+        grad_value = (gscale.sum() / consts.threshold * torch.sign(value)).reshape(value.shape)
+        return (gx, None, None, None, None, None, None, grad_value, ggamma, gbeta, *grads)
+
+
+def layer_step(kernel: NeuronKernel, neuron: Any, xt: torch.Tensor, idx: torch.Tensor, consts: LayerConstants,
+               running_mean: torch.Tensor | None, running_var: torch.Tensor | None, scale_value: torch.Tensor,
+               gamma: torch.Tensor | None, beta: torch.Tensor | None) -> torch.Tensor:
+    """One layer's training step on feature-major ``xt`` (n_in, B) -> (n, B); updates the running
+    statistics in place like ``torch.nn.BatchNorm1d`` (the caller counts ``num_batches_tracked``)."""
+    return _LayerStep.apply(xt, kernel, neuron, idx, consts, running_mean, running_var, scale_value, gamma, beta,
+                            *kernel.parameters(neuron))
+
+
+def quantize_transposed(x: torch.Tensor, high: float) -> torch.Tensor | None:
+    """``(clamp(round(x / s), 0, high) * s).t()``, contiguous, with ``s = 1 / high`` in float32 (the
+    input quantizer's training path, ``inputs.cpp``), for a CPU float32 ``x`` (B, n); else None."""
+    lib = load_library("inputs")
+    if lib is None or x.device.type != "cpu" or x.dtype != torch.float32 or x.dim() != 2:
+        return None
+    fn = lib.lutsearch_quantize_transposed
+    if not getattr(lib, "_lutsearch_typed_inputs", False):
+        fn.argtypes = [ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64, ctypes.c_float, ctypes.c_float,
+                       ctypes.c_void_p]
+        fn.restype = ctypes.c_int
+        lib._lutsearch_typed_inputs = True
+    x = x.detach().contiguous()
+    batch, n = x.shape
+    out = x.new_empty(n, batch)
+    scale = np.float32(1.0) / np.float32(high)  # as torch.tensor(1.0) / high in float32
+    check_status(fn(x.data_ptr(), batch, n, float(scale), float(high), out.data_ptr()), "inputs")
+    return out
