@@ -37,6 +37,30 @@ inline float hsum(vf v) {  // pairwise: lanes 8 apart, then 4, 2, 1
   v += LUTSEARCH_SHUFFLE(v, 1, 0, 3, 2, 5, 4, 7, 6, 9, 8, 11, 10, 13, 12, 15, 14);
   return v[0];
 }
+// rint (ties to even, the default rounding mode) of |z| < 2^22 in float32
+inline vf vrint(vf z) {
+  const vf magic = vbcast(12582912.f);  // 1.5 * 2^23
+  vf r = z + magic;
+  return r - magic;
+}
+inline vf vmin(vf a, vf b) { return a < b ? a : b; }
+inline vf vmax(vf a, vf b) { return a > b ? a : b; }
+inline vf vmask(vf v, vi m) { return (vf)((vi)v & m); }
+
+// Loads/stores cnt <= 16 floats (zeros past cnt).
+inline vf load_part(const float* p, int cnt) {
+  if (cnt == LANES) return vload(p);
+  alignas(64) float tmp[LANES] = {};
+  std::memcpy(tmp, p, sizeof(float) * cnt);
+  return vload(tmp);
+}
+inline void store_part(float* p, vf v, int cnt) {
+  if (cnt == LANES) { vstore(p, v); return; }
+  alignas(64) float tmp[LANES];
+  vstore(tmp, v);
+  std::memcpy(p, tmp, sizeof(float) * cnt);
+}
+
 // g where h > 0, else 0 (a ReLU's mask, bitwise: GCC and Clang both take it)
 inline vf where_positive(vf h, vf g) { return (vf)((vi)g & (h > vf{})); }
 inline vf relu(vf z) { return where_positive(z, z); }

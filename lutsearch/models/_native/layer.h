@@ -45,29 +45,6 @@ struct LayerArgs {
   float* gscale;     // (n): each neuron's part of d loss / d s
 };
 
-// rint (ties to even, the default rounding mode) of |z| < 2^22 in float32
-inline vf vrint(vf z) {
-  const vf magic = vbcast(12582912.f);  // 1.5 * 2^23
-  vf r = z + magic;
-  return r - magic;
-}
-inline vf vmin(vf a, vf b) { return a < b ? a : b; }
-inline vf vmax(vf a, vf b) { return a > b ? a : b; }
-inline vf vmask(vf v, vi m) { return (vf)((vi)v & m); }
-
-// Loads/stores cnt <= 16 samples (zeros past cnt).
-inline vf load_part(const float* p, int cnt) {
-  if (cnt == LANES) return vload(p);
-  alignas(64) float tmp[LANES] = {};
-  std::memcpy(tmp, p, sizeof(float) * cnt);
-  return vload(tmp);
-}
-inline void store_part(float* p, vf v, int cnt) {
-  if (cnt == LANES) { vstore(p, v); return; }
-  alignas(64) float tmp[LANES];
-  vstore(tmp, v);
-  std::memcpy(p, tmp, sizeof(float) * cnt);
-}
 
 namespace layer_detail {
 
