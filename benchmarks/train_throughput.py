@@ -29,6 +29,11 @@ kernel, as ``lutsearch.train`` does; the reference with PyTorch's default, as it
 model's quantizers are first moved past Brevitas' 300-step statistics phase (``init_scale``).
 
     python benchmarks/train_throughput.py [--steps 5] [--threads 2] [--only neuralut-jsc-5l ...]
+    python benchmarks/train_throughput.py --paths   # ours on its three training paths, side by side
+
+``--paths`` times lutsearch's own model on each of its training paths, steps interleaved: whole
+fused layers (the default), the neuron kernels alone inside PyTorch's gather / batch-norm /
+quantizer (what a layer without a fused step gets), and PyTorch alone (``LUTSEARCH_NATIVE=0``).
 
 OpenMP threads wait passively (``OMP_WAIT_POLICY=PASSIVE`` unless set): on a machine shared with
 other jobs, spinning threads made 2-thread steps up to ~10x slower than 1-thread ones.
@@ -37,6 +42,7 @@ other jobs, spinning threads made 2-thread steps up to ~10x slower than 1-thread
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import statistics
 import sys
@@ -230,13 +236,65 @@ def bench(name: str, steps: int) -> dict:
             "speedup": m_ref / m_ours, "ceiling": m_ref / m_floor, "target": TARGETS.get(family)}
 
 
+PATHS = ("fused layers", "neuron kernels", "PyTorch")
+
+
+@contextlib.contextmanager
+def training_path(path: str):
+    """Within: lutsearch models train on ``path`` (one of ``PATHS``)."""
+    saved_env, saved_fused = os.environ.get("LUTSEARCH_NATIVE"), LUTLayer.fused_constants
+    if path == "neuron kernels":
+        LUTLayer.fused_constants = lambda self, x, batch: None
+    elif path == "PyTorch":
+        os.environ["LUTSEARCH_NATIVE"] = "0"
+    try:
+        yield
+    finally:
+        LUTLayer.fused_constants = saved_fused
+        if saved_env is None:
+            os.environ.pop("LUTSEARCH_NATIVE", None)
+        else:
+            os.environ["LUTSEARCH_NATIVE"] = saved_env
+
+
+def compare_paths(name: str, steps: int) -> dict:
+    fname, n_features, n_classes, batch = CONFIGS[name]
+    family, params, seed = load_baseline(fname)
+    gen = torch.Generator().manual_seed(0)
+    x = torch.rand(batch, n_features, generator=gen)
+    y = torch.randint(0, n_classes, (batch,), generator=gen)
+    model = build_model(family, params, n_features, n_classes, seed)
+    step = make_stepper(model, x, y, True)
+    step()
+    end_statistics_phase(model)
+    times = {path: [] for path in PATHS}
+    for path in PATHS:  # warm-up of each path
+        with training_path(path):
+            step()
+    for _ in range(steps):
+        for path in PATHS:
+            with training_path(path):
+                times[path].append(step())
+    return {"name": name, **{path: batch / statistics.median(t) for path, t in times.items()}}
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=5, help="timed steps per implementation (median taken)")
     ap.add_argument("--threads", type=int, default=2, help="torch intra-op threads")
     ap.add_argument("--only", nargs="*", choices=sorted(CONFIGS), help="run only these configurations")
+    ap.add_argument("--paths", action="store_true", help="compare lutsearch's own training paths instead")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
+    if args.paths:
+        print(f"{'config':<20}" + "".join(f"{p + ' (samples/s)':>28}" for p in PATHS) + f"{'vs neuron kernels':>19}"
+              f"{'vs PyTorch':>12}")
+        for name in args.only or list(CONFIGS):
+            r = compare_paths(name, args.steps)
+            fused = r[PATHS[0]]
+            print(f"{name:<20}" + "".join(f"{r[p]:>28.0f}" for p in PATHS) + f"{fused / r[PATHS[1]]:>18.2f}x"
+                  f"{fused / r[PATHS[2]]:>11.2f}x", flush=True)
+        return 0
     for stem, family in (("subnet", "NeuraLUT"), ("polynomial", "PolyLUT"), ("linear", "LogicNets")):
         kernel = ("fused C++ layer kernel" if load_library(stem) is not None
                   else "PyTorch path (no native kernel)")

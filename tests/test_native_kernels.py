@@ -381,7 +381,7 @@ def _linear_layer_forward(threads: int) -> np.ndarray:
     w, b = rng.random((n, fan_in), dtype=np.float32), rng.random(n, dtype=np.float32)
     pre = np.zeros((n, batch), dtype=np.float32)
     args = native_layer.LayerArgs(n=n, F=fan_in, B=batch, n_in=n_in, x=x.ctypes.data, idx=idx.ctypes.data,
-                                  pre=pre.ctypes.data)
+                                  xr=batch, xs=1, pre=pre.ctypes.data)
     neurons = native_linear.LinearArgs(n=n, F=fan_in, w=w.ctypes.data, bias=b.ctypes.data)
     lib = native_linear.KERNEL.library()
     assert lib.lutsearch_linear_layer(ctypes.addressof(args), ctypes.addressof(neurons), 0, threads) == 0

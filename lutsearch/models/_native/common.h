@@ -61,6 +61,20 @@ inline void store_part(float* p, vf v, int cnt) {
   std::memcpy(p, tmp, sizeof(float) * cnt);
 }
 
+// Loads/stores cnt <= 16 floats ``stride`` apart (zeros past cnt).
+inline vf load_strided(const float* p, int64_t stride, int cnt) {
+  if (stride == 1) return load_part(p, cnt);
+  alignas(64) float tmp[LANES] = {};
+  for (int k = 0; k < cnt; ++k) tmp[k] = p[k * stride];
+  return vload(tmp);
+}
+inline void store_strided(float* p, int64_t stride, vf v, int cnt) {
+  if (stride == 1) { store_part(p, v, cnt); return; }
+  alignas(64) float tmp[LANES];
+  vstore(tmp, v);
+  for (int k = 0; k < cnt; ++k) p[k * stride] = tmp[k];
+}
+
 // g where h > 0, else 0 (a ReLU's mask, bitwise: GCC and Clang both take it)
 inline vf where_positive(vf h, vf g) { return (vf)((vi)g & (h > vf{})); }
 inline vf relu(vf z) { return where_positive(z, z); }

@@ -12,12 +12,15 @@
 // out = code * s; gradient passes where below < z < above). Sums run in float32 in their own order,
 // so results agree with PyTorch to rounding, not bit for bit.
 //
-// A family's kernel (polynomial.cpp, subnet.cpp) supplies ``Kernel::Worker`` with
+// A family's kernel (polynomial.cpp, subnet.cpp, linear.cpp) supplies ``Kernel::Worker`` with
 //   Worker(const Kernel::Args&, bool backward, int64_t B);
-//   void forward(int64_t i, const float* const* rows, float* y);            // y[b], b < B
-//   void backward(int64_t i, const float* const* rows, const float* gy, float* const* grows);
-// where rows[f] + b is input f of neuron i for sample b, and grows (nullptr: no input gradient) are
-// where d loss / d input f goes; backward also writes neuron i's parameter gradients.
+//   void forward(int64_t i, const float* const* rows, int64_t xs, float* y);   // y[b], b < B
+//   void backward(int64_t i, const float* const* rows, int64_t xs, const float* gy,
+//                 float* const* grows, int64_t gs);
+// where rows[f][b * xs] is input f of neuron i for sample b, and grows[f][b * gs] (grows nullptr:
+// no input gradient) receives d loss / d that input; backward also writes neuron i's parameter
+// gradients. The fused layer reads feature-major rows (xs = gs = 1); the neurons alone (no
+// batch-norm, no quantizer) read PyTorch's gathered (B, n, F) tensor in place (xs = gs = n * F).
 #pragma once
 #include <cmath>
 
@@ -28,8 +31,9 @@ namespace lutsearch_native {
 // Mirrored by lutsearch.models._native.layer.LayerArgs (ctypes): same fields, same order.
 struct LayerArgs {
   int64_t n, F, B, n_in;  // neurons, fan-in, batch, rows of x
-  const float* x;         // (n_in, B)
+  const float* x;         // n_in rows: row j, sample b at x[j * xr + b * xs]
   const int64_t* idx;     // (n, F): rows of x each neuron reads
+  int64_t xr, xs;         // strides of x: (B, 1) feature-major, (1, n * F) for gathered (B, n, F)
   float* pre;             // (n, B) neuron outputs: written by forward, read by backward
   float* out;             // (n, B) layer outputs (forward; unused without norm and quant)
   int32_t norm, quant, relu, pad_;
@@ -39,7 +43,8 @@ struct LayerArgs {
   double eps, momentum;
   float scale, lo, hi, below, above, pad2_;
   const float* g;    // (n, B): d loss / d out (d loss / d pre without norm and quant)
-  float* gxn;        // (n, F, B): d loss / d each neuron's inputs, or nullptr
+  float* gxn;        // d loss / d input f of neuron i for sample b at gxn[(i * F + f) * gr + b * gs], or nullptr
+  int64_t gr, gs;    // strides of gxn: (B, 1) feature-major (n, F, B), (1, n * F) for (B, n, F)
   float* gx;         // (n_in, B): gxn summed into the rows read, or nullptr
   float* ggamma; float* gbeta;  // (n)
   float* gscale;     // (n): each neuron's part of d loss / d s
@@ -143,13 +148,14 @@ inline void backward_row(const LayerArgs& a, int64_t i, const float* y, const fl
 }
 
 inline void input_rows(const LayerArgs& a, int64_t i, const float** rows) {
-  for (int64_t f = 0; f < a.F; ++f) rows[f] = a.x + a.idx[i * a.F + f] * a.B;
+  for (int64_t f = 0; f < a.F; ++f) rows[f] = a.x + a.idx[i * a.F + f] * a.xr;
 }
 
 }  // namespace layer_detail
 
 inline bool valid_layer(const LayerArgs& a) {
-  if (a.n < 0 || a.F < 1 || a.F > 64 || a.B < 1 || a.n_in < 1) return false;
+  if (a.n < 0 || a.F < 1 || a.F > 64 || a.B < 1 || a.n_in < 1 || a.xr < 1 || a.xs < 1) return false;
+  if (a.gxn && (a.gr < 1 || a.gs < 1)) return false;
   if ((a.norm || a.quant) && !a.out) return false;
   for (int64_t k = 0; k < a.n * a.F; ++k)
     if (a.idx[k] < 0 || a.idx[k] >= a.n_in) return false;
@@ -166,7 +172,7 @@ int layer_forward(const LayerArgs& a, const typename Kernel::Args& k, int nthrea
     for (int64_t i = i0; i < i1; ++i) {
       layer_detail::input_rows(a, i, rows);
       float* y = a.pre + i * a.B;
-      w.forward(i, rows, y);
+      w.forward(i, rows, a.xs, y);
       if (a.norm || a.quant) layer_detail::forward_row(a, i, y, a.out + i * a.B);
     }
   });
@@ -174,7 +180,8 @@ int layer_forward(const LayerArgs& a, const typename Kernel::Args& k, int nthrea
 
 template <class Kernel>
 int layer_backward(const LayerArgs& a, const typename Kernel::Args& k, int nthreads) {
-  if (!valid_layer(a) || (a.gx && !a.gxn)) return 2;
+  // the scatter into gx reads gxn feature-major
+  if (!valid_layer(a) || (a.gx && (!a.gxn || a.gr != a.B || a.gs != 1))) return 2;
   int rc = parallel_over_neurons(a.n, a.B, nthreads, [&](int64_t i0, int64_t i1) {
     typename Kernel::Worker w(k, true, a.B);
     std::vector<float> gy(a.norm || a.quant ? a.B : 0);
@@ -188,8 +195,8 @@ int layer_backward(const LayerArgs& a, const typename Kernel::Args& k, int nthre
         gi = gy.data();
       }
       if (a.gxn)
-        for (int64_t f = 0; f < a.F; ++f) grows[f] = a.gxn + (i * a.F + f) * a.B;
-      w.backward(i, rows, gi, a.gxn ? grows : nullptr);
+        for (int64_t f = 0; f < a.F; ++f) grows[f] = a.gxn + (i * a.F + f) * a.gr;
+      w.backward(i, rows, a.xs, gi, a.gxn ? grows : nullptr, a.gs);
     }
   });
   if (rc || !a.gx) return rc;

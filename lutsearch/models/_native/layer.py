@@ -35,7 +35,8 @@ class LayerArgs(ctypes.Structure):
 
     _fields_ = [
         ("n", ctypes.c_int64), ("F", ctypes.c_int64), ("B", ctypes.c_int64), ("n_in", ctypes.c_int64),
-        ("x", ctypes.c_void_p), ("idx", ctypes.c_void_p), ("pre", ctypes.c_void_p), ("out", ctypes.c_void_p),
+        ("x", ctypes.c_void_p), ("idx", ctypes.c_void_p), ("xr", ctypes.c_int64), ("xs", ctypes.c_int64),
+        ("pre", ctypes.c_void_p), ("out", ctypes.c_void_p),
         ("norm", ctypes.c_int32), ("quant", ctypes.c_int32), ("relu", ctypes.c_int32), ("pad_", ctypes.c_int32),
         ("gamma", ctypes.c_void_p), ("beta", ctypes.c_void_p),
         ("running_mean", ctypes.c_void_p), ("running_var", ctypes.c_void_p),
@@ -43,7 +44,8 @@ class LayerArgs(ctypes.Structure):
         ("eps", ctypes.c_double), ("momentum", ctypes.c_double),
         ("scale", ctypes.c_float), ("lo", ctypes.c_float), ("hi", ctypes.c_float),
         ("below", ctypes.c_float), ("above", ctypes.c_float), ("pad2_", ctypes.c_float),
-        ("g", ctypes.c_void_p), ("gxn", ctypes.c_void_p), ("gx", ctypes.c_void_p),
+        ("g", ctypes.c_void_p), ("gxn", ctypes.c_void_p), ("gr", ctypes.c_int64), ("gs", ctypes.c_int64),
+        ("gx", ctypes.c_void_p),
         ("ggamma", ctypes.c_void_p), ("gbeta", ctypes.c_void_p), ("gscale", ctypes.c_void_p),
     ]
 
@@ -93,8 +95,19 @@ def _contiguous(params: Sequence[torch.Tensor]) -> list[torch.Tensor]:
 
 
 def _layer_args(x: torch.Tensor, idx: torch.Tensor, pre: torch.Tensor) -> LayerArgs:
+    """A fused layer's arguments: feature-major x (n_in, B), each neuron reading rows ``idx``."""
     n, fan_in = idx.shape
-    return LayerArgs(n=n, F=fan_in, B=x.shape[1], n_in=x.shape[0], x=_ptr(x), idx=_ptr(idx), pre=_ptr(pre))
+    batch = x.shape[1]
+    return LayerArgs(n=n, F=fan_in, B=batch, n_in=x.shape[0], x=_ptr(x), idx=_ptr(idx), xr=batch, xs=1,
+                     pre=_ptr(pre), gr=batch, gs=1)
+
+
+def _gathered_args(x: torch.Tensor, idx: torch.Tensor, pre: torch.Tensor) -> LayerArgs:
+    """The neurons alone on PyTorch's gathered x (B, n, F), read in place: input f of neuron i is
+    "row" i * F + f, at stride n * F over the samples (``idx`` = arange(n * F))."""
+    batch, n, fan_in = x.shape
+    return LayerArgs(n=n, F=fan_in, B=batch, n_in=n * fan_in, x=_ptr(x), idx=_ptr(idx), xr=1, xs=n * fan_in,
+                     pre=_ptr(pre), gr=1, gs=n * fan_in)
 
 
 class _Neurons(torch.autograd.Function):
@@ -103,26 +116,25 @@ class _Neurons(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, kernel, neuron, *params):
         batch, n, fan_in = x.shape
-        rows = x.detach().permute(1, 2, 0).reshape(n * fan_in, batch).contiguous()  # (n*F, B)
+        x = x.contiguous()
         idx = torch.arange(n * fan_in, dtype=torch.int64).view(n, fan_in)
         params = _contiguous(params)
-        pre = rows.new_empty(n, batch)
-        kernel.call(_layer_args(rows, idx, pre), kernel.arguments(neuron, params, None), backward=False)
+        pre = x.new_empty(n, batch)
+        kernel.call(_gathered_args(x, idx, pre), kernel.arguments(neuron, params, None), backward=False)
         ctx.kernel, ctx.neuron = kernel, neuron
-        ctx.save_for_backward(rows, idx, pre, *params)
+        ctx.save_for_backward(x, idx, pre, *params)
         return pre.t()
 
     @staticmethod
     def backward(ctx, grad):
-        rows, idx, pre, *params = ctx.saved_tensors
-        n, fan_in = idx.shape
+        x, idx, pre, *params = ctx.saved_tensors
         g = grad.t().contiguous()  # (n, B)
         grads = [torch.empty_like(p) for p in params]
-        gxn = rows.new_empty(n, fan_in, rows.shape[1]) if ctx.needs_input_grad[0] else None
-        args = _layer_args(rows, idx, pre)
-        args.g, args.gxn = _ptr(g), _ptr(gxn)
+        gx = torch.empty_like(x) if ctx.needs_input_grad[0] else None  # (B, n, F), written in place
+        args = _gathered_args(x, idx, pre)
+        args.g, args.gxn = _ptr(g), _ptr(gx)
         ctx.kernel.call(args, ctx.kernel.arguments(ctx.neuron, params, grads), backward=True)
-        return (None if gxn is None else gxn.permute(2, 0, 1), None, None, *grads)
+        return (gx, None, None, *grads)
 
 
 def neurons(kernel: NeuronKernel, neuron: Any, x: torch.Tensor) -> torch.Tensor:

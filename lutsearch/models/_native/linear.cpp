@@ -28,17 +28,18 @@ struct LinearKernel {
 
     Worker(const Linear& lin, bool, int64_t batch) : p(lin), B(batch), acc((lin.F + 1) * LANES) {}
 
-    void forward(int64_t i, const float* const* rows, float* y) {
+    void forward(int64_t i, const float* const* rows, int64_t xs, float* y) {
       const float* w = p.w + i * p.F;
       for (int64_t b0 = 0; b0 < B; b0 += LANES) {
         const int cnt = (int)std::min<int64_t>(LANES, B - b0);
         vf s = vbcast(p.bias[i]);
-        for (int64_t f = 0; f < p.F; ++f) s += vbcast(w[f]) * load_part(rows[f] + b0, cnt);
+        for (int64_t f = 0; f < p.F; ++f) s += vbcast(w[f]) * load_strided(rows[f] + b0 * xs, xs, cnt);
         store_part(y + b0, s, cnt);
       }
     }
 
-    void backward(int64_t i, const float* const* rows, const float* g, float* const* grows) {
+    void backward(int64_t i, const float* const* rows, int64_t xs, const float* g, float* const* grows,
+                  int64_t gs) {
       const float* w = p.w + i * p.F;
       std::fill(acc.begin(), acc.end(), 0.f);
       float* gb = acc.data() + p.F * LANES;
@@ -48,8 +49,8 @@ struct LinearKernel {
         vstore(gb, vload(gb) + gv);
         for (int64_t f = 0; f < p.F; ++f) {
           float* a = acc.data() + f * LANES;
-          vstore(a, vload(a) + gv * load_part(rows[f] + b0, cnt));
-          if (grows) store_part(grows[f] + b0, gv * vbcast(w[f]), cnt);
+          vstore(a, vload(a) + gv * load_strided(rows[f] + b0 * xs, xs, cnt));
+          if (grows) store_strided(grows[f] + b0 * gs, gs, gv * vbcast(w[f]), cnt);
         }
       }
       for (int64_t f = 0; f < p.F; ++f) p.gw[i * p.F + f] = hsum(vload(acc.data() + f * LANES));

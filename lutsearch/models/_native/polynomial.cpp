@@ -47,8 +47,8 @@ struct PolyKernel {
     }
     float* V(std::vector<float>& a, int64_t m) { return a.data() + m * LANES; }
 
-    void load_inputs(const float* const* rows, int64_t b0, int cnt) {
-      for (int64_t f = 0; f < p.F; ++f) vstore(V(xv, f), load_part(rows[f] + b0, cnt));
+    void load_inputs(const float* const* rows, int64_t xs, int64_t b0, int cnt) {
+      for (int64_t f = 0; f < p.F; ++f) vstore(V(xv, f), load_strided(rows[f] + b0 * xs, xs, cnt));
     }
 
     // Monomials of the loaded block and y = bias + w . monomials (two independent FMA chains).
@@ -94,20 +94,21 @@ struct PolyKernel {
       }
     }
 
-    void forward(int64_t i, const float* const* rows, float* y) {
+    void forward(int64_t i, const float* const* rows, int64_t xs, float* y) {
       for (int64_t b0 = 0; b0 < B; b0 += LANES) {
         const int cnt = (int)std::min<int64_t>(LANES, B - b0);
-        load_inputs(rows, b0, cnt);
+        load_inputs(rows, xs, b0, cnt);
         store_part(y + b0, forward_block(p.w + i * p.M, p.bias[i]), cnt);
       }
     }
 
-    void backward(int64_t i, const float* const* rows, const float* g, float* const* grows) {
+    void backward(int64_t i, const float* const* rows, int64_t xs, const float* g, float* const* grows,
+                  int64_t gs) {
       const float* w = p.w + i * p.M;
       std::fill(gw.begin(), gw.end(), 0.f);
       for (int64_t b0 = 0; b0 < B; b0 += LANES) {
         const int cnt = (int)std::min<int64_t>(LANES, B - b0);
-        load_inputs(rows, b0, cnt);
+        load_inputs(rows, xs, b0, cnt);
         gradient_block(w, load_part(g + b0, cnt));  // zero past the batch: adds nothing
         if (!grows) continue;
         std::fill(gxv.begin(), gxv.end(), 0.f);
@@ -123,7 +124,7 @@ struct PolyKernel {
           }
           vstore(V(gxv, j), vload(V(gxv, j)) + dxj);
         }
-        for (int64_t f = 0; f < p.F; ++f) store_part(grows[f] + b0, vload(V(gxv, f)), cnt);
+        for (int64_t f = 0; f < p.F; ++f) store_strided(grows[f] + b0 * gs, gs, vload(V(gxv, f)), cnt);
       }
       for (int64_t m = 0; m < p.M; ++m) p.gw[i * p.M + m] = hsum(vload(V(gw, m)));
       p.gb[i] = hsum(vload(V(gw, 0)));  // the constant monomial's gradient is the bias's

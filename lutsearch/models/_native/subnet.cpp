@@ -93,11 +93,11 @@ struct Worker {
   }
 
   // copies the block's inputs into in[0] (zeros for samples past the batch)
-  void load_block(const float* const* rows, int64_t b0, int cnt) {
+  void load_block(const float* const* rows, int64_t xs, int64_t b0, int cnt) {
     const int64_t F = a.F;
     for (int s = 0; s < S; ++s) {
       float* x0 = in[0][s];
-      for (int f = 0; f < F; ++f) x0[f] = s < cnt ? rows[f][b0 + s] : 0.f;
+      for (int f = 0; f < F; ++f) x0[f] = s < cnt ? rows[f][(b0 + s) * xs] : 0.f;
     }
   }
 
@@ -169,11 +169,11 @@ struct Worker {
     }
   }
 
-  void forward(int64_t i, const float* const* rows, float* y) {
+  void forward(int64_t i, const float* const* rows, int64_t xs, float* y) {
     load_neuron(i);
     for (int64_t b0 = 0; b0 < B; b0 += S) {
       int cnt = (int)std::min<int64_t>(S, B - b0);
-      load_block(rows, b0, cnt);
+      load_block(rows, xs, b0, cnt);
       forward_block();
       for (int s = 0; s < cnt; ++s) y[b0 + s] = zs[s];
     }
@@ -223,12 +223,13 @@ struct Worker {
     }
   }
 
-  void backward(int64_t i, const float* const* rows, const float* g, float* const* grows) {
+  void backward(int64_t i, const float* const* rows, int64_t xs, const float* g, float* const* grows,
+                int64_t gs) {
     const int64_t F = a.F;
     load_neuron(i);
     for (int64_t b0 = 0; b0 < B; b0 += S) {
       int cnt = (int)std::min<int64_t>(S, B - b0);
-      load_block(rows, b0, cnt);
+      load_block(rows, xs, b0, cnt);
       forward_block();  // recomputed: cheaper than saving the activations (docs/performance.md)
       vf dz[S][NV] = {}, gsk[S][NV] = {};  // d loss / d pre-activation (dz1: of the output)
       float dz1[S] = {}, gsk1[S] = {};
@@ -254,7 +255,7 @@ struct Worker {
           for (int s = 0; s < cnt; ++s) {
             alignas(64) float tmp[P];
             for (int v = 0; v < NV; ++v) vstore(tmp + v * LANES, gin[s][v]);
-            for (int f = 0; f < F; ++f) grows[f][b0 + s] = tmp[f];
+            for (int f = 0; f < F; ++f) grows[f][(b0 + s) * gs] = tmp[f];
           }
         }
       }
