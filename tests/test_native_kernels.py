@@ -22,7 +22,7 @@ from lutsearch.models._native import layer as native_layer
 from lutsearch.models._native import linear as native_linear
 from lutsearch.models._native import polynomial as native_polynomial
 from lutsearch.models._native import subnet as native_subnet
-from lutsearch.models._quant import make_input_quant, set_fused_training, training_constants
+from lutsearch.models._quant import set_fused_training, training_constants
 from lutsearch.models.neuralut import SubNetworkNeurons
 from lutsearch.models.polylut import PolynomialNeurons
 
@@ -248,11 +248,12 @@ FUSED_CASES = [  # (kind, n_in, n, F, knob, batch, norm, signed): knob = hidden 
 
 @pytest.mark.parametrize("kind,n_in,n,fan_in,knob,batch,norm,signed", FUSED_CASES)
 @pytest.mark.parametrize("input_grad", [True, False])
+@pytest.mark.parametrize("feature_major", [True, False], ids=["feature-major", "sample-major"])
 def test_fused_layer_matches_float64_reference(library, monkeypatch, kind, n_in, n, fan_in, knob, batch, norm, signed,
-                                               input_grad):
+                                               input_grad, feature_major):
     """Gather + neurons + batch-norm + quantizer in one kernel call per direction, against the same
     layer's modules in float64: outputs, every gradient (input, neurons, batch-norm, the learned scale)
-    and the batch-norm's running statistics."""
+    and the batch-norm's running statistics; the input read in either layout."""
     layer = _trained_layer(monkeypatch, kind, n_in, n, fan_in, knob, norm, signed, seed=n * 10 + batch)
     x = torch.rand(batch, n_in)
     for k in range(20):  # move clear of float rounding edges (see _clear_of_rounding_edges)
@@ -266,7 +267,7 @@ def test_fused_layer_matches_float64_reference(library, monkeypatch, kind, n_in,
     x64 = x.detach().double().requires_grad_(input_grad)
     consts = layer.fused_constants(x.t(), batch)
     assert consts is not None and consts.norm == norm
-    out_t = layer.fused_forward(x.t(), consts)
+    out_t = layer.fused_forward(x.t(), consts) if feature_major else layer.fused_forward(x, consts, False)
     assert _grad_fn_name(out_t) == "_LayerStepBackward"
     out = out_t.t()
     pre64 = reference.neuron(reference.gather(x64))  # reference(x64), with the neurons' output kept
@@ -415,21 +416,3 @@ def test_forked_child_gets_its_own_helper_threads(library):
     os.waitpid(pid, 0)
     assert len(got) == expected.nbytes, "the forked child hung in the kernel"
     assert np.array_equal(np.frombuffer(got, dtype=np.float32).reshape(expected.shape), expected)
-
-
-@pytest.mark.parametrize("bits", [1, 2, 3, 7, 8])
-def test_input_quantizer_feature_major_is_its_transpose(library, bits):
-    """The network input of a fused step (quantized and transposed in one native pass) holds exactly
-    the values of the input quantizer's training path: ties (round half to even), values outside
-    [0, 1], huge values and NaN included."""
-    quant = make_input_quant(bits).train()
-    high = (1 << bits) - 1
-    x = torch.rand(37, 53) * 1.4 - 0.2
-    x[0, :8] = (torch.arange(8) + 0.5) / high  # exact ties between codes
-    x[1, 1], x[2, 2], x[3, 3] = float("nan"), 1e30, -1e30
-    got = quant.feature_major(x)
-    assert got.shape == (53, 37) and got.is_contiguous()
-    want = quant(x).t()
-    assert torch.equal(torch.isnan(got), torch.isnan(want))
-    assert torch.equal(got.nan_to_num(), want.nan_to_num())
-    assert quant.eval().feature_major(x) is None  # evaluation: Brevitas' own path

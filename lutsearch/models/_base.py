@@ -151,19 +151,21 @@ class LUTLayer(nn.Module):
         return native_layer.LayerConstants(scaling, norm, bn.eps if norm else 0.0, bn.momentum if norm else 0.0,
                                            threshold, min_val, lo, hi, relu, below, above)
 
-    def fused_forward(self, xt: torch.Tensor, consts: native_layer.LayerConstants) -> torch.Tensor:
-        """This layer's training step on feature-major ``xt`` (n_in, B) -> (n_out, B): the values of
-        ``forward`` (to float32 rounding), batch-norm statistics updated as ``nn.BatchNorm1d`` does."""
+    def fused_forward(self, x: torch.Tensor, consts: native_layer.LayerConstants,
+                      feature_major: bool = True) -> torch.Tensor:
+        """This layer's training step on ``x``, feature-major (n_in, B) or else (B, n_in) -> (n_out, B):
+        the values of ``forward`` (to float32 rounding), batch-norm statistics updated as
+        ``nn.BatchNorm1d`` does."""
         neuron, value = self._modules["neuron"], consts.scaling._parameters["value"]
         if consts.norm:
             bn = self._modules["bn"]
             buffers, params = bn._buffers, bn._parameters
             buffers["num_batches_tracked"].add_(1)
-            return native_layer.layer_step(neuron.native_kernel, neuron, xt, self._buffers["indices"], consts,
-                                           buffers["running_mean"], buffers["running_var"], value,
+            return native_layer.layer_step(neuron.native_kernel, neuron, x, feature_major, self._buffers["indices"],
+                                           consts, buffers["running_mean"], buffers["running_var"], value,
                                            params["weight"], params["bias"])
-        return native_layer.layer_step(neuron.native_kernel, neuron, xt, self._buffers["indices"], consts,
-                                       None, None, value, None, None)
+        return native_layer.layer_step(neuron.native_kernel, neuron, x, feature_major, self._buffers["indices"],
+                                       consts, None, None, value, None, None)
 
     @torch.no_grad()
     def truth_tables(self, in_scale: torch.Tensor, max_entries_per_chunk: int = 1 << 20) -> np.ndarray:
@@ -209,7 +211,7 @@ def run_layers(layers: Iterable[nn.Module], x: torch.Tensor, feature_major: bool
         fused = getattr(layer, "fused_constants", None)
         consts = fused(x, x.shape[1] if feature_major else x.shape[0]) if fused is not None else None
         if consts is not None:
-            x = layer.fused_forward(x if feature_major else x.t(), consts)
+            x = layer.fused_forward(x, consts, feature_major)  # reads either layout in place
             feature_major = True
         else:
             if feature_major:
@@ -237,11 +239,6 @@ class LUTNetwork(nn.Module):
 
     # ------------------------------------------------------------------ training path
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        first = self.layers[0] if len(self.layers) else None
-        if isinstance(first, LUTLayer) and first.fused_constants(x, x.shape[0]) is not None:
-            xt = self.input_quant.feature_major(x)  # quantized and transposed in one pass
-            if xt is not None:
-                return run_layers(self.layers, xt, feature_major=True)
         return run_layers(self.layers, self.input_quant(x))
 
     def regularization(self) -> torch.Tensor | float:

@@ -9,8 +9,6 @@ import warnings
 import torch
 from torch import nn
 
-from lutsearch.models._native import layer as native_layer
-
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     import brevitas.nn as qnn
@@ -178,30 +176,15 @@ class InputQuant(qnn.QuantIdentity):
     them; a test compares all bitwidths) instead of Brevitas' ~20, several of them comparisons
     (~1.5 ms per MNIST batch of 256)."""
 
-    def _fast_max_code(self, x: torch.Tensor) -> float | None:
-        """The largest code when the three-op training path applies to ``x``, else None."""
-        if not self.training or self.return_quant_tensor or (torch.is_grad_enabled() and x.requires_grad):
-            return None
-        high = self.__dict__.get("_max_code")
-        if high is None:  # fixed by the bitwidth
-            tq = self.act_quant.fused_activation_quant_proxy.tensor_quant
-            high = self._max_code = float(tq.int_quant.max_int(tq.msb_clamp_bit_width_impl()))
-        return high
-
     def forward(self, x):
-        high = self._fast_max_code(x)
-        if high is not None:
+        if self.training and not self.return_quant_tensor and not (torch.is_grad_enabled() and x.requires_grad):
+            high = self.__dict__.get("_max_code")
+            if high is None:  # the largest code, fixed by the bitwidth
+                tq = self.act_quant.fused_activation_quant_proxy.tensor_quant
+                high = self._max_code = float(tq.int_quant.max_int(tq.msb_clamp_bit_width_impl()))
             scale = torch.tensor(1.0, dtype=x.dtype, device=x.device) / high
             return torch.round(x / scale).clamp_(0.0, high).mul_(scale)
         return super().forward(x)
-
-    def feature_major(self, x: torch.Tensor) -> torch.Tensor | None:
-        """``forward(x).t()`` as a contiguous (n, B) tensor, in one native pass (the input of fused
-        layers, ``LUTLayer.fused_forward``); None where the training path or the kernel does not apply."""
-        high = self._fast_max_code(x)
-        if high is None:
-            return None
-        return native_layer.quantize_transposed(x, high)
 
 
 def make_input_quant(bits: int) -> nn.Module:

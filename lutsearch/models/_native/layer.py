@@ -5,8 +5,8 @@ Two autograd functions drive any :class:`NeuronKernel` (``polynomial.py``, ``sub
 * :func:`neurons`: the neurons alone on gathered inputs (B, n, F) -> (B, n), the batch-norm and the
   quantizer left to PyTorch (Brevitas' statistics phase, layers with their own gather);
 * :func:`layer_step`: gather + neurons + batch-norm (training mode) + learned-scale quantizer in one
-  kernel call per direction, on feature-major activations (n_in, B) -> (n, B), so consecutive layers
-  hand their outputs on without a transpose. What qualifies a layer is decided by
+  kernel call per direction, (B, n_in) or feature-major (n_in, B) -> (n, B), both read in place, so
+  consecutive layers hand their outputs on without a transpose. What qualifies a layer is decided by
   ``lutsearch.models._base.LUTLayer.fused_step``; the constants come from there.
 
 Both run only for training steps (CPU, float32); they agree with the PyTorch path to float32
@@ -24,7 +24,7 @@ import torch
 
 from lutsearch.models._native import check_status, load_library
 
-__all__ = ["LayerArgs", "NeuronKernel", "LayerConstants", "neurons", "layer_step", "quantize_transposed"]
+__all__ = ["LayerArgs", "NeuronKernel", "LayerConstants", "neurons", "layer_step"]
 
 _F32P = ctypes.POINTER(ctypes.c_float)
 _I64P = ctypes.POINTER(ctypes.c_int64)
@@ -94,11 +94,13 @@ def _contiguous(params: Sequence[torch.Tensor]) -> list[torch.Tensor]:
     return [p if p.is_contiguous() else p.contiguous() for p in params]
 
 
-def _layer_args(x: torch.Tensor, idx: torch.Tensor, pre: torch.Tensor) -> LayerArgs:
-    """A fused layer's arguments: feature-major x (n_in, B), each neuron reading rows ``idx``."""
+def _layer_args(x: torch.Tensor, idx: torch.Tensor, pre: torch.Tensor, feature_major: bool) -> LayerArgs:
+    """A fused layer's arguments: x feature-major (n_in, B) or sample-major (B, n_in), each neuron
+    reading rows ``idx``; the neurons' input gradients feature-major (n, F, B)."""
     n, fan_in = idx.shape
-    batch = x.shape[1]
-    return LayerArgs(n=n, F=fan_in, B=batch, n_in=x.shape[0], x=_ptr(x), idx=_ptr(idx), xr=batch, xs=1,
+    n_in, batch = x.shape if feature_major else reversed(x.shape)
+    xr, xs = (batch, 1) if feature_major else (1, n_in)
+    return LayerArgs(n=n, F=fan_in, B=batch, n_in=n_in, x=_ptr(x), idx=_ptr(idx), xr=xr, xs=xs,
                      pre=_ptr(pre), gr=batch, gs=1)
 
 
@@ -162,20 +164,22 @@ class LayerConstants:
 
 
 class _LayerStep(torch.autograd.Function):
-    """``apply(xt, kernel, neuron, idx, consts, running_mean, running_var, scale_value, gamma, beta,
-    *params)``: feature-major (n_in, B) -> (n, B). Saves x, the neurons' outputs and the batch
-    statistics; the backward recomputes the normalized values and codes from them."""
+    """``apply(x, feature_major, kernel, neuron, idx, consts, running_mean, running_var, scale_value,
+    gamma, beta, *params)``: x (n_in, B) when ``feature_major``, else (B, n_in) -> (n, B). Saves x,
+    the neurons' outputs and the batch statistics; the backward recomputes the normalized values and
+    codes from them."""
 
     @staticmethod
-    def forward(ctx, xt, kernel, neuron, idx, consts, running_mean, running_var, value, gamma, beta, *params):
-        x = xt.contiguous()
-        n, batch = idx.shape[0], x.shape[1]
+    def forward(ctx, x, feature_major, kernel, neuron, idx, consts, running_mean, running_var, value, gamma, beta,
+                *params):
+        x = x.contiguous()
+        n, batch = idx.shape[0], x.shape[1 if feature_major else 0]
         params = _contiguous(params)
         # float32 arithmetic, as _LearnedScaleQuant computes the scale: |v| clamped below, / threshold
         scale = max(abs(np.float32(value.item())), np.float32(consts.min_val)) / np.float32(consts.threshold)
         pre, out = x.new_empty(n, batch), x.new_empty(n, batch)
         mean, invstd = x.new_empty(n), x.new_empty(n)
-        args = _layer_args(x, idx, pre)
+        args = _layer_args(x, idx, pre, feature_major)
         args.out, args.quant, args.relu = _ptr(out), 1, int(consts.relu)
         args.scale, args.lo, args.hi, args.below, args.above = (float(scale), consts.lo, consts.hi, consts.below,
                                                                 consts.above)
@@ -185,6 +189,7 @@ class _LayerStep(torch.autograd.Function):
             args.running_mean, args.running_var = _ptr(running_mean), _ptr(running_var)
         kernel.call(args, kernel.arguments(neuron, params, None), backward=False)
         ctx.kernel, ctx.neuron, ctx.consts, ctx.scale = kernel, neuron, consts, float(scale)
+        ctx.feature_major = feature_major
         ctx.save_for_backward(x, idx, pre, mean, invstd, value, gamma if consts.norm else None,
                               beta if consts.norm else None, *params)
         return out
@@ -198,10 +203,10 @@ class _LayerStep(torch.autograd.Function):
         grads = [torch.empty_like(p) for p in params]
         need_x = ctx.needs_input_grad[0]
         gxn = x.new_empty(n, idx.shape[1], batch) if need_x else None
-        gx = torch.empty_like(x) if need_x else None
+        gx = x.new_empty(x.shape[0] if ctx.feature_major else x.shape[1], batch) if need_x else None  # (n_in, B)
         gscale = x.new_empty(n)
         ggamma, gbeta = (x.new_empty(n), x.new_empty(n)) if consts.norm else (None, None)
-        args = _layer_args(x, idx, pre)
+        args = _layer_args(x, idx, pre, ctx.feature_major)
         args.out, args.quant, args.relu = _ptr(pre), 1, int(consts.relu)  # out is not written backward
         args.scale, args.lo, args.hi, args.below, args.above = (ctx.scale, consts.lo, consts.hi, consts.below,
                                                                 consts.above)
@@ -213,33 +218,17 @@ class _LayerStep(torch.autograd.Function):
         ctx.kernel.call(args, ctx.kernel.arguments(ctx.neuron, params, grads), backward=True)
         # d loss / d value: d s / d value = sign(value) / threshold (Brevitas' straight-through clamp_min)
         grad_value = (gscale.sum() / consts.threshold * torch.sign(value)).reshape(value.shape)
-        return (gx, None, None, None, None, None, None, grad_value, ggamma, gbeta, *grads)
+        if gx is not None and not ctx.feature_major:
+            gx = gx.t()
+        return (gx, None, None, None, None, None, None, None, grad_value, ggamma, gbeta, *grads)
 
 
-def layer_step(kernel: NeuronKernel, neuron: Any, xt: torch.Tensor, idx: torch.Tensor, consts: LayerConstants,
-               running_mean: torch.Tensor | None, running_var: torch.Tensor | None, scale_value: torch.Tensor,
-               gamma: torch.Tensor | None, beta: torch.Tensor | None) -> torch.Tensor:
-    """One layer's training step on feature-major ``xt`` (n_in, B) -> (n, B); updates the running
-    statistics in place like ``torch.nn.BatchNorm1d`` (the caller counts ``num_batches_tracked``)."""
-    return _LayerStep.apply(xt, kernel, neuron, idx, consts, running_mean, running_var, scale_value, gamma, beta,
-                            *kernel.parameters(neuron))
+def layer_step(kernel: NeuronKernel, neuron: Any, x: torch.Tensor, feature_major: bool, idx: torch.Tensor,
+               consts: LayerConstants, running_mean: torch.Tensor | None, running_var: torch.Tensor | None,
+               scale_value: torch.Tensor, gamma: torch.Tensor | None, beta: torch.Tensor | None) -> torch.Tensor:
+    """One layer's training step on ``x``, (n_in, B) when ``feature_major`` else (B, n_in), read in
+    place either way -> (n, B); updates the running statistics in place like
+    ``torch.nn.BatchNorm1d`` (the caller counts ``num_batches_tracked``)."""
+    return _LayerStep.apply(x, feature_major, kernel, neuron, idx, consts, running_mean, running_var, scale_value,
+                            gamma, beta, *kernel.parameters(neuron))
 
-
-def quantize_transposed(x: torch.Tensor, high: float) -> torch.Tensor | None:
-    """``(clamp(round(x / s), 0, high) * s).t()``, contiguous, with ``s = 1 / high`` in float32 (the
-    input quantizer's training path, ``inputs.cpp``), for a CPU float32 ``x`` (B, n); else None."""
-    lib = load_library("inputs")
-    if lib is None or x.device.type != "cpu" or x.dtype != torch.float32 or x.dim() != 2:
-        return None
-    fn = lib.lutsearch_quantize_transposed
-    if not getattr(lib, "_lutsearch_typed_inputs", False):
-        fn.argtypes = [ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64, ctypes.c_float, ctypes.c_float,
-                       ctypes.c_void_p]
-        fn.restype = ctypes.c_int
-        lib._lutsearch_typed_inputs = True
-    x = x.detach().contiguous()
-    batch, n = x.shape
-    out = x.new_empty(n, batch)
-    scale = np.float32(1.0) / np.float32(high)  # as torch.tensor(1.0) / high in float32
-    check_status(fn(x.data_ptr(), batch, n, float(scale), float(high), out.data_ptr()), "inputs")
-    return out
