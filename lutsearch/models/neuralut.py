@@ -24,9 +24,10 @@ test split in float64.
 
 Training steps on CPU in float32 run a fused C++ kernel instead (``lutsearch.models._native.subnet``:
 one neuron's whole MLP per block of samples in registers, the backward recomputing the forward),
-whose whole training steps are 1.5-2.6x faster on the published configurations. Evaluation and
-table enumeration always take the batched-matmul path above; without a C++ compiler, or with
-``LUTSEARCH_NATIVE=0``, training takes it too.
+inside a whole fused layer step where the layer allows it (``LUTLayer.fused_forward``: gather,
+sub-networks, batch-norm and quantizer in one call). Evaluation and table enumeration always take
+the batched-matmul path above; without a C++ compiler, or with ``LUTSEARCH_NATIVE=0``, training
+takes it too.
 """
 
 from __future__ import annotations

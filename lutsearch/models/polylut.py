@@ -19,8 +19,10 @@ products summed one monomial at a time. Tests check both across batch sizes in f
 
 Training steps on CPU in float32 run a fused C++ kernel instead (``lutsearch.models._native.polynomial``:
 monomials of 16 samples at a time in L1, the backward recomputing them and differentiating through
-their product tree). Evaluation and table enumeration always take the path above; without a C++
-compiler, or with ``LUTSEARCH_NATIVE=0``, training takes it too.
+their product tree), inside a whole fused layer step where the layer allows it
+(``LUTLayer.fused_forward``: gather, polynomials, batch-norm and quantizer in one call). Evaluation
+and table enumeration always take the path above; without a C++ compiler, or with
+``LUTSEARCH_NATIVE=0``, training takes it too.
 """
 
 from __future__ import annotations
