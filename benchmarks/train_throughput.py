@@ -212,12 +212,20 @@ def make_stepper(model: nn.Module, x: torch.Tensor, y: torch.Tensor, fused: bool
     return step
 
 
-def bench(name: str, steps: int) -> dict:
+def setup(name: str):
+    """(family, params, seed, n_features, n_classes, x, y) of a configuration: its baseline space and
+    one random batch of its shape."""
     fname, n_features, n_classes, batch = CONFIGS[name]
     family, params, seed = load_baseline(fname)
     gen = torch.Generator().manual_seed(0)
     x = torch.rand(batch, n_features, generator=gen)
     y = torch.randint(0, n_classes, (batch,), generator=gen)
+    return family, params, seed, n_features, n_classes, x, y
+
+
+def bench(name: str, steps: int) -> dict:
+    family, params, seed, n_features, n_classes, x, y = setup(name)
+    batch = len(x)
     # The floor: the same layer plan with LogicNets' linear neurons (same gather, batch-norm,
     # quantizers, loss and AdamW). ref / floor bounds any neuron-function speed-up.
     common = {k: v for k, v in params.items() if k in COMMON_KNOBS}
@@ -262,11 +270,8 @@ def training_path(path: str):
 
 
 def compare_paths(name: str, steps: int) -> dict:
-    fname, n_features, n_classes, batch = CONFIGS[name]
-    family, params, seed = load_baseline(fname)
-    gen = torch.Generator().manual_seed(0)
-    x = torch.rand(batch, n_features, generator=gen)
-    y = torch.randint(0, n_classes, (batch,), generator=gen)
+    family, params, seed, n_features, n_classes, x, y = setup(name)
+    batch = len(x)
     model = build_model(family, params, n_features, n_classes, seed)
     step = make_stepper(model, x, y, True)
     step()
