@@ -216,8 +216,9 @@ def _trained_layer(monkeypatch, kind, n_in, n, fan_in, knob, norm, out_signed, s
     """A LUTLayer whose quantizer is past Brevitas' statistics phase (what the fused step needs)."""
     monkeypatch.setattr(_quant, "STATS_STEPS", 1)
     torch.manual_seed(seed)
-    layer = LUTLayer(_neurons(kind, n, fan_in, knob), random_indices(n_in, n, fan_in, torch.Generator().manual_seed(seed)),
-                     in_bits=2, in_signed=False, out_bits=3, out_signed=out_signed, batch_norm=norm).train()
+    indices = random_indices(n_in, n, fan_in, torch.Generator().manual_seed(seed))
+    layer = LUTLayer(_neurons(kind, n, fan_in, knob), indices, in_bits=2, in_signed=False, out_bits=3,
+                     out_signed=out_signed, batch_norm=norm).train()
     x = torch.rand(64, n_in)
     for _ in range(4):
         if training_constants(layer.quant) is not None:
@@ -288,10 +289,11 @@ def test_fused_layer_matches_float64_reference(library, monkeypatch, kind, n_in,
         assert got.shape == want.shape, name
         torch.testing.assert_close(got.double(), want, rtol=1e-4,
                                    atol=1e-4 * max(1.0, want.abs().max().item()) + cancel,
-                                   msg=lambda m: f"{name}: {m}")
+                                   msg=lambda m, name=name: f"{name}: {m}")
     for (name, got), want in zip(layer.named_buffers(), reference.buffers()):
         if name.startswith("bn."):  # running statistics and the batch counter
-            torch.testing.assert_close(got.double(), want.double(), rtol=1e-5, atol=1e-6, msg=lambda m: f"{name}: {m}")
+            torch.testing.assert_close(got.double(), want.double(), rtol=1e-5, atol=1e-6,
+                                       msg=lambda m, name=name: f"{name}: {m}")
 
 
 @pytest.mark.parametrize("kind", ["subnet", "polynomial"])

@@ -203,10 +203,11 @@ class LUTLayer(nn.Module):
         )
 
 
-def run_layers(layers: Iterable[nn.Module], x: torch.Tensor, feature_major: bool = False) -> torch.Tensor:
-    """``x`` (B, n), or (n, B) when ``feature_major``, through ``layers`` in order; returns (B, n_out).
-    Consecutive layers that take the fused training step (``LUTLayer.fused_constants``) hand on
-    feature-major (n, B) activations; a layer that does not gets (and returns) the usual (B, n)."""
+def run_layers(layers: Iterable[nn.Module], x: torch.Tensor) -> torch.Tensor:
+    """``x`` (B, n) through ``layers`` in order; returns (B, n_out). Consecutive layers that take the
+    fused training step (``LUTLayer.fused_constants``) hand on feature-major (n, B) activations; a
+    layer that does not gets (and returns) the usual (B, n)."""
+    feature_major = False
     for layer in layers:
         fused = getattr(layer, "fused_constants", None)
         consts = fused(x, x.shape[1] if feature_major else x.shape[0]) if fused is not None else None

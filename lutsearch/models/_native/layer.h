@@ -35,7 +35,7 @@ struct LayerArgs {
   const int64_t* idx;     // (n, F): rows of x each neuron reads
   int64_t xr, xs;         // strides of x: (B, 1) feature-major, (1, n * F) for gathered (B, n, F)
   float* pre;             // (n, B) neuron outputs: written by forward, read by backward
-  float* out;             // (n, B) layer outputs (forward; unused without norm and quant)
+  float* out;             // (n, B) layer outputs (forward only; unused without norm and quant)
   int32_t norm, quant, relu, pad_;
   const float* gamma; const float* beta;
   float* running_mean; float* running_var;  // updated by forward
@@ -156,7 +156,6 @@ inline void input_rows(const LayerArgs& a, int64_t i, const float** rows) {
 inline bool valid_layer(const LayerArgs& a) {
   if (a.n < 0 || a.F < 1 || a.F > 64 || a.B < 1 || a.n_in < 1 || a.xr < 1 || a.xs < 1) return false;
   if (a.gxn && (a.gr < 1 || a.gs < 1)) return false;
-  if ((a.norm || a.quant) && !a.out) return false;
   for (int64_t k = 0; k < a.n * a.F; ++k)
     if (a.idx[k] < 0 || a.idx[k] >= a.n_in) return false;
   return true;
@@ -165,7 +164,7 @@ inline bool valid_layer(const LayerArgs& a) {
 // Returns 0, 2 (invalid arguments), 3 (out of memory).
 template <class Kernel>
 int layer_forward(const LayerArgs& a, const typename Kernel::Args& k, int nthreads) {
-  if (!valid_layer(a)) return 2;
+  if (!valid_layer(a) || ((a.norm || a.quant) && !a.out)) return 2;
   return parallel_over_neurons(a.n, a.B, nthreads, [&](int64_t i0, int64_t i1) {
     typename Kernel::Worker w(k, false, a.B);
     const float* rows[64];

@@ -1,13 +1,13 @@
 """ctypes binding of ``layer.h``: a family's neuron kernel alone, or a whole L-LUT layer's training step.
 
-Two autograd functions drive any :class:`NeuronKernel` (``polynomial.py``, ``subnet.py``):
+Two autograd functions drive any :class:`NeuronKernel` (``polynomial.py``, ``subnet.py``, ``linear.py``):
 
 * :func:`neurons`: the neurons alone on gathered inputs (B, n, F) -> (B, n), the batch-norm and the
   quantizer left to PyTorch (Brevitas' statistics phase, layers with their own gather);
 * :func:`layer_step`: gather + neurons + batch-norm (training mode) + learned-scale quantizer in one
   kernel call per direction, (B, n_in) or feature-major (n_in, B) -> (n, B), both read in place, so
   consecutive layers hand their outputs on without a transpose. What qualifies a layer is decided by
-  ``lutsearch.models._base.LUTLayer.fused_step``; the constants come from there.
+  ``lutsearch.models._base.LUTLayer.fused_constants``; the constants come from there.
 
 Both run only for training steps (CPU, float32); they agree with the PyTorch path to float32
 rounding. Evaluation and table enumeration never come here (the bit-exactness contract).
@@ -25,10 +25,6 @@ import torch
 from lutsearch.models._native import check_status, load_library
 
 __all__ = ["LayerArgs", "NeuronKernel", "LayerConstants", "neurons", "layer_step"]
-
-_F32P = ctypes.POINTER(ctypes.c_float)
-_I64P = ctypes.POINTER(ctypes.c_int64)
-
 
 class LayerArgs(ctypes.Structure):
     """``lutsearch_native::LayerArgs`` (layer.h): same fields, same order."""
@@ -163,6 +159,18 @@ class LayerConstants:
     above: float
 
 
+def _step_args(x, feature_major, idx, pre, consts: LayerConstants, scale: float, gamma, beta, mean,
+               invstd) -> LayerArgs:
+    """The arguments forward and backward share: the layer, its quantizer and its batch-norm."""
+    args = _layer_args(x, idx, pre, feature_major)
+    args.quant, args.relu = 1, int(consts.relu)
+    args.scale, args.lo, args.hi, args.below, args.above = scale, consts.lo, consts.hi, consts.below, consts.above
+    if consts.norm:
+        args.norm, args.eps, args.momentum = 1, consts.eps, consts.momentum
+        args.gamma, args.beta, args.mean, args.invstd = _ptr(gamma), _ptr(beta), _ptr(mean), _ptr(invstd)
+    return args
+
+
 class _LayerStep(torch.autograd.Function):
     """``apply(x, feature_major, kernel, neuron, idx, consts, running_mean, running_var, scale_value,
     gamma, beta, *params)``: x (n_in, B) when ``feature_major``, else (B, n_in) -> (n, B). Saves x,
@@ -179,13 +187,9 @@ class _LayerStep(torch.autograd.Function):
         scale = max(abs(np.float32(value.item())), np.float32(consts.min_val)) / np.float32(consts.threshold)
         pre, out = x.new_empty(n, batch), x.new_empty(n, batch)
         mean, invstd = x.new_empty(n), x.new_empty(n)
-        args = _layer_args(x, idx, pre, feature_major)
-        args.out, args.quant, args.relu = _ptr(out), 1, int(consts.relu)
-        args.scale, args.lo, args.hi, args.below, args.above = (float(scale), consts.lo, consts.hi, consts.below,
-                                                                consts.above)
+        args = _step_args(x, feature_major, idx, pre, consts, float(scale), gamma, beta, mean, invstd)
+        args.out = _ptr(out)
         if consts.norm:
-            args.norm, args.eps, args.momentum = 1, consts.eps, consts.momentum
-            args.gamma, args.beta, args.mean, args.invstd = _ptr(gamma), _ptr(beta), _ptr(mean), _ptr(invstd)
             args.running_mean, args.running_var = _ptr(running_mean), _ptr(running_var)
         kernel.call(args, kernel.arguments(neuron, params, None), backward=False)
         ctx.kernel, ctx.neuron, ctx.consts, ctx.scale = kernel, neuron, consts, float(scale)
@@ -206,15 +210,9 @@ class _LayerStep(torch.autograd.Function):
         gx = x.new_empty(x.shape[0] if ctx.feature_major else x.shape[1], batch) if need_x else None  # (n_in, B)
         gscale = x.new_empty(n)
         ggamma, gbeta = (x.new_empty(n), x.new_empty(n)) if consts.norm else (None, None)
-        args = _layer_args(x, idx, pre, ctx.feature_major)
-        args.out, args.quant, args.relu = _ptr(pre), 1, int(consts.relu)  # out is not written backward
-        args.scale, args.lo, args.hi, args.below, args.above = (ctx.scale, consts.lo, consts.hi, consts.below,
-                                                                consts.above)
+        args = _step_args(x, ctx.feature_major, idx, pre, consts, ctx.scale, gamma, beta, mean, invstd)
         args.g, args.gxn, args.gx, args.gscale = _ptr(g), _ptr(gxn), _ptr(gx), _ptr(gscale)
-        if consts.norm:
-            args.norm, args.eps, args.momentum = 1, consts.eps, consts.momentum
-            args.gamma, args.beta, args.mean, args.invstd = _ptr(gamma), _ptr(beta), _ptr(mean), _ptr(invstd)
-            args.ggamma, args.gbeta = _ptr(ggamma), _ptr(gbeta)
+        args.ggamma, args.gbeta = _ptr(ggamma), _ptr(gbeta)
         ctx.kernel.call(args, ctx.kernel.arguments(ctx.neuron, params, grads), backward=True)
         # d loss / d value: d s / d value = sign(value) / threshold (Brevitas' straight-through clamp_min)
         grad_value = (gscale.sum() / consts.threshold * torch.sign(value)).reshape(value.shape)
