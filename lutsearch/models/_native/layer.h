@@ -53,12 +53,6 @@ struct LayerArgs {
 
 namespace layer_detail {
 
-inline vi lane_mask(int cnt) {  // -1 for the first cnt lanes
-  vi m;
-  for (int l = 0; l < LANES; ++l) m[l] = l < cnt ? -1 : 0;
-  return m;
-}
-
 // The quantizer's input z of a batch-normalized (or raw) row block.
 struct RowMath {
   const LayerArgs& a;
@@ -118,7 +112,6 @@ inline void backward_row(const LayerArgs& a, int64_t i, const float* y, const fl
   vf s_gcode = vf{}, s_gz = vf{}, s_gp = vf{}, s_gpx = vf{};
   for (int64_t b0 = 0; b0 < B; b0 += LANES) {
     const int cnt = (int)std::min<int64_t>(LANES, B - b0);
-    const vi live = lane_mask(cnt);
     const vf yv = load_part(y + b0, cnt), gv = load_part(g + b0, cnt);  // gv = 0 past the batch
     vf gp = gv;
     if (a.quant) {
@@ -129,7 +122,7 @@ inline void backward_row(const LayerArgs& a, int64_t i, const float* y, const fl
     }
     if (a.norm) {
       s_gp += gp;
-      s_gpx += vmask(gp * ((yv - vbcast(r.mu)) * vbcast(r.inv)), live);
+      s_gpx += gp * ((yv - vbcast(r.mu)) * vbcast(r.inv));  // gp = 0 past the batch
     }
     store_part(gy + b0, gp, cnt);
   }
