@@ -32,8 +32,10 @@ model's quantizers are first moved past Brevitas' 300-step statistics phase (``i
     python benchmarks/train_throughput.py --paths   # ours on its three training paths, side by side
 
 ``--paths`` times lutsearch's own model on each of its training paths, steps interleaved: whole
-fused layers (the default), the neuron kernels alone inside PyTorch's gather / batch-norm /
-quantizer (what a layer without a fused step gets), and PyTorch alone (``LUTSEARCH_NATIVE=0``).
+fused layers (``LUTSEARCH_NATIVE=fused``), the neuron kernels alone inside PyTorch's gather /
+batch-norm / quantizer (``neurons``: what a layer without a fused step gets), PyTorch alone
+(``torch``) and the default ``auto`` (the fastest per kind of layer, measured once on this CPU), with
+the paths auto chose. ``LUTSEARCH_NATIVE_MARCH=x86-64-v3`` builds the kernels as for an AVX2-only CPU.
 
 OpenMP threads wait passively (``OMP_WAIT_POLICY=PASSIVE`` unless set): on a machine shared with
 other jobs, spinning threads made 2-thread steps up to ~10x slower than 1-thread ones.
@@ -58,11 +60,16 @@ from brevitas.core.scaling.standalone import ParameterFromRuntimeStatsScaling  #
 from torch import nn  # noqa: E402
 
 from lutsearch.models import LUTLayer, LUTNetwork, NeuronFunction, build_model, plan_layers, random_indices  # noqa: E402
-from lutsearch.models._native import load_library  # noqa: E402
+from lutsearch.models._native import choice as native_choice  # noqa: E402
+from lutsearch.models._native import load_library, native_mode  # noqa: E402
+from lutsearch.models._native import march as native_march  # noqa: E402
 from lutsearch.models._quant import set_fused_training  # noqa: E402
 from lutsearch.models._registry import COMMON_KNOBS, resolve_params  # noqa: E402
 from lutsearch.models.logicnets import build_layers  # noqa: E402
 from lutsearch.models.polylut import monomial_structure  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _rows import ExtraRow, RowResult, extra_rows  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -245,28 +252,60 @@ def bench(name: str, steps: int) -> dict:
         t_floor.append(floor())
     m_ours, m_ref, m_floor = (statistics.median(t) for t in (t_ours, t_ref, t_floor))
     return {"name": name, "family": family, "batch": batch, "ref_sps": batch / m_ref, "ours_sps": batch / m_ours,
-            "speedup": m_ref / m_ours, "ceiling": m_ref / m_floor, "target": TARGETS.get(family)}
+            "speedup": m_ref / m_ours, "ceiling": m_ref / m_floor, "target": TARGETS.get(family),
+            "choice": auto_choice(models[0], batch)}
 
 
-PATHS = ("fused layers", "neuron kernels", "PyTorch")
+def bench_extra(row: ExtraRow, steps: int) -> RowResult:
+    """One ``_rows_*.py`` row: ours, the reference style and (if any) the plain model of the same size,
+    steps interleaved, every model past Brevitas' statistics phase first."""
+    gen = torch.Generator().manual_seed(0)
+    x = torch.rand(row.batch, row.n_features, generator=gen)
+    y = torch.randint(0, row.n_classes, (row.batch,), generator=gen)
+    builders = [(row.build_ours, row.ours_fused_adamw), (row.build_reference, False)]
+    if row.build_plain is not None:
+        builders.append((row.build_plain, True))
+    models = [build(row.n_features, row.n_classes, 0) for build, _ in builders]
+    steppers = [make_stepper(m, x, y, fused) for m, (_, fused) in zip(models, builders)]
+    for s in steppers:
+        s()
+    for m in models:
+        end_statistics_phase(m)
+    for s in steppers:
+        s()
+    times: list[list[float]] = [[] for _ in steppers]
+    for _ in range(steps):
+        for s, t in zip(steppers, times):
+            time.sleep(HELPERS_ASLEEP)
+            t.append(s())
+    sps = [row.batch / statistics.median(t) for t in times]
+    return RowResult(ours_sps=sps[0], ref_sps=sps[1], plain_sps=sps[2] if len(sps) > 2 else None)
+
+
+# lutsearch's training paths and the LUTSEARCH_NATIVE value that forces each; "auto" is the default,
+# the fastest path per kind of layer as measured on this CPU (lutsearch.models._native.choice)
+PATHS = {"fused layers": "fused", "neuron kernels": "neurons", "PyTorch": "torch", "auto": "auto"}
 
 
 @contextlib.contextmanager
 def training_path(path: str):
-    """Within: lutsearch models train on ``path`` (one of ``PATHS``)."""
-    saved_env, saved_fused = os.environ.get("LUTSEARCH_NATIVE"), LUTLayer.fused_constants
-    if path == "neuron kernels":
-        LUTLayer.fused_constants = lambda self, x, batch: None
-    elif path == "PyTorch":
-        os.environ["LUTSEARCH_NATIVE"] = "0"
+    """Within: lutsearch models train on ``path`` (a key of ``PATHS``)."""
+    saved_env = os.environ.get("LUTSEARCH_NATIVE")
+    os.environ["LUTSEARCH_NATIVE"] = PATHS[path]
     try:
         yield
     finally:
-        LUTLayer.fused_constants = saved_fused
         if saved_env is None:
             os.environ.pop("LUTSEARCH_NATIVE", None)
         else:
             os.environ["LUTSEARCH_NATIVE"] = saved_env
+
+
+def auto_choice(model: nn.Module, batch: int) -> str:
+    """The paths ``auto`` took for the model's layers, e.g. ``fused`` or ``4 fused + 1 torch``."""
+    paths = [native_choice.describe(layer, batch) for layer in model.modules() if isinstance(layer, LUTLayer)]
+    counts = {p: paths.count(p) for p in dict.fromkeys(paths)}
+    return next(iter(counts)) if len(counts) == 1 else " + ".join(f"{n} {p}" for p, n in counts.items())
 
 
 def compare_paths(name: str, steps: int) -> dict:
@@ -277,7 +316,7 @@ def compare_paths(name: str, steps: int) -> dict:
     step()
     end_statistics_phase(model)
     times = {path: [] for path in PATHS}
-    for path in PATHS:  # warm-up of each path
+    for path in PATHS:  # warm-up of each path; auto's measures its choices here (once per CPU) unless cached
         with training_path(path):
             step()
     for _ in range(steps):
@@ -285,40 +324,63 @@ def compare_paths(name: str, steps: int) -> dict:
             with training_path(path):
                 time.sleep(HELPERS_ASLEEP)
                 times[path].append(step())
-    return {"name": name, **{path: batch / statistics.median(t) for path, t in times.items()}}
+    return {"name": name, "choice": auto_choice(model, batch),
+            **{path: batch / statistics.median(t) for path, t in times.items()}}
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=5, help="timed steps per implementation (median taken)")
     ap.add_argument("--threads", type=int, default=2, help="torch intra-op threads")
-    ap.add_argument("--only", nargs="*", choices=sorted(CONFIGS), help="run only these configurations")
+    extras = extra_rows()
+    ap.add_argument("--only", nargs="*", choices=sorted(CONFIGS) + sorted(extras),
+                    help="run only these configurations")
     ap.add_argument("--paths", action="store_true", help="compare lutsearch's own training paths instead")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     if args.paths:
-        print(f"{'config':<20}" + "".join(f"{p + ' (samples/s)':>28}" for p in PATHS) + f"{'vs neuron kernels':>19}"
-              f"{'vs PyTorch':>12}")
-        for name in args.only or list(CONFIGS):
+        print(f"CPU: {native_choice.cpu_model()}; kernels built with -march={native_march()}; "
+              f"{args.threads} threads; auto's choices cached in {native_choice.choice_file()}")
+        print(f"{'config':<20}" + "".join(f"{p + ' (samples/s)':>27}" for p in PATHS) + f"{'auto chose':>22}"
+              f"{'fused / neurons':>17}{'fused / PyTorch':>17}{'auto / PyTorch':>16}")
+        slow = []
+        for name in [n for n in (args.only or CONFIGS) if n in CONFIGS]:
             r = compare_paths(name, args.steps)
-            fused = r[PATHS[0]]
-            print(f"{name:<20}" + "".join(f"{r[p]:>28.0f}" for p in PATHS) + f"{fused / r[PATHS[1]]:>18.2f}x"
-                  f"{fused / r[PATHS[2]]:>11.2f}x", flush=True)
+            fused, torch_sps, auto = r["fused layers"], r["PyTorch"], r["auto"]
+            print(f"{name:<20}" + "".join(f"{r[p]:>27.0f}" for p in PATHS) + f"{r['choice']:>22}"
+                  f"{fused / r['neuron kernels']:>16.2f}x{fused / torch_sps:>16.2f}x{auto / torch_sps:>15.2f}x",
+                  flush=True)
+            if auto < 0.95 * torch_sps:
+                slow.append(name)
+        if slow:
+            print(f"auto below 0.95x of PyTorch: {', '.join(slow)}")
         return 0
-    for stem, family in (("subnet", "NeuraLUT"), ("polynomial", "PolyLUT"), ("linear", "LogicNets")):
-        kernel = ("fused C++ layer kernel" if load_library(stem) is not None
-                  else "PyTorch path (no native kernel)")
-        print(f"{family} layers (ours): {kernel}")
+    kernels = all(load_library(stem) is not None for stem in ("subnet", "polynomial", "linear"))
+    print(f"CPU: {native_choice.cpu_model()}; torch {torch.__version__}; LUTSEARCH_NATIVE={native_mode()}; "
+          f"kernels {'built for -march=' + native_march() if kernels else 'not built (PyTorch path)'}")
     rows = []
     print(f"{'config':<20}{'batch':>6}{'reference (samples/s)':>24}{'lutsearch (samples/s)':>24}{'speed-up':>10}"
-          f"{'target':>8}{'ceiling':>9}")
-    for name in args.only or list(CONFIGS):
+          f"{'target':>8}{'ceiling':>9}  path (ours)")
+    for name in [n for n in (args.only or CONFIGS) if n in CONFIGS]:
         r = bench(name, args.steps)
         rows.append(r)
         target = f">={r['target']:.0f}x" if r["target"] else "-"
         print(f"{name:<20}{r['batch']:>6}{r['ref_sps']:>24.0f}{r['ours_sps']:>24.0f}{r['speedup']:>9.1f}x{target:>8}"
-              f"{r['ceiling']:>8.1f}x", flush=True)
+              f"{r['ceiling']:>8.1f}x  {r['choice']}", flush=True)
     missed = [r["name"] for r in rows if r["target"] and r["speedup"] < r["target"]]
+    todo = [name for name in extras if not args.only or name in args.only]
+    if todo:
+        print(f"\n{'config':<24}{'batch':>6}{'reference (samples/s)':>24}{'lutsearch (samples/s)':>24}"
+              f"{'speed-up':>10}{'plain (samples/s)':>19}{'vs plain':>10}  target")
+    for name in todo:
+        row = extras[name]
+        r = bench_extra(row, args.steps)
+        plain = f"{r.plain_sps:>19.0f}{r.vs_plain:>9.2f}x" if r.plain_sps is not None else f"{'-':>19}{'-':>10}"
+        met = "met" if row.target_met(r) else "MISSED"
+        print(f"{name:<24}{row.batch:>6}{r.ref_sps:>24.0f}{r.ours_sps:>24.0f}{r.speedup:>9.1f}x{plain}  "
+              f"{row.target}: {met}", flush=True)
+        if not row.target_met(r):
+            missed.append(name)
     if missed:
         print(f"below target: {', '.join(missed)}")
     print("ceiling = reference step time / step time of the same network with LogicNets' linear neurons "

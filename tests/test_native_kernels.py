@@ -39,6 +39,13 @@ def library():
     return libs
 
 
+@pytest.fixture(autouse=True)
+def _kernels_forced(monkeypatch):
+    """These tests check the kernels themselves: the native paths are forced (``fused``), not chosen
+    by timing (``auto``, tests/test_native_choice.py), so which path runs never depends on a clock."""
+    monkeypatch.setenv("LUTSEARCH_NATIVE", "fused")
+
+
 def _grad_fn_name(out: torch.Tensor) -> str:
     return type(out.grad_fn).__name__
 

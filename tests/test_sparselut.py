@@ -121,3 +121,134 @@ def test_applies_to_nla_with_learned_grouping(digits):
     _check_structure(model, 64)
     codes = model.input_codes(digits.X_test)
     assert np.array_equal(model.predict_codes(codes), model.to_tables().evaluate(codes))
+
+
+# ---------------------------------------------------------------------- hand-written training code
+from brevitas.core.scaling.standalone import ParameterFromRuntimeStatsScaling  # noqa: E402
+from helpers import ExactOpsRecorder  # noqa: E402
+
+from lutsearch.models import _connectivity as connectivity  # noqa: E402
+from lutsearch.models._base import run_layers  # noqa: E402
+from lutsearch.models._connectivity import _CandidateMix, fold_input_scale  # noqa: E402
+
+NEURALUT = dict(BASE, hidden_width=8, hidden_depth=4)
+POLYLUT = dict(BASE, degree=2)
+
+
+def _past_statistics(model):
+    for module in model.modules():
+        if isinstance(module, ParameterFromRuntimeStatsScaling):
+            module.init_scale()
+    return model
+
+
+def _initialized(model):
+    """Past Brevitas' statistics phase (its learned scales exist), in training mode."""
+    model.train()
+    with torch.no_grad():
+        model(torch.rand(32, 64, generator=torch.Generator().manual_seed(9)))
+    return _past_statistics(model)
+
+
+@pytest.mark.parametrize("dense", [True, False])
+@pytest.mark.parametrize("feature_major", [False, True])
+def test_candidate_mix_matches_autograd_of_the_gather(feature_major, dense, monkeypatch):
+    monkeypatch.setattr(connectivity, "DENSE_MIX_INPUTS_PER_CANDIDATE", 64 if dense else 0)
+    gen = torch.Generator().manual_seed(0)
+    n_in, n, F, K, batch = 30, 7, 3, 4, 11
+    cand = torch.stack([torch.randperm(n_in, generator=gen)[:F * K] for _ in range(n)]).view(n, F, K)
+    w = torch.randn(n, F, K, generator=gen, dtype=torch.float64, requires_grad=True)
+    x = torch.randn(batch, n_in, generator=gen, dtype=torch.float64, requires_grad=True)
+    xin = x.t() if feature_major else x
+    v = _CandidateMix.apply(xin, w, cand, feature_major)  # (n F, B)
+    ref = (x[:, cand] * w).sum(-1)  # the previous computation, (B, n, F)
+    assert torch.allclose(v.t().reshape(batch, n, F), ref, rtol=0, atol=1e-14)
+    grad = torch.randn(batch, n, F, generator=gen, dtype=torch.float64)
+    got = torch.autograd.grad(v, (x, w), grad.reshape(batch, n * F).t())
+    want = torch.autograd.grad(ref, (x, w), grad)
+    for a, b in zip(got, want):
+        assert torch.allclose(a, b, rtol=1e-13, atol=1e-13)
+
+
+@pytest.mark.parametrize("family,params", [("logicnets", BASE), ("neuralut", NEURALUT), ("polylut", POLYLUT)])
+def test_fused_sparsification_step_equals_the_pytorch_layer(family, params):
+    model = _past_statistics(build_model(family, params, 64, 10, 5))
+    model.train()
+    model.on_epoch_start(0, 10)
+    x = torch.rand(40, 64, generator=torch.Generator().manual_seed(1))
+    layer = model.layers[0]
+    h = model.input_quant(x)
+    if layer.fused_constants(h, h.shape[0]) is None:
+        pytest.skip("no fused native step for this family here")
+    fused = run_layers(model.layers, h)  # fused layer steps on the mixtures
+    weight = torch.randn(fused.shape, generator=torch.Generator().manual_seed(2))
+    (fused * weight).sum().backward()  # (a plain sum of batch-normalized outputs has no gradient)
+    grads = [p.grad.clone() for p in model.parameters() if p.grad is not None]
+    model.zero_grad()
+    for l in model.layers:
+        l.fused_constants = lambda *a: None
+    plain = run_layers(model.layers, h)  # PyTorch gather of the mixture, neuron kernels alone
+    (plain * weight).sum().backward()
+    assert torch.allclose(fused, plain, rtol=1e-5, atol=1e-5)
+    # to float32 rounding of the step (biases in front of a batch-norm get gradients of rounding size)
+    scale = max(float(p.grad.abs().max()) for p in model.parameters() if p.grad is not None)
+    assert scale > 0
+    for a, p in zip(grads, [p for p in model.parameters() if p.grad is not None]):
+        assert torch.allclose(a, p.grad, rtol=1e-3, atol=1e-4 * scale)
+
+
+@pytest.mark.parametrize("family,params", [("logicnets", BASE), ("neuralut", NEURALUT), ("polylut", POLYLUT)])
+def test_transition_folds_the_slot_scales_into_the_neurons(family, params):
+    model = _initialized(build_model(family, params, 64, 10, 6))
+    model.on_epoch_start(0, 4)
+    model.on_epoch_start(1, 4)
+    with torch.no_grad():  # scales away from 1 (as after sparsification), the choice synced to them
+        for l in model.layers:
+            l.neuron.theta.mul_(torch.rand(l.neuron.theta.shape, generator=torch.Generator().manual_seed(2)) + 0.5)
+            l.neuron._select()
+            l.indices.copy_(l.neuron.chosen_indices())
+    x = torch.rand(16, 64, generator=torch.Generator().manual_seed(3)).double()
+    model.double().eval()
+    with torch.no_grad():
+        before = model(x)
+        model.on_epoch_start(2, 4)  # the transition (sparse_T = 2): select, then fold
+        assert all(l.neuron.is_final and l.neuron.folded for l in model.layers)
+        assert all(torch.equal(l.neuron.slot_scale(), torch.ones_like(l.neuron.slot_scale())) for l in model.layers)
+        _check_structure(model, 64)
+        # the same function as before (the transition re-selects the same inputs; only the fold
+        # changed the weights): to rounding
+        assert torch.allclose(model(x), before, rtol=0, atol=1e-9)
+        # the folded state survives a reload
+        again = _initialized(build_model(family, params, 64, 10, 0)).double()
+        again.load_state_dict(model.state_dict())
+        assert all(l.neuron.folded for l in again.layers)
+        assert torch.equal(again.eval()(x), model(x))
+    # afterwards the layer trains as a plain one: the fused step where the family has a kernel
+    model.float().train()
+    _past_statistics(model)
+    layer = model.layers[0]
+    h = model.input_quant(x.float())
+    kernel = getattr(layer.neuron.inner, "native_kernel", None)
+    if kernel is not None and kernel.supports(layer.neuron.inner, h):
+        assert layer.fused_constants(h, h.shape[0]) is not None
+
+
+def test_fold_leaves_unknown_neurons_alone():
+    from lutsearch.models._base import NeuronFunction
+
+    assert fold_input_scale(NeuronFunction(4, 3), torch.ones(4, 3)) is False
+
+
+@pytest.mark.parametrize("final", [False, True])
+def test_exact_path_runs_no_reduction_blas_fma_or_libm(final):
+    model = _past_statistics(build_model("neuralut", NEURALUT, 64, 10, 7))
+    model.train()
+    for epoch in range(3 if final else 1):
+        model.on_epoch_start(epoch, 4)
+    codes = np.random.default_rng(0).integers(0, 4, (50, 64))
+    recorder = ExactOpsRecorder()
+    with recorder:
+        out = model.predict_codes(codes)
+        net = model.to_tables()
+    assert not recorder.bad, sorted(recorder.bad)
+    assert np.array_equal(out, net.evaluate(codes))

@@ -6,8 +6,13 @@ batch-norm + a Brevitas output quantizer of ``out_bits`` bits.
 
 Bit-exactness: the truth table of a neuron is its function evaluated on all 2^(F*b_in) input codes,
 through *the same* modules and ops as the data path. Both the exact data path (``predict_codes``)
-and enumeration (``to_tables``) run on a float64 copy of the model, so the tables reproduce the
-quantized PyTorch model on every input; tests check it family by family.
+and enumeration (``to_tables``) run on a float64 copy of the model in evaluation mode, so the tables
+reproduce the quantized PyTorch model on every input; tests check it family by family. There (float64
+evaluation: ``_exact.active``) every neuron function, batch-norm and quantizer computes with the operations of
+``lutsearch.models._exact`` only (correctly rounded elementwise steps in a fixed order, no BLAS, no
+floating-point reductions, no fused multiply-adds, no libm transcendental functions), so the same
+bits come out on every CPU, BLAS, thread count and batch size by construction, not by a library's
+choice of kernel.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from lutsearch.models import _exact as exact
 from lutsearch.models._native import layer as native_layer
 from lutsearch.models._quant import make_act_quant, make_input_quant, quant_scale, to_codes, training_constants
 from lutsearch.tables import TableLayer, TruthTableNetwork, to_unsigned
@@ -113,8 +119,16 @@ class LUTLayer(nn.Module):
         forward + backward; a pure copy, so values are identical)."""
         return x.index_select(1, self.indices.reshape(-1)).view(x.shape[0], *self.indices.shape)
 
+    def normalize(self, pre: torch.Tensor) -> torch.Tensor:
+        """The batch-norm of neuron outputs ``pre`` (B, n_out): on the exact path (float64 evaluation)
+        written out as correctly rounded elementwise steps (``_exact.batch_norm``), else PyTorch's module."""
+        bn = self._modules["bn"]
+        if isinstance(bn, nn.BatchNorm1d) and exact.active(bn, pre) and bn.track_running_stats:
+            return exact.batch_norm(pre, bn)
+        return bn(pre)
+
     def preactivation(self, x: torch.Tensor) -> torch.Tensor:
-        return self.bn(self.neuron(self.gather(x)))
+        return self.normalize(self.neuron(self.gather(x)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.quant(self.preactivation(x))
@@ -128,8 +142,10 @@ class LUTLayer(nn.Module):
         in one kernel call per direction) when it applies to this layer on ``x``, else None: a
         training step with gradients, on CPU in float32, of a plain ``LUTLayer`` (no overridden
         gather or forward) whose neurons have a kernel, whose batch-norm is the standard training-
-        mode one (or none) and whose quantizer is past Brevitas' statistics phase. ``x`` is the input
-        in either layout, ``batch`` its number of samples (at least 2, as batch-norm needs)."""
+        mode one (or none) and whose quantizer is past Brevitas' statistics phase; and where
+        ``LUTSEARCH_NATIVE`` allows it: under ``auto`` (default) only for kinds of layer measured
+        faster fused on this CPU (``_native.choice``). ``x`` is the input in either layout, ``batch``
+        its number of samples (at least 2, as batch-norm needs)."""
         modules = self._modules  # direct lookups: this runs every step, nn.Module.__getattr__ is slow
         neuron, bn = modules["neuron"], modules["bn"]
         kernel = neuron.native_kernel
@@ -142,10 +158,11 @@ class LUTLayer(nn.Module):
         norm = type(bn) is nn.BatchNorm1d
         if norm and not (bn.training and bn.affine and bn.track_running_stats and bn.momentum is not None):
             return None
-        if not (norm or type(bn) is nn.Identity) or not kernel.supports(neuron, x):
+        capable = getattr(kernel, "capable", kernel.supports)  # can it run (``supports``: should neurons alone)
+        if not (norm or type(bn) is nn.Identity) or not capable(neuron, x):
             return None
         quant = training_constants(modules["quant"])
-        if quant is None:
+        if quant is None or not native_layer.choice.fused_allowed(self, x, batch, norm):
             return None
         scaling, threshold, min_val, lo, hi, relu, below, above = quant
         return native_layer.LayerConstants(scaling, norm, bn.eps if norm else 0.0, bn.momentum if norm else 0.0,
@@ -187,7 +204,7 @@ class LUTLayer(nn.Module):
         for start in range(0, n_entries, chunk):  # chunks of table entries bound memory
             v = values[start:start + chunk]
             x = v[:, None, :].expand(v.shape[0], self.n_out, self.fan_in)
-            pre = self.bn(self.neuron(x))
+            pre = self.normalize(self.neuron(x))
             out[:, start:start + v.shape[0]] = to_codes(self.quant, pre).T.numpy()
         return to_unsigned(out, self.out_bits)
 

@@ -24,24 +24,35 @@ Written by hand here (no library implements it), generically over any family's `
   eval-mode model (validation, tables) is always this F-input network, so whichever epoch's weights
   the trainer keeps as best is a valid design;
 * at T (``sparse_T``: an epoch if >= 1, a fraction of training if < 1; always before the last
-  epoch) the choice is frozen; fine-tuning continues with each slot scaled by its trainable
-  ``sign * theta``.
+  epoch) the choice is frozen and each slot's scale ``sign * theta`` is folded into the wrapped
+  neuron function's weights on that input (``fold_input_scale``: LogicNets, NeuraLUT and PolyLUT
+  neurons; the scale becomes 1): fine-tuning trains a plain F-input layer, the fused native step
+  included. A neuron function that cannot fold keeps multiplying slot j by its trainable scale.
+
+Training cost: the candidate mixture is one matmul with the dense candidate-weight matrix (few
+inputs) or row gathers of the feature-major layer input (``_CandidateMix``, backward written out);
+the layer then feeds the mixture (n_out * F, B) to the family's fused native layer step as its
+input, each neuron reading its own F rows, so the neurons, batch-norm and quantizer run as for a
+plain layer.
 
 Outside the sparsification phase (and in eval mode always) a layer reads ``x[:, indices]`` and the
-wrapped neuron function multiplies slot j by its scale: one elementwise op inside the neuron, so
-``LUTLayer.truth_tables`` and ``to_tables`` work unchanged and reproduce the model exactly.
+wrapped neuron function sees the slots unscaled (folded) or multiplied by their scales (one
+correctly rounded elementwise op), so ``LUTLayer.truth_tables`` and ``to_tables`` work unchanged and
+reproduce the model exactly; the exact path adds no operation outside ``lutsearch.models._exact``'s.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import contextlib
+from typing import Any, Iterator
 
 import torch
 from torch import nn
 
 from lutsearch.models._base import LUTLayer, LUTNetwork, NeuronFunction
 
-__all__ = ["SCHEMES", "apply_connectivity", "SparseNeuron", "set_layer_indices", "sparse_transition_epoch"]
+__all__ = ["SCHEMES", "apply_connectivity", "fold_input_scale", "SparseNeuron", "set_layer_indices",
+           "sparse_transition_epoch"]
 
 SCHEMES = ("random", "sparselut")
 REGROWTH = ("random", "gradient")
@@ -52,6 +63,131 @@ def sparse_transition_epoch(T: float, n_epochs: int) -> int:
     clipped to ``n_epochs - 1`` so the final F-input network is always fine-tuned and finalized."""
     epoch = int(round(T)) if T >= 1 else int(round(T * n_epochs))
     return max(0, min(epoch, n_epochs - 1))
+
+
+class _CandidateMix(torch.autograd.Function):
+    """``apply(x, w, candidates, feature_major)``: the sparsification-phase slot values, feature-major
+    (n_out * F, B): ``v[i F + f] = sum_k w[i, f, k] * x[candidates[i, f, k]]``, from x (n_in, B) if
+    ``feature_major`` else (B, n_in). Layers with few inputs (``_dense_mix``) multiply by the dense
+    (n_in, n_out * F) matrix of the candidate weights (one matmul each way, the weight gradient read
+    off the dense one at the candidates); wider ones gather rows of the feature-major input
+    (``index_select`` on dim 0, then a batched dot over K) and scatter-add rows back (``index_add_``)
+    in the backward: contiguous rows of B samples, where autograd of ``x[:, candidates]`` scattered
+    single elements along dim 1. Training only; tests check values and gradients of both against
+    autograd of that expression."""
+
+    @staticmethod
+    def forward(ctx, x, w, candidates, feature_major):
+        n, F, K = candidates.shape
+        xf = x if feature_major else x.t()
+        n_in = xf.shape[0]
+        flat = candidates.reshape(-1)
+        ctx.feature_major, ctx.n_in = feature_major, n_in
+        if _dense_mix(n_in, n * F, K):
+            # few inputs: the (n_in, n F) matrix of the candidate weights, one matmul each way
+            cols = torch.arange(n * F, device=w.device).repeat_interleave(K)
+            dense = w.new_zeros(n_in, n * F).index_put_((flat, cols), w.reshape(-1))
+            ctx.save_for_backward(w, flat, cols, xf, dense)
+            return dense.t().mm(xf)
+        xs = xf.index_select(0, flat).view(n * F, K, -1)  # (n F, K, B)
+        v = torch.bmm(w.reshape(n * F, 1, K), xs).view(n * F, -1)  # K products added per slot
+        ctx.save_for_backward(w, flat, xs)
+        return v
+
+    @staticmethod
+    def backward(ctx, grad):
+        w, flat, *saved = ctx.saved_tensors
+        n, F, K = w.shape
+        gw = gx = None
+        if len(saved) == 3:  # dense
+            cols, xf, dense = saved
+            if ctx.needs_input_grad[1]:
+                gw = xf.mm(grad.t())[flat, cols].view(n, F, K)  # d loss / d dense, at the candidates
+            if ctx.needs_input_grad[0]:
+                gx = dense.mm(grad)
+        else:
+            (xs,) = saved
+            g = grad.contiguous().view(n * F, -1, 1)  # (n F, B, 1)
+            if ctx.needs_input_grad[1]:
+                gw = torch.bmm(xs, g).view(n, F, K)
+            if ctx.needs_input_grad[0]:
+                rows = (w.reshape(n * F, K, 1) * g.view(n * F, 1, -1)).view(n * F * K, -1)
+                gx = rows.new_zeros(ctx.n_in, rows.shape[1]).index_add_(0, flat, rows)
+        if gx is not None and not ctx.feature_major:
+            gx = gx.t()
+        return gx, gw, None, None
+
+
+DENSE_MIX_INPUTS_PER_CANDIDATE = 64
+
+
+def _dense_mix(n_in: int, slots: int, K: int) -> bool:
+    """Whether the candidate mixture runs as dense matmuls: 3 B n_in n F multiply-adds in BLAS against
+    about 6 passes over B n F K gathered values; BLAS wins while n_in is below ~64 K here."""
+    return n_in <= DENSE_MIX_INPUTS_PER_CANDIDATE * K
+
+
+class _InnerKernel:
+    """The wrapped family's native kernel, handed the inner neuron function: a SparseNeuron whose
+    slots feed the inner function unscaled (sparsification, or scales folded in) *is* that function.
+    Methods that take a neuron unwrap it; other attributes (``stem``, ``entry``, ...) are the kernel's."""
+
+    def __init__(self, kernel: Any) -> None:
+        self.kernel = kernel
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__") or name == "kernel":  # copy / pickle protocol, construction
+            raise AttributeError(name)
+        return getattr(self.kernel, name)
+
+    def supports(self, neuron: "SparseNeuron", x: torch.Tensor) -> bool:
+        return self.kernel.supports(neuron.inner, x)
+
+    def capable(self, neuron: "SparseNeuron", x: torch.Tensor) -> bool:
+        return self.kernel.capable(neuron.inner, x)
+
+    def shape_key(self, neuron: "SparseNeuron") -> str:
+        return self.kernel.shape_key(neuron.inner)
+
+    def parameters(self, neuron: "SparseNeuron") -> list[torch.Tensor]:
+        return self.kernel.parameters(neuron.inner)
+
+    def arguments(self, neuron: "SparseNeuron", params, grads):
+        return self.kernel.arguments(neuron.inner, params, grads)
+
+    def call(self, layer, args, backward: bool) -> None:
+        self.kernel.call(layer, args, backward)
+
+
+@torch.no_grad()
+def fold_input_scale(inner: NeuronFunction, scale: torch.Tensor) -> bool:
+    """Rewrite ``inner`` so that ``inner'(x) == inner(x * scale)`` (``scale`` (n_out, F)), to rounding;
+    False (nothing changed) for a neuron function this does not know. Families whose inputs first
+    meet a linear map (LogicNets, NeuraLUT, NLA's sub-networks) scale its columns; PolyLUT scales each
+    monomial's coefficient by the product of its inputs' scales. A family may define
+    ``fold_input_scale(scale)`` itself."""
+    own = getattr(inner, "fold_input_scale", None)
+    if callable(own):
+        return bool(own(scale))
+    from lutsearch.models.logicnets import LinearNeurons  # the families import this module's users
+    from lutsearch.models.neuralut import SubNetworkNeurons
+    from lutsearch.models.polylut import PolynomialNeurons
+
+    kind = type(inner)
+    if kind is LinearNeurons:  # weight (n_out, F)
+        inner.weight.mul_(scale.to(inner.weight.dtype))
+    elif kind is SubNetworkNeurons:  # the layers that read the F inputs: weight (n_out, d_out, F)
+        for w in [inner.weights[0]] + ([inner.skip_weights[0]] if inner.n_skips else []):
+            w.mul_(scale[:, None, :].to(w.dtype))
+    elif kind is PolynomialNeurons:  # monomial m of exponents e: coefficient times prod_j scale_j^e_j
+        w, exps = inner.weight, inner.exponents.to(inner.weight.dtype)
+        factor = torch.ones_like(w)
+        for j in range(scale.shape[1]):
+            factor.mul_(scale[:, j:j + 1].to(w.dtype) ** exps[:, j])
+        w.mul_(factor)
+    else:
+        return False
+    return True
 
 
 class SparseNeuron(NeuronFunction):
@@ -74,6 +210,11 @@ class SparseNeuron(NeuronFunction):
         self.theta = nn.Parameter(torch.zeros(shape))
         self.register_buffer("choice", torch.zeros(self.n_out, self.fan_in, dtype=torch.int64))
         self.register_buffer("final", torch.zeros((), dtype=torch.bool))
+        # slot j of neuron i is row i * F + j of the mixed (n_out * F, B) input: the fused step's gather
+        self.register_buffer("slots", torch.arange(self.n_out * self.fan_in).view(self.n_out, self.fan_in),
+                             persistent=False)
+        self._inner_kernel = None if inner.native_kernel is None else _InnerKernel(inner.native_kernel)
+        self._folded: bool | None = False
         self.reset_candidates(indices, generator)
         self._last_x: torch.Tensor | None = None
         self._last_grad: torch.Tensor | None = None
@@ -96,6 +237,7 @@ class SparseNeuron(NeuronFunction):
         self.theta.data.copy_(theta / K)
         self.choice.zero_()
         self.final.fill_(False)
+        self._folded = False
 
     @property
     def enumeration_width(self) -> int:
@@ -104,6 +246,25 @@ class SparseNeuron(NeuronFunction):
     @property
     def is_final(self) -> bool:
         return bool(self.final)
+
+    @property
+    def folded(self) -> bool:
+        """After the transition: the slot scales were folded into the inner neuron function (all 1),
+        so the neuron *is* its inner function on ``x[:, indices]``."""
+        if self._folded is None:  # after load_state_dict: read it off the state
+            self._folded = self.is_final and bool((self.slot_scale() == 1).all())
+        return self._folded
+
+    @property
+    def native_kernel(self):  # type: ignore[override]
+        """The inner function's kernel while the neuron is that function on its slot values."""
+        if self._inner_kernel is None or not (self.sparsifying() or self.folded):
+            return None
+        return self._inner_kernel
+
+    def _load_from_state_dict(self, *args, **kwargs) -> None:
+        super()._load_from_state_dict(*args, **kwargs)
+        self._folded = None
 
     @property
     def checkpoint_ready(self) -> bool:
@@ -121,20 +282,25 @@ class SparseNeuron(NeuronFunction):
         return self.candidates.gather(2, self.choice[..., None])[..., 0]
 
     # ------------------------------------------------------------------ forward
-    def mix(self, x: torch.Tensor) -> torch.Tensor:
-        """Sparsification-phase slot values (B, n_out, F) from the layer input x (B, n_in)."""
+    def mix_rows(self, x: torch.Tensor, feature_major: bool) -> torch.Tensor:
+        """Sparsification-phase slot values, feature-major (n_out * F, B), from the layer input x,
+        (n_in, B) if ``feature_major`` else (B, n_in): ``sum_k sign_k relu(theta_k) x[cand_k]``."""
         w = self.sign * torch.relu(self.theta)
-        v = (x[:, self.candidates] * w).sum(-1)  # elementwise + a reduction over the K candidates
+        v = _CandidateMix.apply(x, w, self.candidates, feature_major)
         if self.regrowth == "gradient" and v.requires_grad:
-            self._last_x = x.detach()
+            self._last_x = (x if feature_major else x.t()).detach()
             v.register_hook(self._store_grad)
         return v
+
+    def mix(self, x: torch.Tensor) -> torch.Tensor:
+        """Sparsification-phase slot values (B, n_out, F) from the layer input x (B, n_in)."""
+        return self.mix_rows(x, False).t().reshape(x.shape[0], self.n_out, self.fan_in)
 
     def _store_grad(self, grad: torch.Tensor) -> None:
         self._last_grad = grad.detach()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.sparsifying():  # x = x[:, indices]: scale each slot by its chosen connection
+        if not (self.sparsifying() or self.folded):  # x = x[:, indices]: scale each slot by its connection
             x = x * self.slot_scale()
         return self.inner(x)
 
@@ -166,10 +332,21 @@ class SparseNeuron(NeuronFunction):
 
     @torch.no_grad()
     def finalize(self) -> None:
-        """Exactly one input per slot (F distinct per neuron, covering the inputs); fine-tune from here."""
+        """Exactly one input per slot (F distinct per neuron, covering the inputs); fine-tune from here.
+
+        Each slot's scale ``sign * theta`` is folded into the inner function's first linear map (its
+        weights on that input; ``fold_input_scale``) and set to 1, so fine-tuning trains a plain
+        F-input layer (the fused training step where the family has one). The scale and the weights
+        it multiplies are one parameter then, as in SparseLUT, where the connection weight is the
+        layer's weight. A family that cannot fold keeps the trainable scale in front of its neurons."""
         self._select()
         self.final.fill_(True)
         self._last_x = self._last_grad = None
+        self._folded = fold_input_scale(self.inner, self.slot_scale())
+        if self._folded:
+            one = torch.ones_like(self.choice, dtype=self.theta.dtype)[..., None]
+            self.theta.data.scatter_(2, self.choice[..., None], one)
+            self.sign.scatter_(2, self.choice[..., None], one.to(self.sign.dtype))
 
     @torch.no_grad()
     def _regrow(self, gen: torch.Generator) -> None:
@@ -182,8 +359,8 @@ class SparseNeuron(NeuronFunction):
         in_use.scatter_(1, self.candidates.reshape(n_out, -1), True)
         new = self.candidates.clone()
         if self.regrowth == "gradient" and self._last_grad is not None and self._last_x is not None:
-            g, xb = self._last_grad.to(dev), self._last_x.to(dev)
-            score = torch.einsum("bnf,bu->nfu", g, xb).abs()  # |dL/dw| of every possible connection
+            g, xf = self._last_grad.to(dev).reshape(n_out, F, -1), self._last_x.to(dev)  # (n F, B), (n_in, B)
+            score = torch.einsum("nfb,ub->nfu", g, xf).abs()  # |dL/dw| of every possible connection
             for j in range(F):  # slots one at a time, so two slots never grow the same input
                 s = score[:, j].masked_fill(in_use, -1.0)
                 top = torch.topk(s, K, dim=1)  # (n_out, K) best unused inputs, best first
@@ -233,13 +410,41 @@ class SparseNeuron(NeuronFunction):
 
 
 class _SparseGather:
-    """Mixin for LUTLayer classes: during sparsification the layer feeds its neuron the mixture."""
+    """Mixin for LUTLayer classes: during sparsification the layer feeds its neuron the mixture.
+
+    Fused native training steps (``LUTLayer.fused_constants`` / ``fused_forward``) still apply: during
+    sparsification the mixture (n_out * F, B) is the fused layer's input, each neuron reading its own
+    F rows (``SparseNeuron.slots``); afterwards, with the slot scales folded, the layer is a plain
+    layer on ``indices``. Either way the family's own fused kernel runs on the inner neuron function;
+    the plain class's checks decide as for any layer."""
 
     def gather(self, x: torch.Tensor) -> torch.Tensor:
         neuron = self.neuron
         if isinstance(neuron, SparseNeuron) and neuron.sparsifying():
             return neuron.mix(x)
         return super().gather(x)
+
+    def fused_constants(self, x: torch.Tensor, batch: int):
+        neuron = self._modules["neuron"]
+        if not isinstance(neuron, SparseNeuron) or neuron.native_kernel is None:
+            return None
+        with _as_plain(self):
+            return self.fused_constants(x, batch)
+
+    def fused_forward(self, x: torch.Tensor, consts, feature_major: bool = True) -> torch.Tensor:
+        neuron = self._modules["neuron"]
+        if not neuron.sparsifying():
+            with _as_plain(self):
+                return self.fused_forward(x, consts, feature_major)
+        v = neuron.mix_rows(x, feature_major)
+        buffers = self._buffers
+        indices = buffers["indices"]
+        buffers["indices"] = neuron._buffers["slots"]  # the neurons read their slots' rows of v
+        try:
+            with _as_plain(self):
+                return self.fused_forward(v, consts, True)
+        finally:
+            buffers["indices"] = indices
 
     def on_epoch_start(self, epoch: int, n_epochs: int) -> None:
         neuron = self.neuron
@@ -249,6 +454,19 @@ class _SparseGather:
 
 
 _CLASSES: dict[type, type] = {}
+_PLAIN: dict[type, type] = {}
+
+
+@contextlib.contextmanager
+def _as_plain(layer: nn.Module) -> Iterator[None]:
+    """Within: ``layer`` is an instance of the plain class it was made from (so that class's own
+    methods and checks run on it unchanged)."""
+    cls = type(layer)
+    layer.__class__ = _PLAIN[cls]
+    try:
+        yield
+    finally:
+        layer.__class__ = cls
 
 
 def _sparse_class(cls: type) -> type:
@@ -257,6 +475,7 @@ def _sparse_class(cls: type) -> type:
     if cls not in _CLASSES:
         name = f"SparseLUT{cls.__name__}"
         _CLASSES[cls] = type(name, (_SparseGather, cls), {"__module__": __name__, "__qualname__": name})
+        _PLAIN[_CLASSES[cls]] = cls
         globals()[name] = _CLASSES[cls]  # picklable by name
     return _CLASSES[cls]
 

@@ -16,9 +16,36 @@ edge tables, whose input is then the adder's signed output code. The output laye
 logits. Adder widths are the exact ``AdderLayer.required_bits`` of the live edge count, so pruning
 shrinks the next layer's tables.
 
-Bit-exactness: the exact path and the table enumeration run the same float64 modules on integer
-codes; batch-norm is applied elementwise in eval and the edge MLP's hidden sum is accumulated in a
-fixed order, so nothing depends on the batch.
+**Computing on tables.** An edge's input is always a quantizer's output: one of K = 2^b values
+``k * s`` (the input quantizer's, or the previous layer's unsigned ``hidden_bits`` quantizer's, with
+its scale s). So every layer first evaluates its edge functions, edge quantizer and bitwidth step
+on those K values only, giving a (n_out, K, F) table of codes, and a sample's adder output is a sum
+of table entries picked by its input codes: ``acc[b, o] = sum_i T[o, c[b, idx[o, i]], i]``. A layer's
+per-sample work is then a lookup-sum instead of F edge MLPs per neuron (the JSC configuration with
+widths [64, 32] and 4 tanh units per edge: ~120 kFLOP per sample forward + backward before).
+
+* Training (``_EdgeTableSum``, written by hand: no library evaluates a per-edge function on a
+  quantized input's code table and sums by lookup) is one autograd node per layer. Forward: the
+  table with the same elementwise ops the per-sample module computed (``x * w1 + b1``, tanh,
+  ``(h * w2).sum(-1) + b2``, Brevitas' quantizer op for op, the step ``exp2(edge_bits - b)``), so
+  every edge output is bit-identical to evaluating the edge on each sample; then the lookup-sum as
+  one matmul of the one-hot input codes (B, K*n_in) with the table (the adder sums of those codes
+  equal the per-sample ``sum`` to float32 rounding: another summation order). Backward: the table's
+  gradient is the one-hot matmul transposed (the sum over samples of each entry's share), then the
+  gradients of the quantizer (straight-through round, clamp pass band), the step surrogate and the
+  tiny MLP written out on the table; the input's gradient is, per sample, the sum over its edges of
+  the output gradient times the table of d(edge code)/d(input) (another matmul, masked by the
+  one-hot rows). A step of the configuration above trains ~40x faster than per sample. Tests
+  compare values and gradients with the per-sample autograd graph through Brevitas. Brevitas'
+  statistics phase (its first 300 steps, where the scale is max|edge output| of the batch) runs its
+  own module on the table with unused codes masked (the same max); ``_StatsTap`` routes that max's
+  gradient back to the samples that hit it.
+* The exact path (evaluation, ``predict_codes``, ``to_tables``; ``_exact_table``) builds the same
+  table from ``lutsearch.models._exact`` operations only: separately rounded multiplies and adds, the
+  hidden sum as ordered adds, ``_exact.tanh``, Brevitas' elementwise quantizer, steps 2^k read from
+  a list of exact Python floats, and sums a sample's table entries with ordered elementwise adds of
+  integers (gathers, no BLAS, no reduction). Tables and ``predict_codes`` read the same table, so they
+  agree on every input; the values are the same bits on every CPU.
 """
 
 from __future__ import annotations
@@ -30,8 +57,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from lutsearch.models import _exact as exact
 from lutsearch.models._base import LUTNetwork, enumerate_codes, random_indices
-from lutsearch.models._quant import make_act_quant, quant_scale
+from lutsearch.models._quant import make_act_quant, quant_scale, quantize_with_codes, to_codes, training_constants
 from lutsearch.models._registry import FamilySpec, Knob, LayerPlan, register_family
 from lutsearch.tables import AdderLayer, TableLayer, TruthTableNetwork, to_unsigned
 
@@ -40,10 +68,155 @@ __all__ = ["EdgeLayer", "HGQNetwork"]
 # Per-edge bitwidth = _BIT_RATE * parameter: Adam then moves bitwidths about _BIT_RATE times faster
 # than weights, so the sparsity pressure acts within short trainings.
 _BIT_RATE = 10.0
+_LN2 = math.log(2.0)
 
 
 def _round_ste(x: torch.Tensor) -> torch.Tensor:
     return x + (torch.round(x) - x).detach()
+
+
+def _one_hot(codes: torch.Tensor, k: int, dtype: torch.dtype) -> torch.Tensor:
+    """(B, n) integer codes in [0, k) -> (B, k * n) one-hot rows, laid out (B, k, n): one comparison
+    into a float buffer with n innermost (a scatter, or ``one_hot`` with k innermost, is ~10x slower)."""
+    out = torch.empty(codes.shape[0], k, codes.shape[1], dtype=dtype, device=codes.device)
+    torch.eq(codes.unsqueeze(1), torch.arange(k, dtype=codes.dtype, device=codes.device).unsqueeze(1), out=out)
+    return out.view(codes.shape[0], -1)
+
+
+def _spread(table: torch.Tensor, indices: torch.Tensor, n_in: int) -> torch.Tensor:
+    """(n_out, K, F) per-edge tables -> (n_out, K, n_in): edge (o, i) at input ``indices[o, i]``, 0 elsewhere."""
+    n_out, k, _ = table.shape
+    out = table.new_zeros(n_out, k, n_in)
+    return out.scatter_(2, indices.unsqueeze(1).expand(-1, k, -1), table)
+
+
+class _EdgeTableSum(torch.autograd.Function):
+    """One training step of a whole edge layer on its code table (see the module docstring).
+
+    Inputs: ``v`` (B, n_in) the layer's input values (only their gradient is used), ``onehot``
+    (B, K*n_in) their codes (``_one_hot``), ``xk`` (K,) the value of each code, the edge
+    parameters, the per-edge ``bits`` (n_out, F), and ``sv``: the scale's learned parameter
+    (``from_value``: s = clamp_min(|sv|, min_val) / threshold, straight-through as Brevitas past its
+    statistics phase) or the scale itself. Returns the adder outputs (B, n_out) and the scale.
+
+    Forward values are the per-sample module's (the same ops on the same values, per edge); the sum
+    over a neuron's edges is a matmul (float32 sums of near-integers, in another order). Backward is
+    that module's autograd gradient written out on the (n_out, K, F) table: ``dq/d code`` = 1 inside
+    the stepped code's clamp (``torch.clamp``'s pass band), ``dq/d step = round(u) - u`` (HGQ's
+    surrogate) with ``d step / d bits = -ln2 step``, ``d code / dz`` = 1 where the rounded code is in
+    range (Brevitas' straight-through round and ``TensorClamp``), ``dz/dy = 1/s``, ``dz/ds = -z/s``
+    (the ``value = code * s`` and ``code = value / s`` terms of the autograd graph cancel exactly;
+    autograd adds and subtracts them in float), then the tiny MLP's backward.
+    """
+
+    @staticmethod
+    def forward(ctx, v, onehot, xk, w1, b1, w2, b2, bits, sv, consts):
+        indices, dense, max_bits, lo, hi, from_value, threshold, min_val = consts
+        n_out, fan_in = indices.shape
+        n_in, k = v.shape[1], xk.shape[0]
+        hidden = b1 is not None
+        # -- edge functions on the table: op for op the per-sample module's forward
+        if hidden:
+            h = xk[:, None, None] * w1[:, None]  # (n_out, K, F, H)
+            h.add_(b1[:, None]).tanh_()
+            y = (h * w2[:, None]).sum(-1) + b2[:, None]  # (n_out, K, F)
+        else:
+            h = None
+            y = xk[:, None] * w1[:, None] + b2[:, None]
+        # -- Brevitas' signed quantizer (op for op), the module's code = value / scale, the edge step
+        s = sv.abs().clamp_min(min_val) / threshold if from_value else sv.reshape(())
+        z = y / s
+        rz = torch.round(z)
+        code = rz.clamp(lo, hi).mul_(s).div_(s)
+        step = torch.exp2(max_bits - bits).unsqueeze(1)  # the training path may use exp2
+        u = code / step
+        r = torch.round(u).sub_(u)
+        q = code.add_(step * r)
+        half = float(1 << (max_bits - 1))
+        mask_q = (q >= -half) & (q <= half - 1.0)
+        table = q.clamp_(-half, half - 1.0)
+        # -- lookup-sum: acc[b, o] = sum_i table[o, codes[b, indices[o, i]], i]
+        wide = table if dense else _spread(table, indices, n_in)
+        acc = onehot @ wide.view(n_out, k * n_in).t()
+        # -- for backward: pass bands, and d(edge code)/d(input) of every entry when v needs a gradient
+        mask_k = (rz >= lo) & (rz <= hi)
+        ctx.need_x = ctx.needs_input_grad[0]
+        if ctx.need_x:
+            if hidden:
+                fprime = (1.0 - h * h).mul_((w1 * w2)[:, None]).sum(-1)
+            else:
+                fprime = w1[:, None].expand_as(y)
+            dx = (mask_q & mask_k).to(y.dtype).mul_(fprime).div_(s)
+            ctx.dx_wide = dx if dense else _spread(dx, indices, n_in)
+        ctx.save_for_backward(onehot, xk, w1, w2, sv)
+        ctx.saved = (h, z, r, step, mask_q, mask_k, s)
+        ctx.consts = consts
+        ctx.shape = (n_out, n_in, k, hidden)
+        return acc, s.detach().clone()
+
+    @staticmethod
+    def backward(ctx, grad_acc, grad_s):
+        onehot, xk, w1, w2, sv = ctx.saved_tensors
+        h, z, r, step, mask_q, mask_k, s = ctx.saved
+        indices, dense, max_bits, lo, hi, from_value, threshold, min_val = ctx.consts
+        n_out, n_in, k, hidden = ctx.shape
+        grad_acc = grad_acc.contiguous()
+        grad_v = None
+        if ctx.need_x:  # per sample: sum over its edges of d loss/d acc x d code/d x at the sample's code
+            per_code = (grad_acc @ ctx.dx_wide.view(n_out, k * n_in)).view(-1, k, n_in)
+            grad_v = per_code.mul_(onehot.view(-1, k, n_in)).sum(1)  # picks each sample's code
+        g = (grad_acc.t() @ onehot).view(n_out, k, n_in)  # d loss / d table entry, summed over samples
+        if not dense:
+            g = g.gather(2, indices.unsqueeze(1).expand(-1, k, -1))
+        g = g * mask_q  # through the stepped code's clamp
+        grad_bits = (g * r).sum(1).mul_(step.squeeze(1)).mul_(-_LN2) if ctx.needs_input_grad[7] else None
+        gz = g.mul_(mask_k)  # through the straight-through round and the code's clamp
+        grad_scale = -(gz * z).sum() / s
+        if grad_s is not None:
+            grad_scale = grad_scale + grad_s
+        gy = gz.div_(s)
+        grad_sv = None
+        if ctx.needs_input_grad[8]:
+            grad_sv = grad_scale * torch.sign(sv) / threshold if from_value else grad_scale
+            grad_sv = grad_sv.reshape(sv.shape)
+        grad_b2 = gy.sum(1)
+        if hidden:
+            grad_w2 = torch.einsum("okf,okfh->ofh", gy, h)
+            gpre = (1.0 - h * h).mul_(gy.unsqueeze(3)).mul_(w2[:, None])
+            grad_b1 = gpre.sum(1)
+            grad_w1 = torch.einsum("okfh,k->ofh", gpre, xk)
+        else:
+            grad_w2 = grad_b1 = None
+            grad_w1 = torch.einsum("okf,k->of", gy, xk)
+        return grad_v, None, None, grad_w1, grad_b1, grad_w2, grad_b2, grad_bits, grad_sv, None
+
+
+class _StatsTap(torch.autograd.Function):
+    """Identity on the (masked) edge table handed to Brevitas in its statistics phase, where the scale
+    is max |edge output| over the batch. In the per-sample graph the max's gradient is split evenly
+    over the samples that hit it; on the table it reaches the entry. Backward passes it to the
+    table's parameters and, per sample, ``d max / d entry / count(entry's code)`` times the edge's
+    d y / d x to the input (exact for a max reached by one table entry; entries of different edges
+    tying exactly would be weighted by edge here, by sample count there)."""
+
+    @staticmethod
+    def forward(ctx, table, v, codes, fprime, counts, indices):
+        ctx.save_for_backward(codes, fprime, counts, indices)
+        ctx.n_in = v.shape[1]
+        ctx.need_x = ctx.needs_input_grad[1]
+        return table.clone()
+
+    @staticmethod
+    def backward(ctx, grad):
+        codes, fprime, counts, indices = ctx.saved_tensors
+        grad_v = None
+        if ctx.need_x:  # tables (n_out, K, F); counts (K, n_in)
+            k = fprime.shape[1]
+            per_input = grad.new_zeros(k, ctx.n_in).index_add_(1, indices.reshape(-1),
+                                                              (grad * fprime).transpose(0, 1).reshape(k, -1))
+            per_input = per_input / counts.clamp_min(1.0)
+            grad_v = per_input.gather(0, codes)  # (B, n_in): per_input[codes[b, j], j]
+        return grad, grad_v, None, None, None, None
 
 
 class EdgeLayer(nn.Module):
@@ -71,10 +244,10 @@ class EdgeLayer(nn.Module):
         self.b2 = nn.Parameter(torch.zeros(shape))
         self.bit_param = nn.Parameter(torch.full(shape, edge_bits / _BIT_RATE))
         self.edge_quant = make_act_quant(edge_bits, signed=True)
-        self.edge_quant.return_quant_tensor = True
         self.is_output = act_bits is None
         self.bn = nn.BatchNorm1d(n_out) if batch_norm and not self.is_output else None
         if not self.is_output:
+            self.act_bits = int(act_bits)
             self.out_quant = make_act_quant(act_bits, signed=False)
 
     @property
@@ -85,19 +258,12 @@ class EdgeLayer(nn.Module):
     def fan_in(self) -> int:
         return self.indices.shape[1]
 
-    # ------------------------------------------------------------------ edges
-    def edge_function(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, n_out, F) edge inputs -> (B, n_out, F) edge pre-quantization outputs."""
-        if self.hidden == 0:
-            return x * self.w1 + self.b2
-        h = torch.tanh(x[..., None] * self.w1 + self.b1)
-        if self.training:
-            return (h * self.w2).sum(-1) + self.b2
-        y = self.b2.expand(h.shape[:-1])
-        for k in range(self.hidden):  # fixed accumulation order over hidden units (batch-invariant)
-            y = y + h[..., k] * self.w2[..., k]
-        return y
+    def _is_dense(self, n_in: int) -> bool:
+        """Whether every neuron reads inputs 0..n_in-1 in order (the table needs no spreading)."""
+        indices = self._buffers["indices"]
+        return self.fan_in == n_in and bool((indices == torch.arange(n_in, device=indices.device)).all())
 
+    # ------------------------------------------------------------------ edges
     def edge_bits(self) -> torch.Tensor:
         """Per-edge bitwidths in [0, edge_bits] (integers in value, straight-through gradients)."""
         return torch.clamp(_round_ste(self.bit_param * _BIT_RATE), 0.0, float(self.max_bits))
@@ -106,42 +272,95 @@ class EdgeLayer(nn.Module):
         """Live edges (bitwidth >= 1); the others always output 0."""
         return self.edge_bits().detach() > 0.5
 
-    def edge_codes(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Integer-valued signed codes (B, n_out, F) of every edge (exact integers in eval), scale.
+    def _edge_outputs(self, xk: torch.Tensor, exact_ops: bool) -> torch.Tensor:
+        """(K,) input values -> (n_out, K, F) edge outputs before quantization, with autograd. With
+        ``exact_ops``: ``_exact.tanh`` and the hidden sum as ordered adds from the bias (the exact path);
+        else the training ops (``torch.tanh``, ``sum``), the values ``_EdgeTableSum`` computes."""
+        if self.hidden == 0:
+            return xk[:, None] * self.w1[:, None] + self.b2[:, None]
+        pre = xk[:, None, None] * self.w1[:, None] + self.b1[:, None]  # (n_out, K, F, H)
+        if not exact_ops:
+            return (torch.tanh(pre) * self.w2[:, None]).sum(-1) + self.b2[:, None]
+        h = exact.tanh(pre)
+        y = self.b2[:, None].expand(h.shape[:-1])
+        for j in range(self.hidden):  # fixed accumulation order over hidden units
+            y = y + h[..., j] * self.w2[:, None, :, j]
+        return y
 
-        An edge of bitwidth b keeps the top b bits of the layer's ``edge_bits`` code: its step is
-        2^(edge_bits - b) codes (HGQ's per-weight fixed-point precision), so b = 0 rounds every
-        output to 0. The step's gradient is the rounding error (HGQ's surrogate d(q)/d(b) =
-        -ln2 * (q - c)), which the loss weighs against the bitwidth penalty.
-        """
-        qt = self.edge_quant(self.edge_function(x))
-        code = qt.value / qt.scale
-        step = torch.exp2(self.max_bits - self.edge_bits())
-        if self.training:
-            u = code / step
-            q = code + step * (torch.round(u) - u).detach()
-        else:  # integers over powers of two: exact in floating point
-            q = step * torch.round(torch.round(code) / step)
+    def _exact_table(self, xk: torch.Tensor) -> torch.Tensor:
+        """(n_out, K, F) integer-valued edge codes for input values ``xk`` (K,), from ``_exact``
+        operations only (see the module docstring): the codes every exact-path sample looks up."""
+        y = self._edge_outputs(xk, exact_ops=True)
+        code = to_codes(self.edge_quant, y).to(y.dtype)  # Brevitas' elementwise quantizer: clamp(round(y / s))
+        bits = torch.clamp(torch.round(self.bit_param * _BIT_RATE), 0.0, float(self.max_bits))
+        steps = torch.tensor([2.0 ** (self.max_bits - b) for b in range(self.max_bits + 1)], dtype=y.dtype,
+                             device=y.device)
+        step = steps[bits.to(torch.int64)].unsqueeze(1)  # exact powers of two, from Python floats
+        q = step * torch.round(code / step)  # integers over powers of two: exact
         half = float(1 << (self.max_bits - 1))
-        return torch.clamp(q, -half, half - 1.0), qt.scale
+        return torch.clamp(q, -half, half - 1.0)
 
-    def sums(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(B, n_in) source values -> (B, n_out) integer-valued adder outputs, and their scale."""
-        code, scale = self.edge_codes(x[:, self.indices])
-        return code.sum(-1), scale
+    def _train_sums(self, v: torch.Tensor, codes: torch.Tensor, onehot: torch.Tensor,
+                    xk: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Training: input values ``v`` (B, n_in), their ``codes`` (B, n_in, integer-valued floats) and
+        ``_one_hot`` rows, ``xk`` (K,) the value of each code -> (B, n_out) adder outputs and the edge
+        scale (``_EdgeTableSum``)."""
+        n_in = v.shape[1]
+        quant = self.edge_quant
+        fast = training_constants(quant)
+        tq = quant.act_quant.fused_activation_quant_proxy.tensor_quant
+        if fast is not None:  # past Brevitas' statistics phase: the scale from its learned parameter
+            scaling, threshold, min_val, lo, hi = fast[:5]
+            sv, from_value = scaling.value, True
+        else:  # Brevitas computes the scale from max |edge output| over the codes the batch uses
+            bits_t = tq.msb_clamp_bit_width_impl()
+            lo, hi = float(tq.int_quant.min_int(bits_t)), float(tq.int_quant.max_int(bits_t))
+            threshold = min_val = 1.0
+            counts = onehot.view(onehot.shape[0], -1, n_in).sum(0)  # (K, n_in) samples per code
+            used = (counts > 0)[:, self.indices].transpose(0, 1)  # (n_out, K, F)
+            y = self._edge_outputs(xk, exact_ops=False)
+            with torch.no_grad():
+                if self.hidden:
+                    h = torch.tanh(xk[:, None, None] * self.w1[:, None] + self.b1[:, None])
+                    fprime = ((1.0 - h * h) * (self.w1 * self.w2)[:, None]).sum(-1)
+                else:
+                    fprime = self.w1[:, None].expand_as(y).contiguous()
+            tapped = _StatsTap.apply(torch.where(used, y, torch.zeros_like(y)), v, codes.to(torch.int64), fprime,
+                                     counts, self.indices)
+            was = quant.return_quant_tensor
+            quant.return_quant_tensor = True
+            try:
+                sv = quant(tapped).scale
+            finally:
+                quant.return_quant_tensor = was
+            from_value = False
+        consts = (self.indices, self._is_dense(n_in), self.max_bits, float(lo), float(hi), from_value,
+                  float(threshold), float(min_val))
+        b1 = self.b1 if self.hidden else None
+        w2 = self.w2 if self.hidden else None
+        return _EdgeTableSum.apply(v, onehot, xk, self.w1, b1, w2, self.b2, self.edge_bits(), sv, consts)
+
+    def _exact_sums(self, codes: torch.Tensor, xk: torch.Tensor) -> torch.Tensor:
+        """Exact path: (B, n_out) integer-valued adder outputs of input codes (B, n_in); each edge's
+        code is gathered from the table and the F codes are added in order (integers: exact)."""
+        table = self._exact_table(xk)  # (n_out, K, F)
+        k, fan_in = table.shape[1], self.fan_in
+        flat = table.reshape(-1)
+        base = torch.arange(self.n_out, dtype=torch.int64, device=codes.device) * (k * fan_in)
+        acc = None
+        for i in range(fan_in):  # one gather + one add per input slot
+            term = flat[base + codes[:, self.indices[:, i]] * fan_in + i]
+            acc = term if acc is None else acc.add_(term)
+        return acc
 
     # ------------------------------------------------------------------ neuron requantization
-    def requant(self, acc: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
-        """Adder outputs (..., n_out) -> quantized activations, elementwise per channel."""
+    def requant(self, acc: torch.Tensor, scale: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Adder outputs (..., n_out) -> quantized activations (value, int64 codes, scale), elementwise
+        per channel in evaluation (``_exact.batch_norm``), batch-norm's training step in training."""
         pre = acc * scale
         if self.bn is not None:
-            if self.training:
-                pre = self.bn(pre)
-            else:  # elementwise eval batch-norm: identical for every batch shape
-                bn = self.bn
-                factor = bn.weight / torch.sqrt(bn.running_var + bn.eps)
-                pre = (pre - bn.running_mean) * factor + bn.bias
-        return self.out_quant(pre)
+            pre = self.bn(pre) if self.bn.training else exact.batch_norm(pre, self.bn)
+        return quantize_with_codes(self.out_quant, pre)
 
     def regularization(self) -> torch.Tensor:
         return torch.relu(self.bit_param * _BIT_RATE).mean()
@@ -149,6 +368,12 @@ class EdgeLayer(nn.Module):
 
 def adder_bits(n_terms: int, edge_bits: int) -> int:
     return AdderLayer.required_bits(max(1, int(n_terms)), edge_bits, True, True)
+
+
+def _code_values(scale: torch.Tensor, bits: int, dtype: torch.dtype) -> torch.Tensor:
+    """(2^bits,) the values k * scale an unsigned quantizer outputs for codes k (one multiply each,
+    as the quantizers compute them)."""
+    return torch.arange(1 << bits, dtype=dtype, device=scale.device) * scale.to(dtype)
 
 
 class HGQNetwork(LUTNetwork):
@@ -161,14 +386,46 @@ class HGQNetwork(LUTNetwork):
     def _scale(self, layer: EdgeLayer) -> torch.Tensor:
         return quant_scale(layer.edge_quant)
 
+    def _input_scale(self, dtype: torch.dtype, device: torch.device | str = "cpu") -> torch.Tensor:
+        """The input quantizer's scale (a constant: cached per dtype and device)."""
+        key = f"_input_scale_{dtype}_{device}"
+        s = self.__dict__.get(key)
+        if s is None:
+            s = self.__dict__[key] = quant_scale(self.input_quant).to(dtype=dtype, device=device)
+        return s
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         v = self.input_quant(x)
+        s = self._input_scale(v.dtype, v.device)
+        codes = torch.round(v / s).clamp_(0, (1 << self.input_bits) - 1)
+        if not self.training:
+            return self._exact_logits(codes.to(torch.int64), v.dtype)
+        bits = self.input_bits
         for layer in self.layers:
-            acc, scale = layer.sums(v)
+            xk = _code_values(s, bits, v.dtype)
+            acc, scale = layer._train_sums(v, codes, _one_hot(codes, 1 << bits, v.dtype), xk)
             if layer.is_output:
                 return acc * scale
-            v = layer.requant(acc, scale)
+            v, codes, s = layer.requant(acc, scale)
+            codes, bits = codes.to(v.dtype), layer.act_bits
         raise RuntimeError("HGQNetwork has no output layer")
+
+    def _exact_accs(self, codes: torch.Tensor, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+        """Exact path: input codes (B, n_inputs) -> the output adders (B, n_classes) and their scale."""
+        s, bits = self._input_scale(dtype, codes.device), self.input_bits
+        for layer in self.layers:
+            acc = layer._exact_sums(codes, _code_values(s, bits, dtype))
+            scale = self._scale(layer).to(dtype)
+            if layer.is_output:
+                return acc, scale
+            _, codes, s = layer.requant(acc, scale)
+            bits = layer.act_bits
+        raise RuntimeError("HGQNetwork has no output layer")
+
+    def _exact_logits(self, codes: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+        """Evaluation: logits of the exact path (``predict_codes``' adders times the output scale)."""
+        acc, scale = self._exact_accs(codes, dtype)
+        return acc * scale
 
     def regularization(self) -> torch.Tensor | float:
         if self.sparsity <= 0:
@@ -201,17 +458,10 @@ class HGQNetwork(LUTNetwork):
     def predict_codes(self, codes: np.ndarray, batch_size: int = 4096) -> np.ndarray:
         out_bits = self.output_code_bits()
         with self.exact() as twin:
-            in_scale = quant_scale(twin.input_quant)
             outs = []
             for start in range(0, len(codes), batch_size):
-                v = torch.as_tensor(codes[start:start + batch_size], dtype=torch.float64) * in_scale
-                acc = None  # the previous layer's adder sums (integers)
-                for i, layer in enumerate(twin.layers):
-                    if i > 0:
-                        prev = twin.layers[i - 1]
-                        v = prev.requant(acc, twin._scale(prev))
-                    acc = layer.sums(v)[0]
-                outs.append(acc.to(torch.int64).numpy())
+                chunk = torch.as_tensor(np.asarray(codes[start:start + batch_size]), dtype=torch.int64)
+                outs.append(twin._exact_accs(chunk, torch.float64)[0].to(torch.int64).numpy())
         total = np.concatenate(outs) if outs else np.zeros((0, self.n_outputs), dtype=np.int64)
         return to_unsigned(total, out_bits)
 
@@ -221,17 +471,19 @@ class HGQNetwork(LUTNetwork):
         layers: list[TableLayer | AdderLayer] = []
         with self.exact() as twin:
             in_bits, in_signed = self.input_bits, False
+            s, k_bits = twin._input_scale(torch.float64), self.input_bits
             for i, layer in enumerate(twin.layers):
-                dom = enumerate_codes(1, in_bits, in_signed)[:, 0].to(torch.float64)  # address order
-                n_src = twin.n_inputs if i == 0 else twin.layers[i - 1].n_out
-                grid = dom[:, None].expand(len(dom), n_src)
-                if i == 0:
-                    v = grid * quant_scale(twin.input_quant)
-                else:
+                table = layer._exact_table(_code_values(s, k_bits, torch.float64))  # (n_out, K, F)
+                if i == 0:  # input codes 0..K-1 are the table addresses
+                    codes = table
+                else:  # address = the previous adder's signed code: its requantized code picks the entry
                     prev = twin.layers[i - 1]
-                    v = prev.requant(grid, twin._scale(prev))
-                code = layer.edge_codes(v[:, layer.indices])[0].to(torch.int64)  # (E, n_out, F)
-                tables = code.permute(1, 2, 0).reshape(layer.n_out * layer.fan_in, len(dom)).numpy()
+                    dom = enumerate_codes(1, in_bits, in_signed)[:, 0].to(torch.float64)  # address order
+                    grid = dom[:, None].expand(len(dom), prev.n_out)
+                    _, hidden_codes, _ = prev.requant(grid, twin._scale(prev).to(torch.float64))
+                    pick = hidden_codes[:, layer.indices].transpose(0, 1)  # (n_out, E, F)
+                    codes = table.gather(1, pick)
+                tables = codes.transpose(1, 2).to(torch.int64).reshape(layer.n_out * layer.fan_in, -1).numpy()
                 layers.append(TableLayer(
                     indices=layer.indices.reshape(-1, 1).numpy(),
                     tables=to_unsigned(tables, layer.max_bits),
@@ -244,6 +496,9 @@ class HGQNetwork(LUTNetwork):
                     in_bits=layer.max_bits, out_bits=widths[i], in_signed=True, out_signed=True,
                     name=f"layer{i}_sum",
                 ))
+                if not layer.is_output:  # the next layer's table is indexed by this layer's requantized codes
+                    s = quant_scale(layer.out_quant).to(torch.float64)
+                    k_bits = layer.act_bits
                 in_bits, in_signed = widths[i], True
         return TruthTableNetwork(
             n_inputs=self.n_inputs, input_bits=self.input_bits, layers=layers,

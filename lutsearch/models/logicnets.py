@@ -14,6 +14,7 @@ import math
 import torch
 from torch import nn
 
+from lutsearch.models import _exact as exact
 from lutsearch.models._base import LUTLayer, LUTNetwork, NeuronFunction, random_indices
 from lutsearch.models._native import linear as native_linear
 from lutsearch.models._registry import FamilySpec, plan_layers, register_family
@@ -32,8 +33,8 @@ class LinearNeurons(NeuronFunction):
         self.bias = nn.Parameter(torch.empty(n_out).uniform_(-bound, bound))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # Elementwise product then a reduction over the (short) fan-in axis: batch-invariant, so the
-        # data path and table enumeration round identically.
+        if exact.active(self, x):  # the exact path: products added in fan-in order (``_exact``), any CPU
+            return exact.ordered_dot(x, self.weight) + self.bias
         return (x * self.weight).sum(-1) + self.bias
 
 

@@ -14,20 +14,22 @@ is the accumulator), or for tiny maps (d_in * d_out < 16) a broadcast product an
 the short input axis. The backward is written by hand (``_SubNetworks``): ReLU in place, one fused
 in-place ReLU-gradient pass per hidden layer, weight/input gradients as batched matmuls.
 
-Batch invariance (data path and enumeration must round identically): elementwise ops and short-axis
-reductions are invariant by construction. For ``torch.bmm`` on CPU, PyTorch uses a naive kernel when
-``rows * d_in * d_out < 400`` and BLAS otherwise; BLAS (MKL) gave each row the same result whatever
-the number of rows in every test (1 and 2 threads), the naive kernel does not agree with it. So batched matmuls only run with at
-least ``MIN_BMM_ROWS`` rows (zero-padded when fewer) and ``d_in * d_out >= 16``, which keeps them on
-the BLAS path; tests check neuron outputs bit for bit across batch sizes and the tables on a whole
-test split in float64.
+The exact path (evaluation: ``predict_codes`` and table enumeration) is ``_exact_forward``: every
+sub-layer is ``_exact.per_neuron_affine``, the products of one input unit added to an accumulator
+that starts at the bias (or the skip's output plus the bias), one input unit after another, with
+separate correctly rounded multiplies and adds (one native call per sub-layer where the kernel
+``_native/exact.cpp`` is built: the same operations, accumulators in registers, faster than the
+batched matmuls it replaced; else PyTorch elementwise ops). No BLAS call decides the summation order (MKL picks
+kernels per CPU and matrix shape: float64 results of ``bmm`` changed with the batch size on an AVX2
+CPU), so the tables and the model agree on every CPU, thread count and batch size by construction.
+Tests check neuron outputs bit for bit across batch sizes and layouts, and golden table hashes.
 
 Training steps on CPU in float32 run a fused C++ kernel instead (``lutsearch.models._native.subnet``:
 one neuron's whole MLP per block of samples in registers, the backward recomputing the forward),
 inside a whole fused layer step where the layer allows it (``LUTLayer.fused_forward``: gather,
-sub-networks, batch-norm and quantizer in one call). Evaluation and table enumeration always take
-the batched-matmul path above; without a C++ compiler, or with ``LUTSEARCH_NATIVE=0``, training
-takes it too.
+sub-networks, batch-norm and quantizer in one call). The exact path never runs them. Training
+without a kernel (see ``lutsearch.models._native``) and float32 evaluation (validation between
+epochs) take the batched-matmul path; its results are not part of the exactness contract.
 """
 
 from __future__ import annotations
@@ -38,15 +40,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from lutsearch.models import _exact as exact
 from lutsearch.models._base import LUTNetwork, NeuronFunction
 from lutsearch.models._native import layer as native_layer
 from lutsearch.models._native import subnet as native_subnet
 from lutsearch.models._registry import FamilySpec, Knob, register_family
 from lutsearch.models.logicnets import build_layers
 
-__all__ = ["SubNetworkNeurons", "MIN_BMM_ROWS", "per_neuron_affine", "per_neuron_linear"]
+__all__ = ["SubNetworkNeurons", "MIN_BMM_ROWS", "per_neuron_affine"]
 
-MIN_BMM_ROWS = 64  # with d_in * d_out >= 16 this keeps every bmm above PyTorch's naive-kernel cutoff
+MIN_BMM_ROWS = 64  # with d_in * d_out >= 16 this keeps every bmm above PyTorch's slow naive-kernel cutoff
 _MIN_BMM_WORK = 16
 
 
@@ -60,16 +63,6 @@ def per_neuron_affine(h: torch.Tensor, weight: torch.Tensor, init: torch.Tensor,
     if inplace:
         return init.baddbmm_(h, weight.transpose(1, 2))
     return torch.baddbmm(init, h, weight.transpose(1, 2))
-
-
-def per_neuron_linear(h: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
-    """Neuron-wise affine map h (n_out, M, d_in) -> (n_out, M, d_out), weight (n_out, d_out, d_in),
-    bias (n_out, d_out), batch-invariant for any M (rows zero-padded up to ``MIN_BMM_ROWS``)."""
-    rows = h.shape[1]
-    if rows < MIN_BMM_ROWS:
-        h = F.pad(h, (0, 0, 0, MIN_BMM_ROWS - rows))
-    out = per_neuron_affine(h, weight, bias[:, None, :])
-    return out[:, :rows] if rows < MIN_BMM_ROWS else out
 
 
 def _linear_init(n_out: int, d_out: int, d_in: int) -> tuple[nn.Parameter, nn.Parameter]:
@@ -192,14 +185,36 @@ class SubNetworkNeurons(NeuronFunction):
         return len(self.skip_weights)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if exact.active(self, x):
+            return self._exact_forward(x)
         if self.training and torch.is_grad_enabled() and self.native_kernel.supports(self, x):
             return native_layer.neurons(self.native_kernel, self, x)
         params = [*self.weights, *self.biases, *self.skip_weights, *self.skip_biases]
         rows = x.shape[0]
-        if rows < MIN_BMM_ROWS:  # keep every matmul on the BLAS path (batch invariance)
+        if rows < MIN_BMM_ROWS:  # keep every matmul on the BLAS path
             x = F.pad(x, (0, 0, 0, 0, 0, MIN_BMM_ROWS - rows))
         out = _SubNetworks.apply(x, self, *params)
         return out[:rows] if rows < MIN_BMM_ROWS else out
+
+
+    def _exact_forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, n_out, F) -> (B, n_out) with ``_exact`` arithmetic only (see the module docstring): the
+        same function as the training path, summed in a fixed order, on feature-major activations
+        (n_out, width, B)."""
+        h = x.permute(1, 2, 0).contiguous()  # (n_out, F, B)
+        pending = None  # a skip block's output plus the next layer's bias
+        for l in range(self.depth):
+            weight, bias, relu = self.weights[l], self.biases[l][:, :, None], l < self.depth - 1
+            if l % 2 == 0 and l // 2 < self.n_skips:
+                b = l // 2
+                pending = exact.per_neuron_affine(h, self.skip_weights[b],
+                                                  (self.skip_biases[b] + self.biases[l + 1])[:, :, None])
+                h = exact.per_neuron_affine(h, weight, bias, relu)
+            elif pending is not None:
+                h, pending = exact.per_neuron_affine(h, weight, pending, relu), None
+            else:
+                h = exact.per_neuron_affine(h, weight, bias, relu)
+        return h[:, 0, :].t()
 
 
 def build(params, n_inputs, n_classes, generator) -> LUTNetwork:

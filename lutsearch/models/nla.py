@@ -248,7 +248,7 @@ class NLANetwork(LUTNetwork):
         x, codes, scale = quantize_with_codes(self.input_quant, x)
         for i, layer in enumerate(self.layers):
             if self._use_table(layer, x.shape[0]):
-                pre = layer.bn(table_preactivation(layer, x, codes, scale))
+                pre = layer.normalize(table_preactivation(layer, x, codes, scale))
             else:
                 pre = layer.preactivation(x)
             if i == len(self.layers) - 1:

@@ -12,17 +12,19 @@ batched matmul over neurons for the linear map. The backward is written by hand:
 gradient is one more batched matmul, and the input gradient uses d(m' x_j)/dx_j = (e_j + 1) m', a
 batched matmul of the degree <= D-1 monomials with a matrix gathered from the weights.
 
-Batch invariance (data path and table enumeration agree bit for bit): products are elementwise;
-the linear map is a BLAS matmul over at least ``MIN_BMM_ROWS`` rows, which gives every sample the
-same result whatever the batch (see ``lutsearch.models.neuralut``), or for fewer than 7 monomials
-products summed one monomial at a time. Tests check both across batch sizes in float64.
+The exact path (evaluation: ``predict_codes`` and table enumeration) builds the same monomials
+(elementwise products, exact by construction) and contracts them with ``_exact`` arithmetic: the
+products ``w_m * mono_m`` added one monomial after another in the fixed monomial order, then the
+bias (``_exact.per_neuron_affine``: one native call where ``_native/exact.cpp`` is built). No BLAS call or ``sum`` decides the order, so the tables and the model agree on every CPU,
+BLAS, thread count and batch size (on an AVX2 CPU, MKL's batched matmul gave other float64 bits
+for other batch sizes). Tests check it across batch sizes and layouts, and golden table hashes.
 
 Training steps on CPU in float32 run a fused C++ kernel instead (``lutsearch.models._native.polynomial``:
 monomials of 16 samples at a time in L1, the backward recomputing them and differentiating through
 their product tree), inside a whole fused layer step where the layer allows it
-(``LUTLayer.fused_forward``: gather, polynomials, batch-norm and quantizer in one call). Evaluation
-and table enumeration always take the path above; without a C++ compiler, or with
-``LUTSEARCH_NATIVE=0``, training takes it too.
+(``LUTLayer.fused_forward``: gather, polynomials, batch-norm and quantizer in one call). The exact
+path never runs them. Training without a kernel and float32 evaluation (validation between epochs)
+take the PyTorch path (``_Polynomial``), whose results are not part of the exactness contract.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from lutsearch.models import _exact as exact
 from lutsearch.models._base import LUTNetwork, NeuronFunction
 from lutsearch.models._native import layer as native_layer
 from lutsearch.models._native import polynomial as native_polynomial
@@ -113,15 +116,14 @@ def _monomial_rows(x: torch.Tensor, neuron: "PolynomialNeurons") -> torch.Tensor
 
 
 def _contract(mono: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-    """y[i, b] = sum_m weight[i, m] * mono[i, m, b], batch-invariant for any B.
+    """y[i, b] = sum_m weight[i, m] * mono[i, m, b] on the training path (the exact path is
+    ``PolynomialNeurons._exact_forward``).
 
     With M * MIN_BMM_ROWS >= 400 (M >= 7): a batched (1 x M) @ (M x B) matmul, the weights on the
     left so that BLAS streams the monomial buffer in its own layout (~4x faster than multiplying its
-    transpose by the weights), with the batch zero-padded to ``MIN_BMM_ROWS`` columns; M * B >= 400
-    keeps PyTorch off its naive small-matmul kernel, and on the BLAS path every column's result is
-    the same whatever B and its position (checked in float64 by the tests). Fewer monomials: the
-    products summed one monomial at a time (elementwise ops, batch-invariant by construction; a
-    ``sum`` over the monomial axis is not: PyTorch changes its order with B).
+    transpose by the weights), with the batch zero-padded to ``MIN_BMM_ROWS`` columns (M * B >= 400
+    keeps PyTorch off its slow naive small-matmul kernel). Fewer monomials: the products summed one
+    monomial at a time.
     """
     n_terms = weight.shape[1]
     if n_terms * MIN_BMM_ROWS < 400:
@@ -243,9 +245,20 @@ class PolynomialNeurons(NeuronFunction):
         return _monomial_rows(x, self).permute(2, 0, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if exact.active(self, x):
+            return self._exact_forward(x)
         if self.training and torch.is_grad_enabled() and self.native_kernel.supports(self, x):
             return native_layer.neurons(self.native_kernel, self, x)
         return _Polynomial.apply(x, self.weight, self.bias, self)
+
+    def _exact_forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, n_out, F) -> (B, n_out) with ``_exact`` arithmetic only (see the module docstring)."""
+        mono = _monomial_rows(x, self)  # (n_out, M, B), elementwise products
+        try:
+            y = exact.per_neuron_affine(mono, self.weight[:, None, :], None)[:, 0]  # (n_out, B)
+        finally:
+            self.spare.give(mono)
+        return (y + self.bias[:, None]).t()
 
 
 def build(params, n_inputs, n_classes, generator) -> LUTNetwork:

@@ -12,17 +12,35 @@ table layer; none when ``input_bits`` is 1), then ``widths`` layers of k-input n
 connectivity (k = ``input_fan_in``/``fan_in``), then ``n_classes * group_size`` output nodes
 (k = ``output_fan_in``) whose per-class popcount (an ``AdderLayer``) is the logit, divided by
 ``group_tau`` in training (the GroupSum of differentiable logic gate networks).
+
+Training runs the layers feature-major on signed activations ``2 q - 1 = tanh((f + noise) / (2 tau))``
+(the Gumbel-sigmoid rescaled, so the next layer's Walsh products read them as they are). On CPU in
+float32 each layer's expansion is the PolyLUT kernel (``_native/polynomial.cpp``): a Walsh expansion
+is a multilinear polynomial, its 2^k products a chain of k product groups (``walsh_groups``), so the
+kernel gathers the node inputs in place and computes f, the coefficient gradients and the input
+gradients; elsewhere (no compiler, ``LUTSEARCH_NATIVE=0``, GPU) ``_WalshLayer`` does it in PyTorch as a
+bilinear form (one batched matmul per layer), the first layer's 0/1 bits as table reads.
+
+Evaluation (``predict_codes``, validation, ``to_tables``) is the exact path (``lutsearch.models._exact``):
+each node's hard table is enumerated with correctly rounded products and an ordered sum of the
+expansion, and the data path reads those tables at the samples' addresses, so tables and model agree
+bit for bit on every CPU; the popcounts are ordered adds of whole numbers.
 """
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
+from lutsearch.models import _exact as exact
 from lutsearch.models._base import LUTNetwork, enumerate_codes, random_indices
+from lutsearch.models import _native as native_package
+from lutsearch.models._native import layer as native_layer
+from lutsearch.models._native import polynomial as native_polynomial
 from lutsearch.models._quant import to_codes
 from lutsearch.models._registry import FamilySpec, Knob, LayerPlan, register_family
 from lutsearch.tables import AdderLayer, TableLayer, TruthTableNetwork
@@ -31,11 +49,216 @@ __all__ = ["WalshNodes", "WARPNetwork", "walsh_basis"]
 
 
 def walsh_basis(z: torch.Tensor) -> torch.Tensor:
-    """(..., k) signed inputs -> (..., 2^k) products; subset S = bit pattern of the last index."""
+    """(..., k) signed inputs -> (..., 2^k) products; subset S = bit pattern of the last index.
+
+    Each product is one correctly rounded multiply of a smaller subset's product by one input, so this
+    is also the exact path's basis (``lutsearch.models._exact``)."""
     basis = torch.ones(*z.shape[:-1], 1, dtype=z.dtype, device=z.device)
-    for j in range(z.shape[-1]):  # loop over the k inputs of a node (k <= 6)
+    for j in range(z.shape[-1]):  # loop over the k inputs of a node (k <= 8): doubles the basis
         basis = torch.cat([basis, basis * z[..., j:j + 1]], dim=-1)
     return basis
+
+
+def _basis_rows(z: torch.Tensor) -> torch.Tensor:
+    """Feature-major ``walsh_basis``: (n, m, B) signed inputs -> (n, 2^m, B) products."""
+    n, m, batch = z.shape
+    out = z.new_empty(n, 1 << m, batch)
+    out[:, 0] = 1.0
+    for j in range(m):
+        torch.mul(out[:, :1 << j], z[:, j:j + 1], out=out[:, 1 << j:2 << j])
+    return out
+
+
+def _basis_rows_backward(grad: torch.Tensor, basis: torch.Tensor, z: torch.Tensor, out: torch.Tensor) -> None:
+    """d loss / d z into ``out`` (n, m, B) from d loss / d basis (n, 2^m, B); ``grad`` is overwritten."""
+    for j in reversed(range(z.shape[1])):  # undo the doublings, last first
+        hi = grad[:, 1 << j:2 << j]
+        if j == 0:  # basis[:, 0] is 1
+            out[:, 0].copy_(hi[:, 0])
+            break
+        torch.sum(hi * basis[:, :1 << j], dim=1, out=out[:, j])
+        grad[:, :1 << j].addcmul_(hi, z[:, j:j + 1])
+
+
+@functools.lru_cache(maxsize=64)
+def _walsh_signs(k: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """(2^k, 2^k) matrix ``H[S, a] = prod_{j in S} (2 a_j - 1) = (-1)^|S minus a|``: Walsh coefficients
+    (rows: subsets S) -> table values (columns: addresses a). Training only (cached, never modified)."""
+    a = torch.arange(1 << k)
+    missing = a[:, None] & ~a[None, :]  # the inputs of S that are 0 at address a
+    parity = torch.zeros_like(missing)
+    for j in range(k):
+        parity ^= (missing >> j) & 1
+    return (1 - 2 * parity).to(dtype=dtype, device=device)
+
+
+class _WalshLayer(torch.autograd.Function):
+    """One WARP layer's training step, feature-major and signed: ``z`` (n_in, B) in [-1, 1] (``2 p - 1``
+    of the input probabilities p) -> ``tanh(scale * (f + noise))`` (n, B), which is ``2 sigmoid((f +
+    noise) / tau) - 1`` for ``scale = 1 / (2 tau)``: the next layer's signed input.
+
+    Node i's expansion ``f = sum_S c_S prod_{j in S} z_j`` is computed as the bilinear form ``psi^T C
+    phi``: phi (2^k1) are the Walsh products of its low k1 = k // 2 inputs, C (2^k2, 2^k1) its
+    coefficients (``coeffs[i, lo + 2^k1 hi]``), and psi (the high k2 inputs) is contracted one input at
+    a time (``t = t[:half] + z_j t[half:]``) instead of being built. One batched matmul per layer does
+    the 2^k multiply-adds per sample and the intermediates are 2^k1 or 2^k2 rows wide, not 2^k.
+    ``binary`` inputs (exactly 0/1: the thermometer bits of the first layer) skip the expansion: each
+    node is its table of values (the Walsh transform of c) read at the sample's address (no input
+    gradient then). The backward is written out; tests check it against autograd of the plain
+    expansion."""
+
+    @staticmethod
+    def forward(ctx, z, coeffs, idx, noise, scale, binary):
+        n, k = idx.shape
+        batch = z.shape[1]
+        zg = z.index_select(0, idx.reshape(-1)).view(n, k, batch)
+        if binary:  # 0/1 inputs (uint8 or float): address bit j = input j
+            bits = zg if zg.dtype == torch.uint8 else (zg > 0.5).to(torch.uint8)
+            addr8 = bits[:, 0].clone()  # k <= 8 address bits: one byte per (node, sample)
+            for j in range(1, k):
+                addr8.bitwise_or_(bits[:, j] << j)
+            addr = addr8.long()
+            f = (coeffs @ _walsh_signs(k, coeffs.dtype, coeffs.device)).gather(1, addr)  # table read
+            saved = (addr,)
+        else:
+            k1 = k // 2
+            phi = _basis_rows(zg[:, :k1])
+            t = torch.bmm(coeffs.view(n, -1, phi.shape[1]), phi)  # (n, 2^k2, B): C phi
+            chain = [t]
+            for j in reversed(range(k1, k)):  # contract psi's inputs, highest first
+                half = t.shape[1] // 2
+                t = torch.addcmul(t[:, :half], t[:, half:], zg[:, j:j + 1])
+                chain.append(t)
+            f = t.view(n, batch)
+            saved = (zg, phi, *chain[:-1])
+        if noise is not None:
+            f = f.add_(noise) if not binary else f + noise
+        out = torch.tanh_(f.mul_(scale) if not binary or noise is not None else f * scale)
+        ctx.scale, ctx.binary, ctx.n_in = scale, binary, z.shape[0]
+        ctx.save_for_backward(coeffs, idx, out, *saved)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        coeffs, idx, out, *saved = ctx.saved_tensors
+        n, k = idx.shape
+        batch = out.shape[1]
+        gf = torch.addcmul(grad, grad * out, out, value=-1.0)  # d loss / d f, over scale: grad (1 - out^2)
+        gx = None
+        if ctx.binary:
+            if ctx.needs_input_grad[0]:
+                raise RuntimeError("WARP: the binary (table) path has no input gradient")
+            (addr,) = saved
+            gtable = coeffs.new_zeros(n, 1 << k).scatter_add_(1, addr, gf)
+            gc = (gtable @ _walsh_signs(k, coeffs.dtype, coeffs.device).T).mul_(ctx.scale)
+            return None, gc, None, None, None, None
+        zg, phi, *chain = saved
+        k1 = k // 2
+        need_x = ctx.needs_input_grad[0]
+        gz = zg.new_empty(n, k, batch) if need_x else None
+        g = gf.view(n, 1, batch)
+        for j, t in zip(range(k1, k), reversed(chain)):  # undo the contractions, lowest input first
+            half = t.shape[1] // 2
+            if need_x:
+                torch.sum(g * t[:, half:], dim=1, out=gz[:, j])
+            g = torch.cat([g, g * zg[:, j:j + 1]], dim=1)
+        # g: d loss / d (C phi), (n, 2^k2, B)
+        gc = torch.bmm(g, phi.transpose(1, 2)).view(n, 1 << k).mul_(ctx.scale)
+        if need_x:
+            gphi = torch.bmm(coeffs.view(n, g.shape[1], phi.shape[1]).transpose(1, 2), g)
+            _basis_rows_backward(gphi, phi, zg[:, :k1], gz)
+            gx = gz.new_zeros(ctx.n_in, batch).index_add_(0, idx.reshape(-1), gz.view(n * k, batch),
+                                                          alpha=ctx.scale)
+        return gx, gc, None, None, None, None
+
+
+def logistic_noise(rows: int, batch: int, dtype: torch.dtype, device: torch.device | str = "cpu") -> torch.Tensor:
+    """(rows, batch) logistic noise ``logit(u)`` (the difference of two Gumbels) for the Gumbel-sigmoid,
+    from 16-bit uniforms ``u = (k + 1/2) / 2^16``: four per 64-bit draw of PyTorch's generator, half its
+    work per sample (drawing the noise was a fifth of a WARP training step). The noise is cut at
+    +-11.8 (``logit(2^-17)``: a 2^-16 tail per draw) and its quantiles are 2^-16 apart."""
+    n = rows * batch
+    words = torch.randint(-2**63, 2**63 - 1, ((n + 3) // 4,), dtype=torch.int64, device=device)
+    k = words.view(torch.int16)[:n].view(rows, batch)
+    return k.to(dtype).add_(32768.5).mul_(1.0 / 65536).logit_()
+
+
+@functools.lru_cache(maxsize=16)
+def walsh_groups(k: int) -> torch.Tensor:
+    """The Walsh basis as product groups ``(parent, out, count, input)`` (``polylut.monomial_groups``'
+    format, which the PolyLUT kernel takes): products ``2^j .. 2^(j+1) - 1`` are products ``0 .. 2^j - 1``
+    times input j, exactly ``walsh_basis``' doubling; product 0 is the constant."""
+    return torch.tensor([(0, 1 << j, 1 << j, j) for j in range(k)], dtype=torch.int64).reshape(k, 4)
+
+
+class _WalshPolynomial:
+    """A WalshNodes layer as the PolyLUT kernel sees a ``PolynomialNeurons``: ``weight`` = the Walsh
+    coefficients (n, 2^k), a zero ``bias``, ``groups`` = ``walsh_groups(k)``. A multilinear polynomial is
+    a polynomial, so the kernel computes the expansion with 2^k products, no more."""
+
+    def __init__(self, coeffs: torch.Tensor, k: int) -> None:
+        self.fan_in = k
+        self.weight = coeffs
+        self.bias = coeffs.new_zeros(coeffs.shape[0])
+        self.groups = walsh_groups(k)
+
+
+class _WalshNative(torch.autograd.Function):
+    """A WARP layer's training step by the PolyLUT kernel (``_native/polynomial.cpp`` in ``layer.h``'s
+    driver, neither batch-norm nor quantizer): signed feature-major ``z`` (n_in, B), each node reading
+    rows ``idx`` in place, -> ``tanh(scale * f + noise)`` (n, B), ``noise`` already times ``scale``. The
+    kernel computes ``scale * f`` (from the scaled coefficients) and, in the backward, the coefficient
+    gradients and the input gradients summed into (n_in, B); the Gumbel-tanh around it is one add and
+    one tanh forward, two ops backward."""
+
+    @staticmethod
+    def forward(ctx, z, coeffs, idx, noise, scale):
+        z = z.contiguous()
+        n, k = idx.shape
+        weight = coeffs * scale
+        poly = _WalshPolynomial(weight, k)
+        params = [weight, poly.bias]
+        pre = z.new_empty(n, z.shape[1])
+        kernel = native_polynomial.KERNEL
+        kernel.call(_layer_args(z, idx, pre), kernel.arguments(poly, params, None), backward=False)
+        if noise is not None:
+            pre.add_(noise)
+        out = torch.tanh_(pre)
+        ctx.scale = scale
+        ctx.save_for_backward(z, idx, out, *params)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        z, idx, out, coeffs, bias = ctx.saved_tensors  # coeffs: the scaled ones
+        n, k = idx.shape
+        gpre = torch.addcmul(grad, grad * out, out, value=-1.0)  # (n, B): d loss / d (scale f)
+        grads = [torch.empty_like(coeffs), torch.empty_like(bias)]
+        args = _layer_args(z, idx, out)
+        args.g = gpre.data_ptr()
+        gx = None
+        if ctx.needs_input_grad[0]:
+            gxn = z.new_empty(n, k, z.shape[1])
+            gx = torch.empty_like(z)
+            args.gxn, args.gx = gxn.data_ptr(), gx.data_ptr()
+        kernel = native_polynomial.KERNEL
+        kernel.call(args, kernel.arguments(_WalshPolynomial(coeffs, k), [coeffs, bias], grads), backward=True)
+        return gx, grads[0].mul_(ctx.scale), None, None, None
+
+
+def _native_enabled() -> bool:
+    """``LUTSEARCH_NATIVE`` does not ask for PyTorch only."""
+    mode = getattr(native_package, "native_mode", None)
+    return mode() != "torch" if mode is not None else True
+
+
+def _layer_args(z: torch.Tensor, idx: torch.Tensor, pre: torch.Tensor) -> native_layer.LayerArgs:
+    """``layer.h``'s arguments for the neurons alone on feature-major rows (no batch-norm, no quantizer):
+    z (n_in, B), node i reading rows ``idx[i]``, pre (n, B); input gradients feature-major (n, F, B)."""
+    n, k = idx.shape
+    n_in, batch = z.shape
+    return native_layer.LayerArgs(n=n, F=k, B=batch, n_in=n_in, x=z.data_ptr(), idx=idx.data_ptr(), xr=batch, xs=1,
+                                  pre=pre.data_ptr(), gr=batch, gs=1)
 
 
 class WalshNodes(nn.Module):
@@ -59,30 +282,75 @@ class WalshNodes(nn.Module):
         return self.indices.shape[1]
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, n, k) inputs in [0, 1] -> (B, n) Walsh expansion."""
+        """(B, n, k) inputs in [0, 1] -> (B, n) Walsh expansion. In evaluation (the exact path) with
+        ``_exact`` arithmetic only: the products of ``walsh_basis``, then ``ordered_dot`` (each term
+        rounded, added in subset order), so data path and enumeration agree bit for bit on any CPU."""
         basis = walsh_basis(2.0 * x - 1.0)
         if self.training:
             return (basis * self.coeffs).sum(-1)
-        out = torch.zeros(basis.shape[:-1], dtype=basis.dtype)
-        for s in range(basis.shape[-1]):  # fixed summation order: data path == enumeration, bit for bit
-            out = out + basis[..., s] * self.coeffs[:, s]
-        return out
+        return exact.ordered_dot(basis, self.coeffs)
+
+    def native_ok(self, z: torch.Tensor) -> bool:
+        """Whether training steps on ``z`` take the PolyLUT kernel: it can (CPU, float32, library built)
+        and ``LUTSEARCH_NATIVE`` is not ``torch``/``0``. Not the per-shape measured choice of
+        ``_native/choice.py`` (that times PolyLUT's own neurons): the kernel was 1.5-2x faster than
+        ``_WalshLayer`` here (AMD EPYC Zen 4, fan-in 4 and 6)."""
+        kernel = native_polynomial.KERNEL
+        capable = getattr(kernel, "capable", kernel.supports)
+        return torch.is_grad_enabled() and _native_enabled() and capable(_WalshPolynomial(self.coeffs, self.fan_in), z)
+
+    def noise(self, batch: int, device: torch.device | str = "cpu") -> torch.Tensor | None:
+        """Logistic noise (n, B) of the Gumbel-sigmoid (the difference of two Gumbels), or None."""
+        if not self.gumbel:
+            return None
+        return logistic_noise(self.n_out, batch, self.coeffs.dtype, device)
+
+    def native_forward(self, z: torch.Tensor, noise: torch.Tensor | None | bool = True) -> torch.Tensor:
+        """Training step on feature-major signed inputs (n_in, B) -> signed outputs (n, B) by the PolyLUT
+        kernel (``_WalshNative``); ``train_forward`` is the same step in PyTorch. ``noise``: True draws
+        it here, else the (n, B) noise already divided by ``2 tau``, or None."""
+        scale = 0.5 / self.tau
+        if noise is True:
+            noise = self.noise(z.shape[1], z.device)
+            noise = None if noise is None else noise.mul_(scale)
+        return _WalshNative.apply(z, self.coeffs, self.indices, noise, scale)
+
+    def train_forward(self, z: torch.Tensor, binary: bool = False,
+                      noise: torch.Tensor | None | bool = True) -> torch.Tensor:
+        """Training step on feature-major signed inputs ``2 p - 1`` (n_in, B) -> signed outputs
+        ``2 q - 1`` (n, B), q the Gumbel-sigmoid outputs. ``binary``: the inputs are 0/1 bits instead
+        (float or uint8: the first layer's; read as tables, no input gradient then). ``noise`` as in
+        ``native_forward``."""
+        if noise is True:
+            noise = self.noise(z.shape[1], z.device)
+        return _WalshLayer.apply(z, self.coeffs, self.indices, noise, 0.5 / self.tau, binary)
+
+    def hard_forward(self, prev: torch.Tensor) -> torch.Tensor:
+        """Evaluation on 0/1 inputs (B, n_in) -> 0/1 outputs (B, n): each node's hard table (from the
+        exact expansion, ``truth_tables``) read at the sample's address; so the data path and the
+        tables agree by construction."""
+        tables = torch.from_numpy(self.truth_tables()).to(prev.device)  # (n, 2^k)
+        addr = torch.zeros(prev.shape[0], self.n_out, dtype=torch.int64, device=prev.device)
+        for j in range(self.fan_in):
+            addr |= (prev.index_select(1, self.indices[:, j]) > 0.5).to(torch.int64) << j
+        return tables.T.gather(0, addr).to(prev.dtype)
 
     def forward(self, prev: torch.Tensor) -> torch.Tensor:
-        f = self.logits(prev[:, self.indices])
         if not self.training:
-            return (f > 0).to(f.dtype)
-        if self.gumbel:  # Gumbel-sigmoid: the difference of two Gumbels is logistic noise
-            u = torch.rand_like(f).clamp(1e-6, 1 - 1e-6)
-            f = f + torch.log(u) - torch.log1p(-u)
-        return torch.sigmoid(f / self.tau)
+            return self.hard_forward(prev)
+        return self.train_forward(prev.t() * 2.0 - 1.0).t().add(1.0).mul(0.5)
 
     @torch.no_grad()
     def truth_tables(self) -> np.ndarray:
-        """Hard outputs (n, 2^k) for every address (input j = address bit j)."""
-        x = enumerate_codes(self.fan_in, 1, False).to(self.coeffs.dtype)  # (2^k, k)
-        x = x[:, None, :].expand(x.shape[0], self.n_out, self.fan_in)
-        return (self.logits(x) > 0).to(torch.int64).T.numpy()
+        """Hard outputs (n, 2^k) for every address (input j = address bit j), exact arithmetic."""
+        was = self.training
+        self.train(False)
+        try:
+            x = enumerate_codes(self.fan_in, 1, False).to(self.coeffs.dtype)  # (2^k, k)
+            x = x[:, None, :].expand(x.shape[0], self.n_out, self.fan_in)
+            return (self.logits(x) > 0).to(torch.int64).T.numpy()
+        finally:
+            self.train(was)
 
 
 def thermometer(codes: torch.Tensor, bits: int) -> torch.Tensor:
@@ -102,9 +370,34 @@ class WARPNetwork(LUTNetwork):
         return thermometer(codes, self.input_bits).to(dtype) if self.input_bits > 1 else codes.to(dtype)
 
     def _group_counts(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, n_in) 0/1 inputs -> (B, n_classes) per-class sums of the output nodes. Training runs
+        the layers feature-major (``WalshNodes.train_forward``); evaluation reads each node's hard
+        table and counts with ``_exact`` adds (whole numbers: exact in any order, but no reduction)."""
+        if self.training:
+            if all(layer.native_ok(x) for layer in self.layers[1:]):
+                # every layer's noise drawn up front, in one call (PyTorch ops between kernel calls
+                # share the cores with the kernels' helper threads), the first layer's bits as tables
+                # (cheaper than any expansion), then the kernel
+                noise = self._noise(x.shape[0], x.device)
+                h = self.layers[0].train_forward(x.t().to(torch.uint8).contiguous(), True, noise[0])
+                for layer, nz in zip(self.layers[1:], noise[1:]):
+                    h = layer.native_forward(h, None if nz is None else nz.mul_(0.5 / layer.tau))
+            else:
+                h = x.t().contiguous()  # 0/1 bits: the first layer reads them as tables
+                for i, layer in enumerate(self.layers):
+                    h = layer.train_forward(h, binary=i == 0)  # signed: 2 q - 1
+            return h.view(self.n_classes, self.group_size, -1).sum(1).t().add(self.group_size).mul(0.5)
         for layer in self.layers:
             x = layer(x)
-        return x.reshape(x.shape[0], self.n_classes, self.group_size).sum(-1)
+        return exact.ordered_sum(x.reshape(x.shape[0], self.n_classes, self.group_size))
+
+    def _noise(self, batch: int, device: torch.device | str) -> list[torch.Tensor | None]:
+        """Every layer's Gumbel noise (``WalshNodes.noise``), one draw for all layers."""
+        sizes = [layer.n_out if layer.gumbel else 0 for layer in self.layers]
+        if not any(sizes):
+            return [None] * len(sizes)
+        flat = logistic_noise(sum(sizes), batch, self.layers[0].coeffs.dtype, device)
+        return [part if n else None for part, n in zip(flat.split(sizes), sizes)]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():

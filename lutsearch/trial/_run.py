@@ -103,7 +103,7 @@ def _run(config: dict[str, Any], workdir: Path, threads: int, use_gpu: bool, t_s
     mismatch = np.flatnonzero((torch_val != table_val).any(1))
     if mismatch.size:
         raise RuntimeError(f"truth tables disagree with the quantized model on validation sample {mismatch[0]}")
-    val_acc = float((network.predict(val_codes) == data.y_val).mean())
+    val_acc = float((network.classes_of(table_val) == data.y_val).mean())
     test_acc = float((network.predict(test_codes) == data.y_test).mean())
 
     torch.save(model.state_dict(), workdir / "model.pt")

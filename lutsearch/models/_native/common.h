@@ -1,7 +1,14 @@
-// Shared by lutsearch's native kernels: 16-float vectors (GCC/Clang vector extensions: one AVX-512
-// register where the CPU has it, split into narrower registers elsewhere) and a split of neurons
-// over a small pool of helper threads. Written by hand: the kernels avoid PyTorch headers (and so
-// at::parallel_for) to build in seconds.
+// Shared by lutsearch's native kernels: float vectors as wide as the target's registers (GCC/Clang
+// vector extensions) and a split of neurons over a small pool of helper threads. Written by hand:
+// the kernels avoid PyTorch headers (and so at::parallel_for) to build in seconds.
+//
+// The width is chosen at compile time from the -march level (lutsearch.models._native.march()):
+// 16 floats with AVX-512, 8 with AVX/AVX2, 4 otherwise (SSE, NEON). A wider vector type than the
+// registers would be split by the compiler into several registers per value: on AVX2 the kernels'
+// 16-float blocks then needed twice the registers there are, spilled to the stack and ran 0.6x of
+// PyTorch (docs/performance.md). Kernels size their register blocks in vectors (subnet.cpp), so one
+// source is good at every width. A neuron's sums run in a fixed order for a given width: results
+// do not depend on the number of threads, only (to float32 rounding) on the width.
 #pragma once
 #include <pthread.h>
 
@@ -18,23 +25,38 @@
 
 namespace lutsearch_native {
 
-typedef float vf __attribute__((vector_size(64)));  // 16 lanes
-typedef int vi __attribute__((vector_size(64)));
+#if defined(__AVX512F__)
 constexpr int LANES = 16;
+#elif defined(__AVX__)
+constexpr int LANES = 8;
+#else
+constexpr int LANES = 4;
+#endif
+typedef float vf __attribute__((vector_size(4 * LANES)));
+typedef int vi __attribute__((vector_size(4 * LANES)));
 
 inline vf vload(const float* p) { vf v; std::memcpy(&v, p, sizeof v); return v; }
 inline void vstore(float* p, vf v) { std::memcpy(p, &v, sizeof v); }
-inline vf vbcast(float a) { return vf{a, a, a, a, a, a, a, a, a, a, a, a, a, a, a, a}; }
+inline vf vbcast(float a) { return a - vf{}; }  // a - (+0) is a in every lane, -0 included
 #if defined(__clang__)
 #define LUTSEARCH_SHUFFLE(v, ...) __builtin_shufflevector(v, v, __VA_ARGS__)
 #else
 #define LUTSEARCH_SHUFFLE(v, ...) __builtin_shuffle(v, vi{__VA_ARGS__})
 #endif
-inline float hsum(vf v) {  // pairwise: lanes 8 apart, then 4, 2, 1
+inline float hsum(vf v) {  // pairwise: lanes LANES/2 apart, then LANES/4, ..., 1
+#if defined(__AVX512F__)
   v += LUTSEARCH_SHUFFLE(v, 8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7);
   v += LUTSEARCH_SHUFFLE(v, 4, 5, 6, 7, 0, 1, 2, 3, 12, 13, 14, 15, 8, 9, 10, 11);
   v += LUTSEARCH_SHUFFLE(v, 2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13);
   v += LUTSEARCH_SHUFFLE(v, 1, 0, 3, 2, 5, 4, 7, 6, 9, 8, 11, 10, 13, 12, 15, 14);
+#elif defined(__AVX__)
+  v += LUTSEARCH_SHUFFLE(v, 4, 5, 6, 7, 0, 1, 2, 3);
+  v += LUTSEARCH_SHUFFLE(v, 2, 3, 0, 1, 6, 7, 4, 5);
+  v += LUTSEARCH_SHUFFLE(v, 1, 0, 3, 2, 5, 4, 7, 6);
+#else
+  v += LUTSEARCH_SHUFFLE(v, 2, 3, 0, 1);
+  v += LUTSEARCH_SHUFFLE(v, 1, 0, 3, 2);
+#endif
   return v[0];
 }
 // rint (ties to even, the default rounding mode) of |z| < 2^22 in float32
@@ -47,7 +69,7 @@ inline vf vmin(vf a, vf b) { return a < b ? a : b; }
 inline vf vmax(vf a, vf b) { return a > b ? a : b; }
 inline vf vmask(vf v, vi m) { return (vf)((vi)v & m); }
 
-// Loads/stores cnt <= 16 floats (zeros past cnt).
+// Loads/stores cnt <= LANES floats (zeros past cnt).
 inline vf load_part(const float* p, int cnt) {
   if (cnt == LANES) return vload(p);
   alignas(64) float tmp[LANES] = {};
@@ -61,7 +83,7 @@ inline void store_part(float* p, vf v, int cnt) {
   std::memcpy(p, tmp, sizeof(float) * cnt);
 }
 
-// Loads/stores cnt <= 16 floats ``stride`` apart (zeros past cnt).
+// Loads/stores cnt <= LANES floats ``stride`` apart (zeros past cnt).
 inline vf load_strided(const float* p, int64_t stride, int cnt) {
   if (stride == 1) return load_part(p, cnt);
   alignas(64) float tmp[LANES] = {};

@@ -10,7 +10,10 @@ Two autograd functions drive any :class:`NeuronKernel` (``polynomial.py``, ``sub
   ``lutsearch.models._base.LUTLayer.fused_constants``; the constants come from there.
 
 Both run only for training steps (CPU, float32); they agree with the PyTorch path to float32
-rounding. Evaluation and table enumeration never come here (the bit-exactness contract).
+rounding. Evaluation and table enumeration never come here (the bit-exactness contract). Whether a
+kernel *can* take a neuron function is ``NeuronKernel.capable``; whether it *should* (which of the
+fused layer, the neurons alone and PyTorch runs) is ``LUTSEARCH_NATIVE``'s, by default measured per
+CPU and kind of layer (``choice.py``).
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from lutsearch.models._native import check_status, load_library
+from lutsearch.models._native import check_status, choice, load_library
 
 __all__ = ["LayerArgs", "NeuronKernel", "LayerConstants", "neurons", "layer_step"]
 
@@ -67,9 +70,26 @@ class NeuronKernel:
             setattr(lib, "_lutsearch_typed_" + self.entry, True)
         return lib
 
-    def supports(self, neuron: Any, x: torch.Tensor) -> bool:
-        """Whether the kernel takes ``neuron`` on inputs like ``x`` (family limits come on top)."""
+    # False where the family's neurons alone keep PyTorch's ops (LogicNets' linear neurons): the kernel
+    # then only runs inside fused layers.
+    neurons_alone: bool = True
+
+    def capable(self, neuron: Any, x: torch.Tensor) -> bool:
+        """Whether the kernel can take ``neuron`` on inputs like ``x``: CPU, float32, a built library
+        (families add their limits). Whether it *should* is ``supports`` (neurons alone) or
+        ``choice.fused_allowed`` (whole layers)."""
         return x.device.type == "cpu" and x.dtype == torch.float32 and self.library() is not None
+
+    def supports(self, neuron: Any, x: torch.Tensor) -> bool:
+        """Whether a training step of ``neuron`` on gathered inputs ``x`` (B, n, F) runs on this kernel
+        alone (``neurons``): the kernel can take it and ``LUTSEARCH_NATIVE`` allows it; under ``auto``
+        only where the kernel was measured faster than PyTorch for this kind of neuron (``choice.py``)."""
+        return self.capable(neuron, x) and choice.neurons_allowed(self, neuron, x)
+
+    def shape_key(self, neuron: Any) -> str:
+        """What besides the number of neurons and the batch sets this family's speed, for the cache of
+        measured choices (``choice.py``): the fan-in here; families add their sizes."""
+        return f"F{neuron.fan_in}"
 
     def parameters(self, neuron: Any) -> list[torch.Tensor]:
         raise NotImplementedError

@@ -1,7 +1,7 @@
 // LogicNets neurons (y = bias + sum_f w_f * x_f over the F inputs) for layer.h's fused training step.
 //
 // Written by hand because no library fuses the gather, these products, batch-norm and the quantizer
-// (see layer.h). 16 samples per vector (common.h); weight gradients accumulate per lane and are
+// (see layer.h). LANES samples per vector (common.h); weight gradients accumulate per lane and are
 // summed once per neuron. Parameters (float32, C-contiguous): w (n, F), bias (n), gradients alike.
 #include "layer.h"
 

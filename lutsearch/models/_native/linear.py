@@ -23,6 +23,7 @@ class LinearArgs(ctypes.Structure):
 
 class LinearKernel(NeuronKernel):
     stem, entry = "linear", "lutsearch_linear_layer"
+    neurons_alone = False  # two PyTorch ops: nothing to gain alone
 
     def parameters(self, neuron):
         return [neuron.weight, neuron.bias]

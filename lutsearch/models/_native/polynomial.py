@@ -27,6 +27,9 @@ class PolyArgs(ctypes.Structure):
 class PolynomialKernel(NeuronKernel):
     stem, entry = "polynomial", "lutsearch_poly_layer"
 
+    def shape_key(self, neuron):
+        return f"F{neuron.fan_in} M{neuron.weight.shape[1]}"  # M monomials: the degree at this fan-in
+
     def parameters(self, neuron):
         return [neuron.weight, neuron.bias]
 

@@ -5,9 +5,11 @@
 // as a batched matmul over neurons, which streams every (neurons, batch, N) activation through
 // memory several times per step. Here one neuron's whole MLP runs on a block of S samples held in
 // registers and L1; the backward recomputes the block's forward instead of reading saved
-// activations. Vectors are 16 floats (common.h); hidden widths up to 64 are padded to whole vectors
-// with zero weights. Plain C++ without PyTorch headers: it builds in a few seconds and is loaded with
-// ctypes by lutsearch.models._native, which falls back to the PyTorch path when it cannot build.
+// activations. Vectors are as wide as the target's registers (common.h: 16, 8 or 4 floats); hidden
+// widths up to 64 are padded to a power-of-two number of whole vectors with zero weights, and a block
+// holds as many samples as the register file keeps accumulators for (``block_samples``). Plain C++
+// without PyTorch headers: it builds in a few seconds and is loaded with ctypes by
+// lutsearch.models._native, which falls back to the PyTorch path when it cannot build.
 //
 // The neurons run inside layer.h's driver (gather by row pointers, batch-norm, quantizer), or alone
 // (``norm`` and ``quant`` off) when lutsearch's PyTorch layer calls them on gathered inputs.
@@ -283,10 +285,36 @@ int dispatch(const LayerArgs& layer, const Args& args, bool bwd, int nthreads) {
              : layer_forward<SubnetKernel<NV, S>>(layer, args, nthreads);
 }
 
-// floats per activation vector: max(F, N) rounded up to 16, 32 or 64; 0 when wider than 64
+// Samples per block for NV vectors per activation: as many as keep the block's accumulators (S * NV
+// vectors) and the weights in registers, measured per register file (kernel-only timings of one
+// layer, fwd + bwd, docs/performance.md): AVX-512's 32 registers take 6 samples of 2 or 4 vectors
+// (1.4-1.6x faster than 4 and 2); 16 registers (AVX2, SSE, NEON) take 4 samples of 2 or 4 vectors
+// and 3 of 8 (16-float blocks on AVX2, i.e. 8 samples of 2 vectors, spilled and ran 0.6x of PyTorch).
+constexpr int block_samples(int NV) {
+#if defined(__AVX512F__)
+  return NV == 1 ? 8 : 6;
+#else
+  return NV == 1 ? 8 : NV <= 4 ? 4 : NV == 8 ? 3 : 1;
+#endif
+}
+
+// floats per activation vector: max(F, N) rounded up to LANES times a power of two; 0 when wider than 64
 int64_t padded_width(int64_t F, int64_t N) {
   const int64_t width = std::max(F, N);
-  return width <= 16 ? 16 : width <= 32 ? 32 : width <= 64 ? 64 : 0;
+  if (width > 64) return 0;
+  int64_t p = LANES;
+  while (p < width) p *= 2;
+  return p;
+}
+
+// NV vectors per activation, block_samples(NV) samples per block
+template <int NV>
+int dispatch_width(const LayerArgs& layer, const Args& args, bool bwd, int nthreads) {
+  if constexpr (NV * LANES > 64) {
+    return 1;
+  } else {
+    return dispatch<NV, block_samples(NV)>(layer, args, bwd, nthreads);
+  }
 }
 
 }  // namespace
@@ -300,10 +328,12 @@ int lutsearch_subnet_layer(const LayerArgs* layer, const Args* sub, int backward
   if (a.L < 1 || a.L > 8 || a.n_skips < 0 || 2 * a.n_skips > a.L || a.N < 1 || a.n != layer->n || a.F != layer->F)
     return 2;
   for (int l = 0; l <= a.L; ++l) a.dims[l] = l == 0 ? a.F : (l == a.L ? 1 : a.N);
-  switch (padded_width(a.F, a.N)) {  // samples per block: 8 vectors of accumulators
-    case 16: return dispatch<1, 8>(*layer, a, backward, nthreads);
-    case 32: return dispatch<2, 4>(*layer, a, backward, nthreads);
-    case 64: return dispatch<4, 2>(*layer, a, backward, nthreads);
+  switch (padded_width(a.F, a.N) / LANES) {
+    case 1: return dispatch_width<1>(*layer, a, backward, nthreads);
+    case 2: return dispatch_width<2>(*layer, a, backward, nthreads);
+    case 4: return dispatch_width<4>(*layer, a, backward, nthreads);
+    case 8: return dispatch_width<8>(*layer, a, backward, nthreads);
+    case 16: return dispatch_width<16>(*layer, a, backward, nthreads);
     default: return 1;
   }
 }

@@ -16,7 +16,7 @@ from lutsearch.models._native.layer import NeuronKernel
 
 __all__ = ["MAX_WIDTH", "MAX_DEPTH", "KERNEL", "SubnetArgs"]
 
-MAX_WIDTH = 64  # widest sub-network input or hidden layer the kernel takes (4 vectors of 16 floats)
+MAX_WIDTH = 64  # widest sub-network input or hidden layer the kernel takes (64 floats, padded to whole vectors)
 MAX_DEPTH = 8
 _ADDR = ctypes.c_void_p
 _POINTER_SIZE = ctypes.sizeof(ctypes.c_void_p)
@@ -34,9 +34,12 @@ class SubnetArgs(ctypes.Structure):
 class SubnetKernel(NeuronKernel):
     stem, entry = "subnet", "lutsearch_subnet_layer"
 
-    def supports(self, neuron, x):
+    def capable(self, neuron, x):
         return (1 <= neuron.depth <= MAX_DEPTH and max(neuron.width, neuron.fan_in) <= MAX_WIDTH
-                and super().supports(neuron, x))
+                and super().capable(neuron, x))
+
+    def shape_key(self, neuron):
+        return f"F{neuron.fan_in} N{neuron.width} L{neuron.depth} skips{len(neuron.skip_weights)}"
 
     def parameters(self, neuron):
         # the lists' own dicts: iterating nn.ParameterList costs ~100 us per step, this ~2 us
