@@ -116,6 +116,35 @@ def test_missing_yosys_falls_back_with_warning():
     assert any("falling back to the analytic estimate" in str(w.message) for w in rec)
 
 
+def test_hardware_report_is_typed_and_round_trips(monkeypatch):
+    import dataclasses
+    import json
+
+    from lutsearch.hw import HardwareReport
+    from lutsearch.hw.estimate import analytic_result
+    from lutsearch.objectives import EvalContext, _registry, evaluate_objective
+    from lutsearch.objectives import synthesis as hw_objectives
+
+    monkeypatch.setattr(_registry, "_OBJECTIVES", dict(_registry._OBJECTIVES))  # the test backend stays local
+    monkeypatch.setattr(hw_objectives, "HW_BACKENDS", dict(hw_objectives.HW_BACKENDS))
+
+    net = small_net()
+    rep = analytic_result(net, 2)
+    assert isinstance(rep, HardwareReport) and rep.estimated and rep.backend == "analytic"
+    assert rep.total_depth == sum(rep.layer_depths) and rep.depth == max(rep.stage_depths)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        rep.luts = 0.0
+    data = json.loads(json.dumps(rep.to_dict()))
+    assert HardwareReport.from_dict(data) == rep
+    old = {k: v for k, v in data.items() if k not in ("total_depth", "backend", "options")}  # an older file
+    assert HardwareReport.from_dict(old).total_depth == rep.total_depth
+    # a backend written from the documented minimum (no total_depth) serves every hardware objective
+    hw_objectives.register_hw_backend("test_minimal", lambda ctx, **_: {"luts": 5.0, "stage_depths": [2, 3]})
+    ctx = EvalContext(network=net, metrics={"val_acc": 0.5})
+    assert evaluate_objective("lut_depth", ctx, via="test_minimal") == 5.0
+    assert evaluate_objective("luts", ctx, via="test_minimal") == 5.0
+
+
 def test_baselines_match_published_architectures():
     b = LOGICNETS_BASELINES["jsc-m"]
     assert b.widths == (64, 32, 32, 32, 5) and b.fan_in * b.hidden_bits == 12

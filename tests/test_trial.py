@@ -24,9 +24,9 @@ CONFIG = {
 def test_same_seed_and_params_same_validation_accuracy(tmp_path):
     a = run_trial(CONFIG, str(tmp_path / "a"))
     b = run_trial(CONFIG, str(tmp_path / "b"))
-    assert a["status"] == b["status"] == "ok", (a, b)
-    assert a["values"] == b["values"]
-    assert a["user_attrs"]["val_acc"] == b["user_attrs"]["val_acc"]
+    assert a.status == b.status == "ok", (a, b)
+    assert a.values == b.values
+    assert a.user_attrs["val_acc"] == b.user_attrs["val_acc"]
     ta = load_artifact(tmp_path / "a").network
     tb = load_artifact(tmp_path / "b").network
     assert ta.fingerprint() == tb.fingerprint()
@@ -36,7 +36,7 @@ def test_same_seed_and_params_same_validation_accuracy(tmp_path):
 
 def test_artifact_rebuilds_design_bit_exactly(tmp_path):
     result = run_trial(CONFIG, str(tmp_path / "t"))
-    assert result["status"] == "ok"
+    assert result.status == "ok"
     art = load_artifact(tmp_path / "t")
     assert art.config["n_inputs"] == 64 and art.config["n_classes"] == 10
     assert art.metrics["dataset_variant"] == "digits-sklearn" and art.metrics["bit_exact_val"]
@@ -49,11 +49,11 @@ def test_artifact_rebuilds_design_bit_exactly(tmp_path):
     assert float((art.network.predict(codes) == data.y_test).mean()) == art.metrics["test_acc"]
     metrics = json.loads((tmp_path / "t" / "metrics.json").read_text())
     assert set(metrics["quantizer_scales"]) >= {"input", "layers.0.quant", "layers.2.quant"}
-    assert result["constraint_metrics"]["luts <= 1000"] == result["values"][1]
+    assert result.constraint_metrics["luts <= 1000"] == result.values[1]
 
 
 def test_training_failure_is_a_failed_result(tmp_path):
     bad = {**CONFIG, "params": {**CONFIG["params"], "fan_in": 99}}
     result = run_trial(bad, str(tmp_path / "bad"))
-    assert result["status"] == "fail" and "fan-in 99 exceeds" in result["error"]
+    assert result.status == "fail" and "fan-in 99 exceeds" in result.error
     assert (tmp_path / "bad" / "error.txt").is_file()

@@ -17,9 +17,12 @@ import math
 
 import numpy as np
 
+from lutsearch.hw.analysis import used_bits
+from lutsearch.hw.report import HardwareReport
+from lutsearch.hw.rtl import stage_plan
 from lutsearch.tables import AdderLayer, TableLayer, TruthTableNetwork
 
-__all__ = ["logicnets_lut_cost", "lut_depth", "layer_luts", "layer_depth", "network_luts", "stage_depths",
+__all__ = ["logicnets_lut_cost", "lut_depth", "layer_luts", "layer_depth", "network_luts", "register_counts",
            "analytic_result"]
 
 # LUT levels of a random X-input table after `abc -lut 6` with dch/if/mfs2 (measured, see module doc);
@@ -64,26 +67,29 @@ def layer_depth(layer) -> int:
     raise TypeError(f"unknown layer type {type(layer).__name__}")
 
 
-def stage_depths(network: TruthTableNetwork, pipeline: int) -> list[int]:
-    from lutsearch.hw.rtl import stage_plan
+def register_counts(network: TruthTableNetwork, pipeline: int) -> int:
+    """Flip-flops of the pipelined top that synthesis keeps: the input bits some live neuron depends
+    on, then the non-constant, consumed output bits of the last layer of every stage (exact bit
+    accounting, shared by the analytic estimate and the unit modes of ``lutsearch.hw.synth``)."""
+    if not pipeline or not network.layers:
+        return 0
+    used_in, used_layers = used_bits(network)
+    total = int(used_in.sum())
+    for layers in stage_plan(len(network.layers), pipeline):
+        total += int(used_layers[layers[-1]].sum())
+    return total
 
-    depths = [layer_depth(layer) for layer in network.layers]
-    return [int(sum(depths[i] for i in layers)) for layers in stage_plan(len(network.layers), pipeline)]
 
-
-def analytic_result(network: TruthTableNetwork, pipeline: int, note: str = ""):
-    """A ``SynthResult`` filled from the analytic model (flagged ``estimated``)."""
-    from lutsearch.hw.rtl import stage_plan
-    from lutsearch.hw.synth import SynthResult, register_counts
-
+def analytic_result(network: TruthTableNetwork, pipeline: int, note: str = "") -> HardwareReport:
+    """A ``HardwareReport`` filled from the analytic model (flagged ``estimated``)."""
     live = network.live_neurons()
     layer_l = [layer_luts(layer, lv) for layer, lv in zip(network.layers, live)]
     layer_d = [layer_depth(layer) for layer in network.layers]
     stages = stage_plan(len(network.layers), pipeline)
     sd = [int(sum(layer_d[i] for i in s)) for s in stages]
-    return SynthResult(
+    return HardwareReport(
         luts=float(sum(layer_l)), ffs=register_counts(network, pipeline), depth=max(sd, default=0),
-        stage_depths=sd, stage_luts=[float(sum(layer_l[i] for i in s)) for s in stages], layer_luts=layer_l,
-        layer_depths=layer_d, lut_sizes={}, muxf7=0, muxf8=0, pipeline=int(pipeline), mode="analytic",
-        flow="analytic", tool="none", tool_version="", seconds=0.0, estimated=True,
-        notes=[note] if note else [])
+        total_depth=int(sum(layer_d)), stage_depths=sd, stage_luts=[float(sum(layer_l[i] for i in s)) for s in stages],
+        layer_luts=layer_l, layer_depths=layer_d, lut_sizes={}, muxf7=0, muxf8=0, pipeline=int(pipeline),
+        mode="analytic", flow="analytic", tool="none", tool_version="", seconds=0.0, estimated=True,
+        backend="analytic", options={"pipeline": int(pipeline)}, notes=[note] if note else [])

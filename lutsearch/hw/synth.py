@@ -36,61 +36,28 @@ import numpy as np
 
 from lutsearch.hw import estimate
 from lutsearch.hw.analysis import address_dependence, propagate_constants, simplify_constants, used_bits
+from lutsearch.hw.estimate import register_counts
+from lutsearch.hw.report import HardwareReport
 from lutsearch.hw.rtl import generate_rtl, neuron_rom_module, stage_plan, _layer_module
 from lutsearch.hw.yosys import (YosysError, YosysNotFound, find_yosys, parse_reports, render_script,
                                 run_yosys, template_path)
 from lutsearch.tables import TableLayer, TruthTableNetwork
 
-__all__ = ["SynthResult", "synthesize", "synthesize_chunk", "default_cache_dir", "register_counts", "MODES"]
+__all__ = [
+    "HardwareReport", "SynthResult", "synthesize", "synthesize_chunk", "default_cache_dir", "register_counts", "MODES",
+]
 
 MODES = ("auto", "design", "layer", "neuron")
 # auto: whole-design synthesis up to this many (analytic) LUTs or with one job, else parallel neuron units
 AUTO_DESIGN_MAX_LUTS = 2000.0
 
 
-@dataclasses.dataclass
-class SynthResult:
-    luts: float
-    ffs: int
-    depth: int  # LUT levels of the slowest pipeline stage
-    stage_depths: list[int]
-    stage_luts: list[float]
-    layer_luts: list[float]
-    layer_depths: list[int]
-    lut_sizes: dict[str, int]
-    muxf7: int
-    muxf8: int
-    pipeline: int
-    mode: str
-    flow: str
-    tool: str
-    tool_version: str
-    seconds: float
-    units: int = 0
-    cached_units: int = 0
-    estimated_units: int = 0
-    estimated: bool = False  # the whole result is the analytic estimate (no Yosys)
-    notes: list[str] = dataclasses.field(default_factory=list)
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+SynthResult = HardwareReport  # the former name of the report type (lutsearch.hw.report)
 
 
 def default_cache_dir() -> Path:
     env = os.environ.get("LUTSEARCH_SYNTH_CACHE")
     return Path(env).expanduser() if env else Path.home() / ".cache" / "lutsearch" / "synth"
-
-
-def register_counts(network: TruthTableNetwork, pipeline: int) -> int:
-    """Flip-flops of the pipelined top that synthesis keeps: the input bits some live neuron depends
-    on, then the non-constant, consumed output bits of the last layer of every stage."""
-    if not pipeline or not network.layers:
-        return 0
-    used_in, used_layers = used_bits(network)
-    total = int(used_in.sum())
-    for layers in stage_plan(len(network.layers), pipeline):
-        total += int(used_layers[layers[-1]].sum())
-    return total
 
 
 # ----------------------------------------------------------------------------- the Ray-able worker
@@ -262,7 +229,7 @@ def _run_units(units: dict[str, _Unit], tool, script: str, k: int, jobs: int, ti
 def synthesize(network: TruthTableNetwork, *, pipeline: int = 1, mode: str = "auto", flow: str = "lut6",
                script: str | Path | None = None, tool: str | None = None, k: int = 6, jobs: int | None = None,
                timeout: float | None = 600.0, cache_dir: str | Path | None | bool = None,
-               workdir: str | Path | None = None, ray: bool = False, on_error: str = "estimate") -> SynthResult:
+               workdir: str | Path | None = None, ray: bool = False, on_error: str = "estimate") -> HardwareReport:
     """Synthesize ``network`` and return its hardware cost (see the module docstring).
 
     ``script``: a custom Yosys template path (overrides ``flow``); ``cache_dir=False`` disables the
@@ -274,6 +241,9 @@ def synthesize(network: TruthTableNetwork, *, pipeline: int = 1, mode: str = "au
     if on_error not in ("estimate", "raise"):
         raise ValueError("on_error must be 'estimate' or 'raise'")
     t0 = time.perf_counter()
+    options = {"pipeline": int(pipeline), "mode": mode, "flow": str(script or flow), "tool": tool, "k": int(k),
+               "jobs": jobs, "timeout": timeout, "ray": bool(ray), "on_error": on_error,
+               "cache_dir": cache_dir if cache_dir is False or cache_dir is None else str(cache_dir)}
     try:
         yosys = find_yosys(tool)
     except YosysNotFound as exc:
@@ -281,7 +251,8 @@ def synthesize(network: TruthTableNetwork, *, pipeline: int = 1, mode: str = "au
             raise
         warnings.warn(f"lutsearch.hw: {str(exc).splitlines()[0]} — falling back to the analytic estimate",
                       stacklevel=2)
-        return estimate.analytic_result(network, pipeline, note=str(exc).splitlines()[0])
+        return dataclasses.replace(estimate.analytic_result(network, pipeline, note=str(exc).splitlines()[0]),
+                                   backend="synthesis", options=options)
     template = template_path(script or flow)
     script_text = template.read_text()
     cache = None if cache_dir is False else Path(cache_dir) if cache_dir else default_cache_dir()
@@ -302,9 +273,9 @@ def synthesize(network: TruthTableNetwork, *, pipeline: int = 1, mode: str = "au
         res = _synth_units(network, pipeline, stages, mode, yosys, script_text, k, jobs, timeout, cache, wd,
                            ray, on_error, notes)
     res.update(pipeline=int(pipeline), mode=mode, flow=str(script or flow), tool=yosys.name,
-               tool_version=yosys.version, seconds=time.perf_counter() - t0)
+               tool_version=yosys.version, seconds=time.perf_counter() - t0, backend="synthesis", options=options)
     res.setdefault("notes", []).extend(notes)
-    return SynthResult(**res)
+    return HardwareReport(**res)
 
 
 def _synth_design(network, pipeline, stages, yosys, template, script_text, k, timeout, cache, wd) -> dict:

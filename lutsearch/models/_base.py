@@ -26,11 +26,13 @@ import torch
 from torch import nn
 
 from lutsearch.models import _exact as exact
+from lutsearch.models._model import LUTModel
 from lutsearch.models._native import layer as native_layer
 from lutsearch.models._quant import make_act_quant, make_input_quant, quant_scale, to_codes, training_constants
 from lutsearch.tables import TableLayer, TruthTableNetwork, to_unsigned
 
-__all__ = ["NeuronFunction", "LUTLayer", "LUTNetwork", "random_indices", "enumerate_codes", "run_layers"]
+__all__ = ["NeuronFunction", "LayerHooks", "LUTLayer", "LUTNetwork", "LUTModel", "random_indices", "enumerate_codes",
+           "run_layers"]
 
 # Largest truth table (address bits) a layer may enumerate; wider designs are pruned before training.
 MAX_ADDRESS_BITS = 24
@@ -46,9 +48,16 @@ class NeuronFunction(nn.Module):
     ``native_kernel``: a family's fused C++ kernel (``lutsearch.models._native.layer.NeuronKernel``),
     which lets a plain ``LUTLayer`` run whole training steps natively; None for families without one.
     A subclass that computes a different function must set it back to None.
+
+    ``enumeration_width``: the intermediate values kept per (table entry, neuron) pair when
+    enumerating (hidden width, monomial count; bounds the chunk size of ``LUTLayer.truth_tables``).
+    ``checkpoint_ready``: False while the current weights are not a final design (SparseLUT before its
+    transition epoch). ``sparsifying()``: whether the neuron currently mixes candidate inputs.
     """
 
     native_kernel: "native_layer.NeuronKernel | None" = None
+    enumeration_width: int = 1
+    checkpoint_ready: bool = True
 
     def __init__(self, n_out: int, fan_in: int) -> None:
         super().__init__()
@@ -56,6 +65,21 @@ class NeuronFunction(nn.Module):
 
     def regularization(self) -> torch.Tensor | float:  # pragma: no cover - default
         return 0.0
+
+    def sparsifying(self) -> bool:
+        return False
+
+
+class LayerHooks:
+    """Training hooks of a network's layers (mixed into their ``nn.Module`` classes), no-op defaults:
+    ``LUTNetwork.regularization`` sums the layers', ``LUTNetwork.on_epoch_start`` calls every
+    submodule's that has these hooks."""
+
+    def regularization(self) -> torch.Tensor | float:
+        return 0.0
+
+    def on_epoch_start(self, epoch: int, n_epochs: int) -> None:
+        pass
 
 
 def random_indices(n_in: int, n_out: int, fan_in: int, generator: torch.Generator) -> torch.Tensor:
@@ -79,7 +103,7 @@ def enumerate_codes(fan_in: int, bits: int, signed: bool) -> torch.Tensor:
     return codes
 
 
-class LUTLayer(nn.Module):
+class LUTLayer(LayerHooks, nn.Module):
     """Connectivity + neuron function + batch-norm + output quantizer."""
 
     def __init__(
@@ -158,8 +182,8 @@ class LUTLayer(nn.Module):
         norm = type(bn) is nn.BatchNorm1d
         if norm and not (bn.training and bn.affine and bn.track_running_stats and bn.momentum is not None):
             return None
-        capable = getattr(kernel, "capable", kernel.supports)  # can it run (``supports``: should neurons alone)
-        if not (norm or type(bn) is nn.Identity) or not capable(neuron, x):
+        # ``capable``: can the kernel run it (``supports`` would say whether it should, neurons alone)
+        if not (norm or type(bn) is nn.Identity) or not kernel.capable(neuron, x):
             return None
         quant = training_constants(modules["quant"])
         if quant is None or not native_layer.choice.fused_allowed(self, x, batch, norm):
@@ -197,7 +221,7 @@ class LUTLayer(nn.Module):
         codes = enumerate_codes(self.fan_in, self.in_bits, self.in_signed)
         values = codes.to(in_scale.dtype) * in_scale
         n_entries = values.shape[0]
-        width = max(1, int(getattr(self.neuron, "enumeration_width", 1)))
+        width = max(1, int(self.neuron.enumeration_width))
         # At least 256 entries per chunk: below that, per-call overheads dominate.
         chunk = max(256, max_entries_per_chunk // max(1, self.n_out * width))
         out = np.empty((self.n_out, n_entries), dtype=np.int64)
@@ -226,8 +250,8 @@ def run_layers(layers: Iterable[nn.Module], x: torch.Tensor) -> torch.Tensor:
     layer that does not gets (and returns) the usual (B, n)."""
     feature_major = False
     for layer in layers:
-        fused = getattr(layer, "fused_constants", None)
-        consts = fused(x, x.shape[1] if feature_major else x.shape[0]) if fused is not None else None
+        consts = layer.fused_constants(x, x.shape[1] if feature_major else x.shape[0]) \
+            if isinstance(layer, LUTLayer) else None
         if consts is not None:
             x = layer.fused_forward(x, consts, feature_major)  # reads either layout in place
             feature_major = True
@@ -238,15 +262,13 @@ def run_layers(layers: Iterable[nn.Module], x: torch.Tensor) -> torch.Tensor:
     return x.t() if feature_major else x
 
 
-class LUTNetwork(nn.Module):
+class LUTNetwork(LUTModel):
     """Input quantizer + a stack of L-LUT layers; the last layer's quantized outputs are the logits.
 
     Families build one of these (or a subclass that overrides ``to_tables`` for layers that are not
-    plain ``LUTLayer``s, e.g. adders). Training hooks: ``regularization()`` is added to the loss,
-    ``on_epoch_start(epoch, n_epochs)`` runs before each epoch, ``prelude(ctx)`` before training.
+    plain ``LUTLayer``s, e.g. adders). Training hooks (``LUTModel``): ``regularization()`` is added to
+    the loss, ``on_epoch_start(epoch, n_epochs)`` runs before each epoch, ``prelude(ctx)`` before training.
     """
-
-    family: str = "generic"
 
     def __init__(self, n_inputs: int, input_bits: int, layers: list[nn.Module], config: dict[str, Any] | None = None):
         super().__init__()
@@ -260,20 +282,17 @@ class LUTNetwork(nn.Module):
         return run_layers(self.layers, self.input_quant(x))
 
     def regularization(self) -> torch.Tensor | float:
-        return sum((layer.regularization() for layer in self.layers if hasattr(layer, "regularization")), 0.0)
+        return sum((layer.regularization() for layer in self.layers if isinstance(layer, LayerHooks)), 0.0)
 
     def on_epoch_start(self, epoch: int, n_epochs: int) -> None:
         for module in self.modules():
-            if module is not self and hasattr(module, "on_epoch_start"):
+            if module is not self and isinstance(module, (LayerHooks, LUTModel)):
                 module.on_epoch_start(epoch, n_epochs)
 
     def checkpoint_ok(self) -> bool:
-        """Whether the current weights may be kept as the best checkpoint (every submodule that has a
+        """Whether the current weights may be kept as the best checkpoint (every neuron function's
         ``checkpoint_ready`` flag, e.g. SparseLUT before its transition epoch, must agree)."""
-        return all(getattr(m, "checkpoint_ready", True) for m in self.modules() if m is not self)
-
-    def prelude(self, ctx: Any) -> None:
-        """Runs once before training (e.g. NLA's dense grouping phase). Default: nothing."""
+        return all(m.checkpoint_ready for m in self.modules() if isinstance(m, NeuronFunction))
 
     # ------------------------------------------------------------------ exact path
     @contextlib.contextmanager
@@ -309,6 +328,16 @@ class LUTNetwork(nn.Module):
     @property
     def n_outputs(self) -> int:
         return self.layers[-1].n_out
+
+    def output_code_bits(self) -> int:
+        return self.layers[-1].out_bits
+
+    def output_code_signed(self) -> bool:
+        return bool(self.layers[-1].out_signed)
+
+    def output_quant_slot(self) -> tuple[nn.Module, str] | None:
+        """The last layer's quantizer."""
+        return self.layers[-1], "quant"
 
     @torch.no_grad()
     def to_tables(self, meta: dict[str, Any] | None = None) -> TruthTableNetwork:

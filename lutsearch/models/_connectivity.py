@@ -241,7 +241,7 @@ class SparseNeuron(NeuronFunction):
 
     @property
     def enumeration_width(self) -> int:
-        return int(getattr(self.inner, "enumeration_width", 1))
+        return int(self.inner.enumeration_width)
 
     @property
     def is_final(self) -> bool:

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from lutsearch.models._base import LUTNetwork
+from lutsearch.models._base import LUTModel, LUTNetwork
 from lutsearch.models._registry import (
     COMMON_KNOBS,
     FamilySpec,
@@ -104,31 +104,22 @@ def concat_networks(nets: list[TruthTableNetwork],
 
 
 # ---------------------------------------------------------------------- the model
-def _output_bits(member: LUTNetwork) -> int:
-    return member.output_code_bits() if hasattr(member, "output_code_bits") else member.layers[-1].out_bits
+def _output_bits(member: LUTModel) -> int:
+    return member.output_code_bits()
 
 
-def _output_signed(member: LUTNetwork) -> bool:
-    if hasattr(member, "output_code_signed"):
-        return bool(member.output_code_signed())
-    return bool(member.layers[-1].out_signed)
-
-
-def _output_slot(member: LUTNetwork) -> tuple[nn.Module, str] | None:
-    """Where a member's logit scale lives: ``output_quant_slot()`` (None: no quantizer, e.g. WARP's
-    popcounts) or the last ``LUTLayer``'s quantizer."""
-    if hasattr(member, "output_quant_slot"):
-        return member.output_quant_slot()
-    return member.layers[-1], "quant"
+def _output_signed(member: LUTModel) -> bool:
+    return bool(member.output_code_signed())
 
 
 class EnsembleNetwork(LUTNetwork):
     """Members side by side; logits = sum of the members' logits (codes on a shared scale)."""
 
-    def __init__(self, n_inputs: int, input_bits: int, members: list[LUTNetwork]) -> None:
+    def __init__(self, n_inputs: int, input_bits: int, members: list[LUTModel]) -> None:
         super().__init__(n_inputs, input_bits, [])
         self.members = nn.ModuleList(members)
-        slots = [_output_slot(m) for m in members]
+        # where each member's logit scale lives (None: no quantizer, e.g. WARP's popcounts)
+        slots = [m.output_quant_slot() for m in members]
         if slots[0] is not None:
             shared = getattr(*slots[0])
             for owner, attr in slots[1:]:
@@ -159,6 +150,13 @@ class EnsembleNetwork(LUTNetwork):
         width = max(_output_bits(m) for m in self.members)
         signed = _output_signed(self.members[0])
         return AdderLayer.required_bits(len(self.members), width, signed, signed)
+
+    def output_code_signed(self) -> bool:
+        return _output_signed(self.members[0])
+
+    def output_quant_slot(self) -> None:
+        """The members share one output quantizer; their sum has none of its own."""
+        return None
 
     @torch.no_grad()
     def predict_codes(self, codes: np.ndarray, batch_size: int = 8192) -> np.ndarray:

@@ -58,7 +58,7 @@ import torch
 from torch import nn
 
 from lutsearch.models import _exact as exact
-from lutsearch.models._base import LUTNetwork, enumerate_codes, random_indices
+from lutsearch.models._base import LayerHooks, LUTNetwork, enumerate_codes, random_indices
 from lutsearch.models._quant import make_act_quant, quant_scale, quantize_with_codes, to_codes, training_constants
 from lutsearch.models._registry import FamilySpec, Knob, LayerPlan, register_family
 from lutsearch.tables import AdderLayer, TableLayer, TruthTableNetwork, to_unsigned
@@ -219,7 +219,7 @@ class _StatsTap(torch.autograd.Function):
         return grad, grad_v, None, None, None, None
 
 
-class EdgeLayer(nn.Module):
+class EdgeLayer(LayerHooks, nn.Module):
     """``n_out`` neurons, each the sum of ``F`` quantized one-input edge functions.
 
     ``indices`` (n_out, F): the source signal of every edge. Non-output layers own the neuron's

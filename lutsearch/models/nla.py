@@ -231,12 +231,11 @@ class NLANetwork(LUTNetwork):
     def __init__(self, n_inputs: int, params: dict[str, Any], plans: list[LayerPlan], layers: list[LUTLayer]):
         super().__init__(n_inputs, params["input_bits"], layers)
         self.params, self.plans = dict(params), plans
-        self.grouping_history: dict[str, Any] = {}
         self.table_training = bool(params.get("table_training", True))
 
     @staticmethod
     def _use_table(layer: LUTLayer, batch: int) -> bool:
-        if getattr(layer.neuron, "sparsifying", lambda: False)():  # SparseLUT mixes candidates
+        if layer.neuron.sparsifying():  # SparseLUT mixes candidates
             return False
         return (1 << layer.address_bits) * 4 <= batch
 

@@ -37,7 +37,7 @@ import torch
 from torch import nn
 
 from lutsearch.models import _exact as exact
-from lutsearch.models._base import LUTNetwork, enumerate_codes, random_indices
+from lutsearch.models._base import LayerHooks, LUTNetwork, enumerate_codes, random_indices
 from lutsearch.models import _native as native_package
 from lutsearch.models._native import layer as native_layer
 from lutsearch.models._native import polynomial as native_polynomial
@@ -248,8 +248,7 @@ class _WalshNative(torch.autograd.Function):
 
 def _native_enabled() -> bool:
     """``LUTSEARCH_NATIVE`` does not ask for PyTorch only."""
-    mode = getattr(native_package, "native_mode", None)
-    return mode() != "torch" if mode is not None else True
+    return native_package.native_mode() != "torch"
 
 
 def _layer_args(z: torch.Tensor, idx: torch.Tensor, pre: torch.Tensor) -> native_layer.LayerArgs:
@@ -261,7 +260,7 @@ def _layer_args(z: torch.Tensor, idx: torch.Tensor, pre: torch.Tensor) -> native
                                   pre=pre.data_ptr(), gr=batch, gs=1)
 
 
-class WalshNodes(nn.Module):
+class WalshNodes(LayerHooks, nn.Module):
     """``n`` WARP nodes of ``k`` inputs each, reading ``indices`` (n, k) of the previous layer."""
 
     def __init__(self, indices: torch.Tensor, tau: float, gumbel: bool, residual_init: float) -> None:
@@ -295,9 +294,8 @@ class WalshNodes(nn.Module):
         and ``LUTSEARCH_NATIVE`` is not ``torch``/``0``. Not the per-shape measured choice of
         ``_native/choice.py`` (that times PolyLUT's own neurons): the kernel was 1.5-2x faster than
         ``_WalshLayer`` here (AMD EPYC Zen 4, fan-in 4 and 6)."""
-        kernel = native_polynomial.KERNEL
-        capable = getattr(kernel, "capable", kernel.supports)
-        return torch.is_grad_enabled() and _native_enabled() and capable(_WalshPolynomial(self.coeffs, self.fan_in), z)
+        return torch.is_grad_enabled() and _native_enabled() and \
+            native_polynomial.KERNEL.capable(_WalshPolynomial(self.coeffs, self.fan_in), z)
 
     def noise(self, batch: int, device: torch.device | str = "cpu") -> torch.Tensor | None:
         """Logistic noise (n, B) of the Gumbel-sigmoid (the difference of two Gumbels), or None."""

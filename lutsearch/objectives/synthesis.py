@@ -17,16 +17,20 @@ layers of each layer's deepest neuron; ``depth`` stays the number of L-LUT layer
 stages x clock period.
 
 A new way of producing the hardware report (e.g. a learned ``surrogate``) plugs in with
-``register_hw_backend(name, fn)``, ``fn(ctx, **options) -> dict`` with at least ``luts``, ``depth``,
-``stage_depths``, ``layer_depths``; it then serves luts, lut_depth, latency_ns and fmax_mhz.
+``register_hw_backend(name, fn)``, ``fn(ctx, **options) -> lutsearch.hw.HardwareReport`` (required:
+``luts``, ``stage_depths``; ``depth`` and ``total_depth`` are derived when left out; a mapping with
+those keys is accepted and read with ``HardwareReport.from_dict``); it then serves luts, lut_depth,
+latency_ns and fmax_mhz, which read the report's attributes.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any, Callable
 
 from lutsearch.hw import estimate, timing
+from lutsearch.hw.report import HardwareReport
 from lutsearch.hw.synth import synthesize
 from lutsearch.objectives._registry import EvalContext, register_objective
 
@@ -35,59 +39,55 @@ __all__ = ["hardware_report", "register_hw_backend", "HW_BACKENDS"]
 _SYNTH_OPTIONS = ("pipeline", "mode", "flow", "script", "tool", "jobs", "timeout", "cache_dir")
 
 
-def _synthesis_report(ctx: EvalContext, **options: Any) -> dict[str, Any]:
+def _synthesis_report(ctx: EvalContext, **options: Any) -> HardwareReport:
     unknown = sorted(set(options) - set(_SYNTH_OPTIONS))
     if unknown:
         raise ValueError(f"synthesis backend: unknown option {unknown[0]!r}; allowed: {', '.join(_SYNTH_OPTIONS)}")
     opts = {"pipeline": 1, "mode": "auto", **options}
-    result = synthesize(ctx.network, **opts)  # Yosys runs in a temporary folder; the summary is kept
-    report = result.to_dict()
+    report = synthesize(ctx.network, **opts)  # Yosys runs in a temporary folder; the summary is kept
     if ctx.workdir is not None:
         ctx.workdir.mkdir(parents=True, exist_ok=True)
-        (ctx.workdir / "hw_synthesis.json").write_text(json.dumps(report, indent=2, sort_keys=True))
-    report["total_depth"] = int(sum(result.layer_depths)) if result.layer_depths else int(sum(result.stage_depths))
+        (ctx.workdir / "hw_synthesis.json").write_text(json.dumps(report.to_dict(), indent=2, sort_keys=True,
+                                                                  default=str))
     return report
 
 
-def _analytic_report(ctx: EvalContext, pipeline: int = 1, **_: Any) -> dict[str, Any]:
-    result = estimate.analytic_result(ctx.network, int(pipeline))
-    report = result.to_dict()
-    report["total_depth"] = int(sum(result.layer_depths))
-    return report
+def _analytic_report(ctx: EvalContext, pipeline: int = 1, **_: Any) -> HardwareReport:
+    return estimate.analytic_result(ctx.network, int(pipeline))
 
 
-HW_BACKENDS: dict[str, Callable[..., dict[str, Any]]] = {}
+HW_BACKENDS: dict[str, Callable[..., HardwareReport]] = {}
 
 
-def hardware_report(ctx: EvalContext, via: str = "synthesis", **options: Any) -> dict[str, Any]:
+def hardware_report(ctx: EvalContext, via: str = "synthesis", **options: Any) -> HardwareReport:
     """The hardware report of this trial from backend ``via`` (computed once per trial and options)."""
     if via not in HW_BACKENDS:
         raise ValueError(f"unknown hardware backend {via!r}; allowed: {', '.join(sorted(HW_BACKENDS))}")
     key = "hw:" + via + ":" + json.dumps(options, sort_keys=True, default=str)
     if key not in ctx.cache:
-        ctx.cache[key] = HW_BACKENDS[via](ctx, **options)
+        ctx.cache[key] = HardwareReport.coerce(HW_BACKENDS[via](ctx, **options), backend=via)
     return ctx.cache[key]
 
 
 def _latency(via: str) -> Callable[..., float]:
     def fn(ctx: EvalContext, **options: Any) -> float:
-        return timing.latency_ns(hardware_report(ctx, via, **options)["stage_depths"])
+        return timing.latency_ns(hardware_report(ctx, via, **options).stage_depths)
     return fn
 
 
 def _fmax(via: str) -> Callable[..., float]:
     def fn(ctx: EvalContext, **options: Any) -> float:
-        return timing.fmax_mhz(hardware_report(ctx, via, **options)["stage_depths"])
+        return timing.fmax_mhz(hardware_report(ctx, via, **options).stage_depths)
     return fn
 
 
-def register_hw_backend(name: str, fn: Callable[..., dict[str, Any]], *, default_for_timing: bool = False) -> None:
+def register_hw_backend(name: str, fn: Callable[..., HardwareReport | Mapping[str, Any]], *, default_for_timing: bool = False) -> None:
     """Add a hardware-report backend and register it for luts, lut_depth, latency_ns and fmax_mhz."""
     HW_BACKENDS[name] = fn
-    register_objective("luts", "minimize", name, lambda ctx, **o: hardware_report(ctx, name, **o)["luts"],
+    register_objective("luts", "minimize", name, lambda ctx, **o: hardware_report(ctx, name, **o).luts,
                        doc="6-input LUTs", unit="LUT")
     register_objective("lut_depth", "minimize", name,
-                       lambda ctx, **o: hardware_report(ctx, name, **o)["total_depth"],
+                       lambda ctx, **o: hardware_report(ctx, name, **o).total_depth,
                        default=default_for_timing, doc="LUT levels through the network", unit="levels")
     register_objective("latency_ns", "minimize", name, _latency(name), default=default_for_timing,
                        doc="pipeline stages x clock period (UltraScale+ delay model)", unit="ns")
@@ -98,7 +98,7 @@ def register_hw_backend(name: str, fn: Callable[..., dict[str, Any]], *, default
 register_hw_backend("synthesis", _synthesis_report)
 HW_BACKENDS["analytic"] = _analytic_report
 register_objective("lut_depth", "minimize", "analytic",
-                   lambda ctx, **o: hardware_report(ctx, "analytic", **o)["total_depth"], default=True,
+                   lambda ctx, **o: hardware_report(ctx, "analytic", **o).total_depth, default=True,
                    doc="LUT levels through the network", unit="levels")
 register_objective("latency_ns", "minimize", "analytic", _latency("analytic"), default=True,
                    doc="pipeline stages x clock period (UltraScale+ delay model)", unit="ns")

@@ -19,6 +19,7 @@ from optuna.trial import TrialState
 from lutsearch.search._executors import BaseExecutor, make_executor
 from lutsearch.search._study import StudyHandle, count_done, open_study, recover_interrupted
 from lutsearch.space import SearchSpace
+from lutsearch.trial import TrialResult
 
 __all__ = ["RunOptions", "RunSummary", "run_study", "prune_reason"]
 
@@ -76,18 +77,18 @@ def _trial_config(space: SearchSpace, sampled: dict[str, Any], number: int) -> d
     }
 
 
-def _tell(study: optuna.Study, space: SearchSpace, trial: optuna.Trial, result: dict[str, Any]) -> TrialState:
-    if result.get("status") != "ok":
-        trial.set_user_attr("error", str(result.get("error", "unknown error"))[:2000])
-        if "artifact_dir" in result:
-            trial.set_user_attr("artifact_dir", result["artifact_dir"])
+def _tell(study: optuna.Study, space: SearchSpace, trial: optuna.Trial, result: TrialResult) -> TrialState:
+    if not result.ok:
+        trial.set_user_attr("error", str(result.error if result.error is not None else "unknown error")[:2000])
+        if result.artifact_dir is not None:
+            trial.set_user_attr("artifact_dir", result.artifact_dir)
         study.tell(trial, state=TrialState.FAIL)
         return TrialState.FAIL
-    for key, value in result["user_attrs"].items():
+    for key, value in result.user_attrs.items():
         trial.set_user_attr(key, value)
     for c in space.constraints:
-        trial.set_constraint(str(c), c.violation(result["constraint_metrics"][str(c)]))
-    study.tell(trial, result["values"])
+        trial.set_constraint(str(c), c.violation(result.constraint_metrics[str(c)]))
+    study.tell(trial, result.values)
     return TrialState.COMPLETE
 
 
@@ -146,11 +147,11 @@ def run_study(
             for handle_, result in executor.wait(list(in_flight)):
                 t_tell = time.perf_counter()
                 trial, _ = in_flight.pop(handle_)
-                trial_seconds += float(result.get("seconds", 0.0))
+                trial_seconds += float(result.seconds)
                 state = _tell(study, space, trial, result)
                 driver_seconds += time.perf_counter() - t_tell
                 emit("finished", study, {"number": trial.number, "state": state.name, "running": len(in_flight),
-                                         "error": result.get("error")})
+                                         "error": result.error})
     except BaseException:
         # Ctrl-C or an error in the driver: the running trials are stopped, recorded FAIL and re-queued.
         executor.cancel(list(in_flight))

@@ -2,7 +2,7 @@
 
 Executors only run ``lutsearch.trial.run_trial``; they never touch the study's storage (the driver
 owns it). ``submit`` returns a handle; ``wait`` blocks until at least one handle finishes and
-returns ``(handle, result)`` pairs, where a crashed worker's result is a failure record.
+returns ``(handle, TrialResult)`` pairs, where a crashed worker's result is ``TrialResult.failure``.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import os
 import socket
 from typing import Any, Hashable
 
-from lutsearch.trial import run_trial
+from lutsearch.trial import TrialResult, run_trial
 
 __all__ = ["BaseExecutor", "ExecutorError", "InProcessExecutor", "RayExecutor", "make_executor"]
 
@@ -27,7 +27,7 @@ class BaseExecutor:
     def submit(self, config: dict[str, Any], artifact_dir: str) -> Hashable:
         raise NotImplementedError
 
-    def wait(self, handles: list[Hashable]) -> list[tuple[Hashable, dict[str, Any]]]:
+    def wait(self, handles: list[Hashable]) -> list[tuple[Hashable, TrialResult]]:
         raise NotImplementedError
 
     def cancel(self, handles: list[Hashable]) -> None:
@@ -46,7 +46,7 @@ class InProcessExecutor(BaseExecutor):
 
     def __init__(self, threads: int = 1) -> None:
         self.threads = threads
-        self._results: dict[int, dict[str, Any]] = {}
+        self._results: dict[int, TrialResult] = {}
         self._next = 0
 
     def submit(self, config, artifact_dir):
@@ -107,8 +107,8 @@ class RayExecutor(BaseExecutor):
             try:
                 out.append((ref, ray.get(ref)))
             except Exception as exc:  # the worker process died (also after its retry) or was OOM-killed
-                out.append((ref, {"status": "fail", "error": f"ray task failed: {type(exc).__name__}: "
-                                  f"{str(exc).splitlines()[0] if str(exc) else ''}"}))
+                out.append((ref, TrialResult.failure(f"ray task failed: {type(exc).__name__}: "
+                                                     f"{str(exc).splitlines()[0] if str(exc) else ''}")))
         return out
 
     def cancel(self, handles):

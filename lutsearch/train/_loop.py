@@ -2,8 +2,8 @@
 
 ``fit_module`` trains any ``nn.Module`` mapping features to logits (families use it for auxiliary
 phases, e.g. NLA's dense grouping pre-training, through ``TrainContext``); ``train_model`` trains a
-``LUTNetwork`` with its hooks (``prelude``, ``on_epoch_start``, ``regularization``) and restores the
-best-validation weights.
+``LUTModel`` with its hooks (``prelude``, ``on_epoch_start``, ``regularization``, ``checkpoint_ok``)
+and restores the best-validation weights.
 """
 
 from __future__ import annotations
@@ -12,12 +12,15 @@ import copy
 import dataclasses
 import math
 import time
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import torch
 from torch import nn
 
 from lutsearch.data import SplitData
+
+if TYPE_CHECKING:  # the models import nothing of training; training needs only the protocol's type
+    from lutsearch.models import LUTModel
 
 __all__ = ["TrainConfig", "TrainResult", "TrainContext", "TrainingDiverged", "fit_module", "train_model", "accuracy"]
 
@@ -99,8 +102,10 @@ def fit_module(
     seed: int,
     extra_loss: Callable[[], torch.Tensor] | None = None,
     on_epoch_start: Callable[[int, int], None] | None = None,
+    checkpoint_ok: Callable[[], bool] | None = None,
 ) -> TrainResult:
-    """Mini-batch AdamW with a per-step cosine schedule; keeps the best-validation weights."""
+    """Mini-batch AdamW with a per-step cosine schedule; keeps the best-validation weights (of epochs
+    after which ``checkpoint_ok()``, when given, is true)."""
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     X, y = tensors["X_train"], tensors["y_train"]
@@ -141,7 +146,7 @@ def fit_module(
         val_acc = accuracy(module, tensors["X_val"], tensors["y_val"], cfg.eval_batch_size)
         history.append({"epoch": epoch, "loss": running / max(1, seen), "val_acc": val_acc,
                         "lr": sched.get_last_lr()[0]})
-        if not getattr(module, "checkpoint_ok", lambda: True)():
+        if checkpoint_ok is not None and not checkpoint_ok():
             continue  # e.g. SparseLUT before its transition epoch: not a final design yet
         if val_acc > best_acc:
             best_acc, best_epoch, stale = val_acc, epoch, 0
@@ -163,24 +168,22 @@ def fit_module(
     )
 
 
-def train_model(model: nn.Module, data: SplitData, cfg: TrainConfig, seed: int) -> TrainResult:
-    """Train a ``LUTNetwork`` (its ``prelude`` first), restoring the best-validation weights."""
+def train_model(model: LUTModel, data: SplitData, cfg: TrainConfig, seed: int) -> TrainResult:
+    """Train a ``LUTModel`` (its ``prelude`` first), restoring the best-validation weights."""
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     torch.use_deterministic_algorithms(True, warn_only=True)
     model.to(cfg.device)
     tensors = _tensors(data, cfg.device)
     t0 = time.perf_counter()
-    if hasattr(model, "prelude"):
-        model.prelude(TrainContext(data=data, cfg=cfg, seed=seed, tensors=tensors))
-    reg = getattr(model, "regularization", None)
+    model.prelude(TrainContext(data=data, cfg=cfg, seed=seed, tensors=tensors))
 
     def extra_loss():
-        value = reg()
+        value = model.regularization()
         return value if torch.is_tensor(value) else torch.zeros((), device=cfg.device)
 
-    result = fit_module(model, tensors, cfg, seed, extra_loss=extra_loss if reg else None,
-                        on_epoch_start=getattr(model, "on_epoch_start", None))
+    result = fit_module(model, tensors, cfg, seed, extra_loss=extra_loss, on_epoch_start=model.on_epoch_start,
+                        checkpoint_ok=model.checkpoint_ok)
     result.train_seconds = time.perf_counter() - t0
     model.to("cpu")
     return result

@@ -4,11 +4,13 @@
 network, checks the tables against the quantized PyTorch model (bit-exactness), measures exact
 validation/test accuracy from the tables, computes the objectives and constraint metrics, and saves
 everything needed to rebuild the design. It never raises for a trial's own failure: it returns a
-result with ``status: "fail"`` and the error, so the driver records it and the study goes on.
+``TrialResult.failure(...)`` (status ``fail``) with the error, so the driver records it and the study goes on.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import enum
 import functools
 import json
 import os
@@ -19,9 +21,50 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["run_trial", "load_trial_dataset", "write_json", "TrialResult"]
+__all__ = ["run_trial", "load_trial_dataset", "write_json", "TrialResult", "TrialStatus"]
 
-TrialResult = dict[str, Any]
+
+class TrialStatus(str, enum.Enum):
+    """How a trial that ran ended. (Pruned trials never run: the driver prunes them before submitting.)"""
+
+    OK = "ok"
+    FAIL = "fail"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclasses.dataclass(frozen=True)
+class TrialResult:
+    """What one trial hands back to the driver; crosses the Ray task boundary (pickled).
+
+    ``values``: the objective values in the space's order (``None`` for a failure);
+    ``user_attrs``: recorded on the Optuna trial; ``constraint_metrics``: metric value by constraint
+    expression; ``seconds``: wall time of the trial (0 when unknown, e.g. a worker that died);
+    ``error``: one line for a failure; ``artifact_dir``: where its files are (``None`` when unknown).
+    """
+
+    status: TrialStatus
+    values: list[float] | None = None
+    user_attrs: dict[str, Any] = dataclasses.field(default_factory=dict)
+    constraint_metrics: dict[str, float] = dataclasses.field(default_factory=dict)
+    seconds: float = 0.0
+    error: str | None = None
+    artifact_dir: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status is TrialStatus.OK
+
+    @classmethod
+    def success(cls, values: list[float], user_attrs: dict[str, Any], constraint_metrics: dict[str, float],
+                seconds: float) -> TrialResult:
+        return cls(TrialStatus.OK, values=list(values), user_attrs=dict(user_attrs),
+                   constraint_metrics=dict(constraint_metrics), seconds=float(seconds))
+
+    @classmethod
+    def failure(cls, error: str, seconds: float = 0.0, artifact_dir: str | None = None) -> TrialResult:
+        return cls(TrialStatus.FAIL, error=error, seconds=float(seconds), artifact_dir=artifact_dir)
 
 
 @functools.lru_cache(maxsize=4)
@@ -69,8 +112,7 @@ def run_trial(config: dict[str, Any], artifact_dir: str, threads: int = 1, use_g
     except Exception as exc:  # recorded as a failed trial, never lost
         message = f"{type(exc).__name__}: {exc}"
         (workdir / "error.txt").write_text(traceback.format_exc())
-        return {"status": "fail", "error": message, "artifact_dir": str(workdir),
-                "seconds": time.perf_counter() - t_start}
+        return TrialResult.failure(message, time.perf_counter() - t_start, str(workdir))
 
 
 def _run(config: dict[str, Any], workdir: Path, threads: int, use_gpu: bool, t_start: float) -> TrialResult:
@@ -78,6 +120,7 @@ def _run(config: dict[str, Any], workdir: Path, threads: int, use_gpu: bool, t_s
 
     from lutsearch.models import build_model
     from lutsearch.objectives import EvalContext, evaluate_objective, load_plugin
+    from lutsearch.tables import TableLayer
     from lutsearch.train import TrainConfig, train_model
 
     for plugin in config.get("plugins", []):  # objective plugins register in this (worker) process too
@@ -126,9 +169,10 @@ def _run(config: dict[str, Any], workdir: Path, threads: int, use_gpu: bool, t_s
         "history": result.history,
         "neurons": int(sum(layer.n_out for layer in network.layers)),
         "live_neurons": int(sum(int(lv.sum()) for lv in network.live_neurons())),
-        "max_address_bits": int(max(getattr(layer, "address_bits", 0) for layer in network.layers)),
+        "max_address_bits": int(max(layer.address_bits if isinstance(layer, TableLayer) else 0
+                                    for layer in network.layers)),
     }
-    if getattr(model, "grouping_history", None):  # NLA's dense grouping phase (accuracy, time, precision)
+    if model.grouping_history:  # NLA's dense grouping phase (accuracy, time, precision); {} when none ran
         metrics["prelude"] = dict(model.grouping_history)
     ctx = EvalContext(network=network, metrics=metrics, workdir=workdir)
     values = [evaluate_objective(o["name"], ctx, o.get("via"), **o.get("options", {}))
@@ -142,12 +186,11 @@ def _run(config: dict[str, Any], workdir: Path, threads: int, use_gpu: bool, t_s
     metrics["constraint_metrics"] = constraint_metrics
     metrics["seconds"] = time.perf_counter() - t_start
     write_json(workdir / "metrics.json", metrics)
-    return {
-        "status": "ok",
-        "seconds": metrics["seconds"],
-        "values": values,
-        "constraint_metrics": constraint_metrics,
-        "user_attrs": {
+    return TrialResult.success(
+        seconds=metrics["seconds"],
+        values=values,
+        constraint_metrics=constraint_metrics,
+        user_attrs={
             "val_acc": val_acc,
             "test_acc": test_acc,
             "dataset_variant": data.variant,
@@ -157,4 +200,4 @@ def _run(config: dict[str, Any], workdir: Path, threads: int, use_gpu: bool, t_s
             "worker_pid": os.getpid(),
             **{f"hw_{k}": v for k, v in objective_values.items() if k != "accuracy"},
         },
-    }
+    )
