@@ -1,4 +1,4 @@
-"""Delay-model calibration against every published Vivado result in ``lutsearch.hw.shapes.PUBLISHED_DESIGNS``.
+"""Delay-model calibration against every published Vivado result in ``published_designs.PUBLISHED_DESIGNS``.
 
 Designs: LogicNets JSC-S/M/L and NID-S/M/L (Xilinx README, xcu280, Vivado 2019.2), PolyLUT-Add (authors'
 README), NeuraLUT, PolyLUT and NeuraLUT-Assemble (comparison tables of later papers), all xcvu9p /
@@ -28,13 +28,14 @@ Default run: a few minutes cold on 2 cores (the X = 15 shapes dominate), seconds
 from __future__ import annotations
 
 import argparse
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
 from lutsearch.hw import synthesize
 from lutsearch.hw.estimate import logicnets_lut_cost, lut_depth
-from lutsearch.hw.shapes import FAMILIES, PUBLISHED_DESIGNS, PublishedDesign
 from lutsearch.hw.timing import (
     ULTRASCALE_PLUS,
     XCU280_LOGICNETS,
@@ -42,6 +43,9 @@ from lutsearch.hw.timing import (
     fit_delay_model,
 )
 from lutsearch.tables import TableLayer, TruthTableNetwork
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # published_designs, when not run as a script
+from published_designs import FAMILIES, PUBLISHED_DESIGNS, PublishedDesign  # noqa: E402
 
 SYNTH_MAX_X = 15  # X >= 16: lut_depth (no synthesis)
 # The constants shipped before this calibration (a LogicNets-only fit), for comparison.

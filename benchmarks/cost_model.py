@@ -20,13 +20,14 @@ cache makes re-runs fast). ``--sample N`` for more neurons per shape.
 from __future__ import annotations
 
 import argparse
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
 from lutsearch.hw import synthesize
 from lutsearch.hw.estimate import logicnets_lut_cost, lut_depth
-from lutsearch.hw.shapes import LOGICNETS_BASELINES, baseline_network, random_network
 from lutsearch.hw.timing import (
     ULTRASCALE_PLUS,
     XCU280_LOGICNETS,
@@ -34,6 +35,9 @@ from lutsearch.hw.timing import (
     fmax_mhz,
 )
 from lutsearch.tables import TableLayer, TruthTableNetwork
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # published_designs, when not run as a script
+from published_designs import LOGICNETS_BASELINES, baseline_network, random_network  # noqa: E402
 
 
 def shape_stats(shapes: set[tuple[int, int]], sample: int, jobs: int, timeout: float) -> dict:

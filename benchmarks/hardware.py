@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import shutil
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -16,8 +17,10 @@ from pathlib import Path
 import numpy as np
 
 from lutsearch.hw import generate_rtl, synthesize
-from lutsearch.hw.shapes import baseline_network, random_network
 from lutsearch.hw.sim import verify
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # published_designs, when not run as a script
+from published_designs import baseline_network, random_network  # noqa: E402
 
 
 def bench_rtl(tmp: Path) -> None:

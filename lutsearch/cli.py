@@ -105,7 +105,7 @@ def _cmd_status(args) -> int:
 
 
 def _cmd_export(args) -> int:
-    from lutsearch.search.export import export_design
+    from lutsearch.export import export_design
 
     report = export_design(
         args.study_dir, args.out, storage=args.storage, study_name=args.study_name, trial=args.trial,
@@ -155,7 +155,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
 
     errors: list[type[BaseException]] = [SpaceError, StudyError, ExecutorError, FileNotFoundError]
     try:
-        from lutsearch.search.export import ExportError
+        from lutsearch.export import ExportError
 
         errors.append(ExportError)
     except ImportError:

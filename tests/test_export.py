@@ -11,7 +11,7 @@ import pytest
 optuna = pytest.importorskip("optuna")
 pytestmark = pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
 
-from lutsearch.search.export import ExportError, export_design  # noqa: E402
+from lutsearch.export import ExportError, export_design  # noqa: E402
 
 PARAMS = {"widths": [16], "input_bits": 1, "hidden_bits": 2, "output_bits": 3, "input_fan_in": 4,
           "fan_in": 3, "output_fan_in": 3}
@@ -80,9 +80,9 @@ def test_malformed_requests(study_dir, tmp_path):
 
 
 def test_pick_rules(study_dir):
-    from lutsearch.search.export import _load_study, pick_trial
+    from lutsearch.export import load_study, pick_trial
 
-    study = _load_study(study_dir, None, None)
+    study = load_study(study_dir, None, None)
     front = study.best_trials
     best_acc = max(front, key=lambda t: t.values[0]).number
     min_luts = min(front, key=lambda t: t.values[1]).number

@@ -1,7 +1,9 @@
 """RTL generation, vector I/O, bit analysis, timing model and the no-Yosys fallback (no tools needed)."""
 
 import re
+import sys
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,10 +12,14 @@ from lutsearch.hw import generate_rtl, stage_plan, synthesize, write_memfiles
 from lutsearch.hw.analysis import address_dependence, constant_bits, used_bits
 from lutsearch.hw.estimate import lut_depth
 from lutsearch.hw.rtl import table_literals
-from lutsearch.hw.shapes import LOGICNETS_BASELINES, random_network
 from lutsearch.hw.sim import read_vectors, write_vectors
 from lutsearch.hw.timing import DelayModel, fit_delay_model, latency_ns
 from lutsearch.tables import AdderLayer, TableLayer, TruthTableNetwork
+
+BENCHMARKS = str(Path(__file__).resolve().parents[1] / "benchmarks")  # published_designs.py
+if BENCHMARKS not in sys.path:
+    sys.path.append(BENCHMARKS)
+from published_designs import LOGICNETS_BASELINES, random_network  # noqa: E402
 
 
 def small_net(seed=0):

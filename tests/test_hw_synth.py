@@ -3,14 +3,20 @@ synthesis-backed objectives. Skipped only when Yosys is absent outside CI."""
 
 import json
 import os
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from lutsearch.hw import find_yosys, synthesize
-from lutsearch.hw.shapes import random_network
 from lutsearch.hw.synth import register_counts
 from lutsearch.hw.yosys import YosysNotFound
+
+BENCHMARKS = str(Path(__file__).resolve().parents[1] / "benchmarks")  # published_designs.py
+if BENCHMARKS not in sys.path:
+    sys.path.append(BENCHMARKS)
+from published_designs import random_network  # noqa: E402
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -18,10 +18,12 @@ print(','.join(bad))
 
 @pytest.mark.parametrize("module,forbidden_roots,forbidden_pkgs", [
     ("lutsearch.hw", ("torch", "optuna", "ray", "brevitas"),
-     ("lutsearch.search", "lutsearch.models", "lutsearch.train", "lutsearch.objectives", "lutsearch.cli")),
+     ("lutsearch.search", "lutsearch.export", "lutsearch.models", "lutsearch.train", "lutsearch.objectives",
+      "lutsearch.cli")),
     ("lutsearch.tables", ("torch", "optuna", "ray"), ("lutsearch.search", "lutsearch.models", "lutsearch.hw")),
-    ("lutsearch.models", ("optuna", "ray"), ("lutsearch.cli", "lutsearch.search", "lutsearch.trial")),
-    ("lutsearch.trial", ("optuna",), ("lutsearch.cli", "lutsearch.search")),
+    ("lutsearch.models", ("optuna", "ray"), ("lutsearch.cli", "lutsearch.search", "lutsearch.export", "lutsearch.trial")),
+    ("lutsearch.trial", ("optuna",), ("lutsearch.cli", "lutsearch.search", "lutsearch.export")),
+    ("lutsearch.search", (), ("lutsearch.cli", "lutsearch.export")),
 ])
 def test_import_direction(module, forbidden_roots, forbidden_pkgs):
     code = CHECK.format(module=module, forbidden_roots=forbidden_roots, forbidden_pkgs=forbidden_pkgs)

@@ -1,9 +1,8 @@
 """Datasets: one loader module each, one pipeline for all. Adding a dataset = adding one file."""
 
-import importlib
-import pkgutil
-
+from lutsearch._registry import discover
 from lutsearch.data._base import (
+    DATASETS,
     DatasetSpec,
     SCALERS,
     MinMaxScaler01,
@@ -20,10 +19,9 @@ from lutsearch.data._base import (
     register_dataset,
 )
 
-for _mod in sorted(m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_")):
-    importlib.import_module(f"{__name__}.{_mod}")
+discover(__name__)
 
 __all__ = [
-    "SCALERS", "DatasetSpec", "MinMaxScaler01", "QuantileScaler01", "SplitData", "StandardScaler01", "make_scaler", "carve_validation", "data_dir", "dataset_names",
+    "SCALERS", "DATASETS", "DatasetSpec", "MinMaxScaler01", "QuantileScaler01", "SplitData", "StandardScaler01", "make_scaler", "carve_validation", "data_dir", "dataset_names",
     "fetch_file", "get_dataset", "load_dataset", "register_dataset",
 ]

@@ -22,9 +22,12 @@ from typing import Any, Callable
 import numpy as np
 from sklearn.model_selection import train_test_split
 
+from lutsearch._registry import Registry
+
 __all__ = [
     "SplitData",
     "DatasetSpec",
+    "DATASETS",
     "register_dataset",
     "dataset_names",
     "get_dataset",
@@ -96,31 +99,19 @@ class DatasetSpec:
     doc: str = ""
 
 
-_DATASETS: dict[str, DatasetSpec] = {}
+DATASETS: Registry[DatasetSpec] = Registry("dataset", package="lutsearch.data", group="lutsearch.datasets")
 
 
 def register_dataset(spec: DatasetSpec) -> DatasetSpec:
-    if spec.name in _DATASETS:
-        raise ValueError(f"dataset {spec.name!r} registered twice")
-    _DATASETS[spec.name] = spec
-    return spec
-
-
-def _ensure_loaded() -> None:
-    import lutsearch.data  # noqa: F401
+    return DATASETS.register(spec.name, spec)
 
 
 def dataset_names() -> list[str]:
-    _ensure_loaded()
-    return sorted(_DATASETS)
+    return DATASETS.names()
 
 
 def get_dataset(name: str) -> DatasetSpec:
-    _ensure_loaded()
-    try:
-        return _DATASETS[name]
-    except KeyError:
-        raise ValueError(f"unknown dataset {name!r}; allowed: {', '.join(sorted(_DATASETS))}") from None
+    return DATASETS.get(name)
 
 
 def load_dataset(name: str, split_seed: int = 0, val_fraction: float = 0.1, **options: Any) -> SplitData:

@@ -9,7 +9,7 @@ uncertainty + the routing into and out of the stage. ``stage_depths`` are the LU
 register-to-register stages (lutsearch's RTL registers the outputs too, so every stage is timed).
 
 Calibration (``benchmarks/calibration.py``; per-design tables in docs/hardware.md): 18 published
-post-place-and-route results (``lutsearch.hw.shapes.PUBLISHED_DESIGNS`` flagged ``fit``): LogicNets
+post-place-and-route results (``benchmarks/published_designs.py``, flagged ``fit``): LogicNets
 JSC-S/M/L and NID-S/M/L (Xilinx README, xcu280-fsvh2892-2L-e, Vivado 2019.2) and twelve Imperial-flow
 designs on xcvu9p-flgb2104-2-i, Vivado 2020.1 (PolyLUT-Add x4 from the authors' README; NeuraLUT x2,
 PolyLUT x2, NeuraLUT-Assemble x4 from other papers' comparison tables). Each design is rebuilt with

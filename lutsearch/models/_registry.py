@@ -12,12 +12,14 @@ from typing import Any, Callable
 
 import torch
 
-from lutsearch.models._base import MAX_ADDRESS_BITS, LUTNetwork
+from lutsearch._registry import Registry
+from lutsearch.models._base import LUTNetwork
 from lutsearch.models._connectivity import SCHEMES, apply_connectivity
 
 __all__ = [
     "Knob",
     "FamilySpec",
+    "FAMILIES",
     "LayerPlan",
     "COMMON_KNOBS",
     "register_family",
@@ -111,31 +113,20 @@ class FamilySpec:
         return {**COMMON_KNOBS, **self.knobs}
 
 
-_FAMILIES: dict[str, FamilySpec] = {}
+FAMILIES: Registry[FamilySpec] = Registry("model family", short="family", package="lutsearch.models",
+                                         group="lutsearch.families")
 
 
 def register_family(spec: FamilySpec) -> FamilySpec:
-    if spec.name in _FAMILIES:
-        raise ValueError(f"family {spec.name!r} registered twice")
-    _FAMILIES[spec.name] = spec
-    return spec
-
-
-def _ensure_loaded() -> None:
-    import lutsearch.models  # noqa: F401  (imports every family module)
+    return FAMILIES.register(spec.name, spec)
 
 
 def family_names() -> list[str]:
-    _ensure_loaded()
-    return sorted(_FAMILIES)
+    return FAMILIES.names()
 
 
 def get_family(name: str) -> FamilySpec:
-    _ensure_loaded()
-    try:
-        return _FAMILIES[name]
-    except KeyError:
-        raise ValueError(f"unknown model family {name!r}; allowed: {', '.join(sorted(_FAMILIES))}") from None
+    return FAMILIES.get(name)
 
 
 def resolve_params(family: str, params: dict[str, Any]) -> dict[str, Any]:
@@ -178,14 +169,6 @@ def plan_layers(params: dict[str, Any], n_inputs: int, n_classes: int) -> list[L
 def family_plan(family: str, params: dict[str, Any], n_inputs: int, n_classes: int) -> list[LayerPlan]:
     spec = get_family(family)
     return (spec.plan or plan_layers)(params, n_inputs, n_classes)
-
-
-def check_table_size(plans: list[LayerPlan], limit: int = MAX_ADDRESS_BITS) -> None:
-    for i, plan in enumerate(plans):
-        if plan.address_bits > limit:
-            raise ValueError(
-                f"layer {i}: truth table of {plan.address_bits} address bits exceeds the limit of {limit}"
-            )
 
 
 def build_model(family: str, params: dict[str, Any], n_inputs: int, n_classes: int, seed: int) -> LUTNetwork:

@@ -1,9 +1,8 @@
 """Objectives and constraint metrics, registered by name with pluggable backends."""
 
-import importlib
-import pkgutil
-
+from lutsearch._registry import discover
 from lutsearch.objectives._registry import (
+    OBJECTIVES,
     EvalContext,
     ObjectiveSpec,
     evaluate_objective,
@@ -13,10 +12,9 @@ from lutsearch.objectives._registry import (
     register_objective,
 )
 
-for _mod in sorted(m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_")):
-    importlib.import_module(f"{__name__}.{_mod}")
+discover(__name__)
 
 __all__ = [
-    "EvalContext", "ObjectiveSpec", "evaluate_objective", "get_objective", "load_plugin",
+    "OBJECTIVES", "EvalContext", "ObjectiveSpec", "evaluate_objective", "get_objective", "load_plugin",
     "objective_names", "register_objective",
 ]

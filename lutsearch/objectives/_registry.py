@@ -16,11 +16,13 @@ import importlib.util
 from pathlib import Path
 from typing import Any, Callable
 
+from lutsearch._registry import Registry
 from lutsearch.tables import TruthTableNetwork
 
 __all__ = [
     "EvalContext",
     "ObjectiveSpec",
+    "OBJECTIVES",
     "register_objective",
     "get_objective",
     "objective_names",
@@ -60,6 +62,15 @@ class ObjectiveSpec:
 _OBJECTIVES: dict[str, ObjectiveSpec] = {}
 
 
+class _ObjectiveRegistry(Registry[ObjectiveSpec]):
+    def _store(self) -> dict[str, ObjectiveSpec]:
+        return _OBJECTIVES  # looked up on each call, so a test may swap in a copy
+
+
+OBJECTIVES: Registry[ObjectiveSpec] = _ObjectiveRegistry("objective", package="lutsearch.objectives",
+                                                         group="lutsearch.objectives")
+
+
 def register_objective(
     name: str,
     direction: str,
@@ -73,32 +84,23 @@ def register_objective(
     """Register ``fn`` as backend ``backend`` of objective ``name`` (creating the objective)."""
     if direction not in ("maximize", "minimize"):
         raise ValueError(f"objective {name!r}: direction must be 'maximize' or 'minimize'")
-    spec = _OBJECTIVES.get(name)
+    spec = _OBJECTIVES.get(name)  # no discovery: registering is part of it
     if spec is None:
         spec = ObjectiveSpec(name, direction, {}, backend, doc, unit)
     elif spec.direction != direction:
         raise ValueError(f"objective {name!r} registered with two directions")
     backends = {**spec.backends, backend: fn}
     default_backend = backend if default else spec.default_backend
-    _OBJECTIVES[name] = dataclasses.replace(spec, backends=backends, default_backend=default_backend,
-                                            doc=spec.doc or doc, unit=spec.unit or unit)
-
-
-def _ensure_loaded() -> None:
-    import lutsearch.objectives  # noqa: F401
+    OBJECTIVES.register(name, dataclasses.replace(spec, backends=backends, default_backend=default_backend,
+                                                  doc=spec.doc or doc, unit=spec.unit or unit), replace=True)
 
 
 def objective_names() -> list[str]:
-    _ensure_loaded()
-    return sorted(_OBJECTIVES)
+    return OBJECTIVES.names()
 
 
 def get_objective(name: str) -> ObjectiveSpec:
-    _ensure_loaded()
-    try:
-        return _OBJECTIVES[name]
-    except KeyError:
-        raise ValueError(f"unknown objective {name!r}; allowed: {', '.join(sorted(_OBJECTIVES))}") from None
+    return OBJECTIVES.get(name)
 
 
 def evaluate_objective(name: str, ctx: EvalContext, via: str | None = None, **options: Any) -> float:

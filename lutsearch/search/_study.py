@@ -11,7 +11,6 @@ import dataclasses
 import json
 import warnings
 from pathlib import Path
-from typing import Any
 
 import optuna
 from optuna.trial import TrialState
@@ -118,7 +117,3 @@ def count_done(study: optuna.Study) -> int:
         if not (t.state == TrialState.FAIL and t.user_attrs.get(REQUEUED)):
             n += 1
     return n
-
-
-def describe_params(params: dict[str, Any]) -> str:
-    return ", ".join(f"{k}={v}" for k, v in params.items())

@@ -1,5 +1,9 @@
 """Random-table networks of given shapes, and the published designs used to calibrate the timing model.
 
+Benchmark and test data, not part of the runtime package (``lutsearch.hw.timing`` holds only the fitted
+constants). Import it with ``benchmarks/`` on ``sys.path`` (the scripts here are run from it; the tests
+insert it).
+
 ``random_network`` builds a ``TruthTableNetwork`` with LogicNets-style random connectivity (each neuron
 reads ``fan_in`` distinct random inputs) and uniformly random truth tables: the worst case for logic
 synthesis (no structure to exploit), used for depth/timing calibration and for the cost-model
