@@ -1,5 +1,6 @@
-"""Check the exported design: synthesis report (or the analytic estimate) and RTL simulation against the
-Python model (``TruthTableNetwork.evaluate``) on the whole test split."""
+"""Check the exported design: the hardware report of a named cost backend (Yosys, or the analytic
+estimate) and RTL simulation against the Python model (``TruthTableNetwork.evaluate``) on the whole
+test split."""
 
 from __future__ import annotations
 
@@ -11,17 +12,27 @@ from lutsearch.export._errors import ExportError
 __all__ = ["hardware_report", "simulate"]
 
 
-def hardware_report(network, design, out_dir: Path, pipeline: int, synthesize: bool) -> tuple[dict, list[str]]:
-    """LUTs, FFs, depths (Yosys in design mode, or the analytic estimate) and the delay model's Fmax and
+def hardware_report(network, design, out_dir: Path, pipeline: int, synthesize: bool,
+                    backend: str | None = None) -> tuple[dict, list[str]]:
+    """LUTs, FFs, depths from cost backend ``backend`` (a name in ``lutsearch.hw.COST_BACKENDS``; default
+    ``yosys`` in design mode, or ``analytic`` when ``synthesize`` is false) and the delay model's Fmax and
     latency; the notes say when the numbers are estimates."""
-    from lutsearch.hw import estimate, timing
-    from lutsearch.hw.synth import synthesize as run_synthesis
+    from lutsearch.hw import get_cost_backend, timing
+    from lutsearch.hw.backends import AnalyticBackend, YosysBackend
 
     notes: list[str] = []
-    if synthesize:
-        res = run_synthesis(network, pipeline=pipeline, mode="design", workdir=out_dir / "synth", cache_dir=False)
+    name = backend or ("yosys" if synthesize else "analytic")
+    try:
+        cost = get_cost_backend(name)
+    except ValueError as exc:
+        raise ExportError(str(exc)) from None
+    if isinstance(cost, YosysBackend):
+        res = cost.estimate(network, pipeline=pipeline, mode="design", workdir=out_dir / "synth", cache_dir=False)
+    elif isinstance(cost, AnalyticBackend):
+        res = cost.estimate(network, pipeline=pipeline,
+                            note="" if synthesize else "synthesis skipped (--no-synthesize)")
     else:
-        res = estimate.analytic_result(network, pipeline, note="synthesis skipped (--no-synthesize)")
+        res = cost.estimate(network, pipeline=pipeline)
     if res.estimated:
         notes.append("hardware numbers are the analytic estimate: " + "; ".join(res.notes))
     hw = {"luts": res.luts, "ffs": res.ffs, "depth_lut_levels": res.depth, "stage_depths": res.stage_depths,

@@ -1,5 +1,5 @@
 """The hardware report: what every cost backend (Yosys synthesis in each mode, the analytic estimate,
-a plugged-in ``register_hw_backend`` backend) returns and every hardware objective and the export read.
+a plugged-in ``lutsearch.hw.backends.CostBackend``) returns and every hardware objective and the export read.
 
 A typed record rather than a dict, so a backend cannot omit a field an objective reads: required are
 ``luts`` and ``stage_depths``; ``depth`` (the slowest stage) and ``total_depth`` (LUT levels through

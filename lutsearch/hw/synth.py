@@ -17,31 +17,33 @@ tasks with ``ray=True``: ``synthesize_chunk`` is a plain function usable as a Ra
 has a timeout; a unit that times out or fails is estimated with the analytic model and flagged
 (``on_error="estimate"``, with a warning) or raises (``on_error="raise"``). Without any Yosys the whole
 result is the analytic estimate, with a one-line warning.
+
+Layout: this module holds the public ``synthesize()`` and the whole-design flow; units are built in
+``_units``, cached by ``_cache``, scheduled (threads / Ray) by ``_schedule``; one call's resolved
+settings travel as a ``_job.SynthJob``.
 """
 
 from __future__ import annotations
 
-import concurrent.futures as cf
 import dataclasses
-import hashlib
-import json
 import os
 import tempfile
 import time
 import warnings
 from pathlib import Path
-from typing import Any
-
-import numpy as np
 
 from lutsearch.hw import estimate
-from lutsearch.hw.analysis import address_dependence, propagate_constants, simplify_constants, used_bits
+from lutsearch.hw._cache import cache_get, cache_put, default_cache_dir, resolve_cache_dir
+from lutsearch.hw._job import SynthJob
+from lutsearch.hw._schedule import run_units, synthesize_chunk
+from lutsearch.hw._units import Unit, layer_units, unit_key
+from lutsearch.hw.analysis import simplify_constants
 from lutsearch.hw.estimate import register_counts
 from lutsearch.hw.report import HardwareReport
-from lutsearch.hw.rtl import generate_rtl, neuron_rom_module, stage_plan, _layer_module
-from lutsearch.hw.yosys import (YosysError, YosysNotFound, find_yosys, parse_reports, render_script,
-                                run_yosys, template_path)
-from lutsearch.tables import TableLayer, TruthTableNetwork
+from lutsearch.hw.rtl import generate_rtl
+from lutsearch.hw.yosys import YosysNotFound, YosysTool, find_yosys, parse_reports, render_script, run_yosys, \
+    template_path
+from lutsearch.tables import TruthTableNetwork
 
 __all__ = [
     "HardwareReport", "SynthResult", "synthesize", "synthesize_chunk", "default_cache_dir", "register_counts", "MODES",
@@ -53,176 +55,6 @@ AUTO_DESIGN_MAX_LUTS = 2000.0
 
 
 SynthResult = HardwareReport  # the former name of the report type (lutsearch.hw.report)
-
-
-def default_cache_dir() -> Path:
-    env = os.environ.get("LUTSEARCH_SYNTH_CACHE")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "lutsearch" / "synth"
-
-
-# ----------------------------------------------------------------------------- the Ray-able worker
-def synthesize_chunk(payload: dict[str, Any]) -> dict[str, Any]:
-    """Synthesize independent unit modules in one Yosys run (usable as a Ray task).
-
-    ``payload``: ``units`` {module name: Verilog text}, ``script`` (template text), ``k``, ``command``
-    (the Yosys command list), ``timeout``, optional ``workdir``. Returns {module name: stats} or
-    {"error": message}.
-    """
-    from lutsearch.hw.yosys import YosysTool
-
-    names = sorted(payload["units"])
-    tool = YosysTool(tuple(payload["command"]), payload.get("version", ""))
-    base = payload.get("workdir")
-    base = base if base and Path(base).is_dir() else None  # a Ray worker on another node has no such folder
-    with tempfile.TemporaryDirectory(prefix="lutsearch-synth-", dir=base) as tmp:
-        tmp = Path(tmp)
-        (tmp / "units.v").write_text("".join(payload["units"][n] for n in names))
-        insts = "\n".join(f"  (* keep *) {n} i_{n} ();" for n in names)
-        (tmp / "chunk.v").write_text(f"module chunk ();\n{insts}\nendmodule\n")
-        (tmp / "template.ys").write_text(payload["script"])
-        script = render_script(tmp / "template.ys", files=["units.v", "chunk.v"], top="chunk", keep="u_*",
-                               k=payload.get("k", 6))
-        try:
-            seconds = run_yosys(tool, script, tmp, timeout=payload.get("timeout"))
-            mods = parse_reports(tmp)["modules"]
-        except YosysError as exc:
-            return {"error": str(exc).splitlines()[0]}
-    out = {n: {k: mods[n][k] for k in ("luts", "ffs", "muxf7", "muxf8")} | {"depth": mods[n].get("depth", 0)}
-           for n in names if n in mods}
-    out["_seconds"] = seconds
-    return out
-
-
-# ----------------------------------------------------------------------------- units
-@dataclasses.dataclass
-class _Unit:
-    key: str
-    text: str  # Verilog with the module named @UNIT@
-    cost: float  # analytic LUT estimate (chunk balancing and fallback)
-    depth_estimate: int
-
-
-def _unit_key(text: str, script: str, k: int, version: str) -> str:
-    h = hashlib.sha256()
-    for part in (text, script, str(k), version):
-        h.update(part.encode())
-        h.update(b"\0")
-    return h.hexdigest()
-
-
-def _layer_units(network: TruthTableNetwork, mode: str) -> list[list[_Unit]]:
-    """Per layer: the units whose LUTs add up to the layer. ``neuron`` mode: one unit per live neuron
-    of a table layer, its table restricted to the input bits that are not constant upstream (what
-    whole-design synthesis keeps); otherwise one unit for the whole layer. Dead neurons are no units."""
-    live = network.live_neurons()
-    restricted = propagate_constants(network)[0] if mode == "neuron" else None
-    used = used_bits(network)[1] if mode == "neuron" else None
-    out, n_in = [], network.n_inputs
-    for i, (layer, lv) in enumerate(zip(network.layers, live)):
-        if restricted is not None and isinstance(layer, TableLayer):
-            units = []
-            for nu in restricted[i]:  # one ROM text per live neuron, only the bits something reads
-                keep = np.flatnonzero(used[i][nu.neuron])
-                if keep.size == 0 or nu.address_bits == 0:
-                    continue  # constant or unread outputs need no LUT
-                table = (((nu.table[:, None] >> keep) & 1) << np.arange(keep.size)).sum(1)
-                # drop address bits the kept outputs ignore: equal functions then share one cache entry
-                dep = address_dependence(table[None], nu.address_bits)[0]
-                if not dep.any():
-                    continue  # constant
-                ignored = int(((~dep) * (1 << np.arange(nu.address_bits))).sum())
-                table = table[(np.arange(table.size) & ignored) == 0]
-                a_bits = int(dep.sum())
-                text = neuron_rom_module("@UNIT@", table, a_bits, int(keep.size), "table")
-                units.append(_Unit("", text, float(estimate.logicnets_lut_cost(a_bits, keep.size)),
-                                   estimate.lut_depth(a_bits)))
-            out.append(units)
-        else:
-            text = _layer_module(i, layer, n_in, lv, "table", "layer").replace(f"module layer{i} (", "module @UNIT@ (")
-            out.append([_Unit("", text, estimate.layer_luts(layer, lv), estimate.layer_depth(layer))])
-        n_in = layer.n_out
-    return out
-
-
-def _cache_get(cache_dir: Path | None, key: str) -> dict | None:
-    if cache_dir is None:
-        return None
-    path = cache_dir / key[:2] / f"{key}.json"
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-
-
-def _cache_put(cache_dir: Path | None, key: str, value: dict) -> None:
-    if cache_dir is None:
-        return
-    path = cache_dir / key[:2] / f"{key}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(value, sort_keys=True))
-    os.replace(tmp, path)
-
-
-def _chunks(units: list[_Unit], n: int) -> list[list[_Unit]]:
-    """Greedy balance by estimated cost into at most ``n`` chunks (largest first)."""
-    n = max(1, min(n, len(units)))
-    bins: list[list[_Unit]] = [[] for _ in range(n)]
-    loads = np.zeros(n)
-    for u in sorted(units, key=lambda u: -u.cost):
-        b = int(np.argmin(loads))
-        bins[b].append(u)
-        loads[b] += u.cost + 1.0
-    return [b for b in bins if b]
-
-
-def _run_units(units: dict[str, _Unit], tool, script: str, k: int, jobs: int, timeout: float | None,
-               cache_dir: Path | None, use_ray: bool, workdir: Path | None, on_error: str,
-               notes: list[str]) -> tuple[dict[str, dict], int, int]:
-    results, todo = {}, []
-    for key, unit in units.items():
-        hit = _cache_get(cache_dir, key)
-        if hit is not None:
-            results[key] = hit
-        else:
-            todo.append(unit)
-    cached = len(results)
-    payloads = []
-    for chunk in _chunks(todo, jobs) if todo else []:
-        payloads.append({"units": {f"u_{u.key[:24]}": u.text.replace("@UNIT@", f"u_{u.key[:24]}") for u in chunk},
-                         "script": script, "k": k, "command": list(tool.command), "version": tool.version,
-                         "timeout": timeout, "workdir": str(workdir) if workdir else None,
-                         "_keys": {f"u_{u.key[:24]}": u.key for u in chunk}})
-    if use_ray and payloads:
-        import ray  # only when asked
-
-        if not ray.is_initialized():
-            ray.init(ignore_reinit_error=True, log_to_driver=False)
-        task = ray.remote(synthesize_chunk)
-        outs = ray.get([task.remote({k2: v for k2, v in p.items() if k2 != "_keys"}) for p in payloads])
-    elif payloads:
-        with cf.ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-            outs = list(pool.map(synthesize_chunk, payloads))
-    else:
-        outs = []
-    estimated = 0
-    for p, out in zip(payloads, outs):
-        if "error" in out:
-            if on_error == "raise":
-                raise YosysError(out["error"])
-            notes.append(out["error"])
-            warnings.warn(f"lutsearch.hw: {out['error']}; using the analytic estimate for "
-                          f"{len(p['_keys'])} unit(s)", stacklevel=3)
-            for name, key in p["_keys"].items():
-                u = units[key]
-                results[key] = {"luts": u.cost, "ffs": 0, "muxf7": 0, "muxf8": 0, "depth": u.depth_estimate,
-                                "estimated": True}
-                estimated += 1
-            continue
-        for name, key in p["_keys"].items():
-            results[key] = out[name]
-            _cache_put(cache_dir, key, out[name])
-    return results, cached, estimated
 
 
 # ----------------------------------------------------------------------------- public entry
@@ -253,76 +85,83 @@ def synthesize(network: TruthTableNetwork, *, pipeline: int = 1, mode: str = "au
                       stacklevel=2)
         return dataclasses.replace(estimate.analytic_result(network, pipeline, note=str(exc).splitlines()[0]),
                                    backend="synthesis", options=options)
-    template = template_path(script or flow)
-    script_text = template.read_text()
-    cache = None if cache_dir is False else Path(cache_dir) if cache_dir else default_cache_dir()
+    job = _make_job(network, yosys, pipeline=pipeline, mode=mode, flow=str(script or flow),
+                    template=template_path(script or flow), k=k, jobs=jobs, timeout=timeout, cache_dir=cache_dir,
+                    workdir=workdir, ray=ray, on_error=on_error)
+    res = _synth_design(job) if job.mode == "design" else _synth_units(job)
+    res.update(pipeline=int(pipeline), mode=job.mode, flow=job.flow, tool=yosys.name, tool_version=yosys.version,
+               seconds=time.perf_counter() - t0, backend="synthesis", options=options)
+    res.setdefault("notes", [])
+    return HardwareReport(**res)
+
+
+def _make_job(network: TruthTableNetwork, yosys: YosysTool, *, pipeline: int, mode: str, flow: str,
+              template: Path, k: int, jobs: int | None, timeout: float | None,
+              cache_dir: str | Path | None | bool, workdir: str | Path | None, ray: bool,
+              on_error: str) -> SynthJob:
+    """Resolve the defaults (cache folder, job count, ``auto`` mode) and simplify constants."""
     jobs = jobs or os.cpu_count() or 1
     wd = Path(workdir) if workdir else None
     if wd:
         wd.mkdir(parents=True, exist_ok=True)
-    notes: list[str] = []
-    stages = stage_plan(len(network.layers), pipeline)
     if mode == "auto":
         big = estimate.analytic_result(network, pipeline).luts > AUTO_DESIGN_MAX_LUTS
         mode = "neuron" if (big and jobs > 1) or ray else "design"
     if mode != "neuron":  # neuron units are restricted by propagate_constants instead
         network = simplify_constants(network)
-    if mode == "design":
-        res = _synth_design(network, pipeline, stages, yosys, template, script_text, k, timeout, cache, wd)
-    else:
-        res = _synth_units(network, pipeline, stages, mode, yosys, script_text, k, jobs, timeout, cache, wd,
-                           ray, on_error, notes)
-    res.update(pipeline=int(pipeline), mode=mode, flow=str(script or flow), tool=yosys.name,
-               tool_version=yosys.version, seconds=time.perf_counter() - t0, backend="synthesis", options=options)
-    res.setdefault("notes", []).extend(notes)
-    return HardwareReport(**res)
+    return SynthJob(network=network, pipeline=pipeline, mode=mode, flow=flow, template=template,
+                    script=template.read_text(), tool=yosys, k=k, jobs=jobs, timeout=timeout,
+                    cache_dir=resolve_cache_dir(cache_dir), workdir=wd, ray=bool(ray), on_error=on_error)
 
 
-def _synth_design(network, pipeline, stages, yosys, template, script_text, k, timeout, cache, wd) -> dict:
-    key = _unit_key(network.fingerprint() + f"|design|{pipeline}", script_text, k, yosys.version)
-    hit = _cache_get(cache, key)
+# ----------------------------------------------------------------------------- design mode
+def _run_design(job: SynthJob, run_dir: Path, top: str) -> dict:
+    """Generate the pipelined RTL in ``run_dir``, run Yosys there and parse its reports."""
+    design = generate_rtl(job.network, run_dir, top=top, pipeline=job.pipeline or 0, style="table")
+    script = render_script(job.template, files=design.files, top=top, keep=f"{top}_stage*", k=job.k)
+    run_yosys(job.tool, script, run_dir, timeout=job.timeout)
+    return parse_reports(run_dir)
+
+
+def _synth_design(job: SynthJob) -> dict:
+    key = unit_key(job.network.fingerprint() + f"|design|{job.pipeline}", job.script, job.k, job.tool.version)
+    hit = cache_get(job.cache_dir, key)
     if hit is not None:
         return hit | {"cached_units": 1, "units": 1}
-    ctx = tempfile.TemporaryDirectory(prefix="lutsearch-design-") if wd is None else None
-    run_dir = Path(ctx.name) if ctx else wd
-    try:
-        top = "lutnet"
-        design = generate_rtl(network, run_dir, top=top, pipeline=pipeline or 0, style="table")
-        script = render_script(template, files=design.files, top=top, keep=f"{top}_stage*", k=k)
-        run_yosys(yosys, script, run_dir, timeout=timeout)
-        rep = parse_reports(run_dir)
-    finally:
-        if ctx:
-            ctx.cleanup()
-    mods = rep["modules"]
-    stage_luts = [float(mods.get(f"{top}_stage{s}", {}).get("luts", 0)) for s in range(len(stages))]
-    stage_depths = [int(mods.get(f"{top}_stage{s}", {}).get("depth", 0)) for s in range(len(stages))]
+    top = "lutnet"
+    if job.workdir is None:
+        with tempfile.TemporaryDirectory(prefix="lutsearch-design-") as tmp:
+            rep = _run_design(job, Path(tmp), top)
+    else:
+        rep = _run_design(job, job.workdir, top)
+    mods, n_stages = rep["modules"], len(job.stages)
+    stage_luts = [float(mods.get(f"{top}_stage{s}", {}).get("luts", 0)) for s in range(n_stages)]
+    stage_depths = [int(mods.get(f"{top}_stage{s}", {}).get("depth", 0)) for s in range(n_stages)]
     total = rep["total"]
     res = {"luts": float(total["luts"]), "ffs": int(total["ffs"]), "depth": max(stage_depths, default=0),
            "stage_depths": stage_depths, "stage_luts": stage_luts, "layer_luts": [], "layer_depths": [],
            "lut_sizes": rep["lut_sizes"], "muxf7": total["muxf7"], "muxf8": total["muxf8"], "units": 1,
            "cached_units": 0, "estimated_units": 0}
-    _cache_put(cache, key, res)
+    cache_put(job.cache_dir, key, res)
     return res
 
 
-def _synth_units(network, pipeline, stages, mode, yosys, script_text, k, jobs, timeout, cache, wd, use_ray,
-                 on_error, notes) -> dict:
-    per_layer = _layer_units(network, mode)
-    units: dict[str, _Unit] = {}
-    for layer_units in per_layer:
-        for u in layer_units:
-            u.key = _unit_key(u.text, script_text, k, yosys.version)
-            units.setdefault(u.key, u)
-    results, cached, estimated = _run_units(units, yosys, script_text, k, jobs, timeout, cache, use_ray, wd,
-                                            on_error, notes)
-    layer_luts = [float(sum(results[u.key]["luts"] for u in lu)) for lu in per_layer]
-    layer_depths = [int(max((results[u.key]["depth"] for u in lu), default=0)) for lu in per_layer]
-    mux7 = int(sum(results[u.key]["muxf7"] for lu in per_layer for u in lu))
-    mux8 = int(sum(results[u.key]["muxf8"] for lu in per_layer for u in lu))
-    stage_luts = [float(sum(layer_luts[i] for i in layers)) for layers in stages]
-    stage_depths = [int(sum(layer_depths[i] for i in layers)) for layers in stages]
-    return {"luts": float(sum(layer_luts)), "ffs": register_counts(network, pipeline),
+# ----------------------------------------------------------------------------- layer / neuron modes
+def _synth_units(job: SynthJob) -> dict:
+    per_layer = layer_units(job.network, job.mode)
+    units: dict[str, Unit] = {}
+    for u in (u for lu in per_layer for u in lu):
+        u.key = unit_key(u.text, job.script, job.k, job.tool.version)
+        units.setdefault(u.key, u)
+    run = run_units(units, job)
+    stats = [[run.results[u.key] for u in lu] for lu in per_layer]
+    layer_luts = [float(sum(s["luts"] for s in ls)) for ls in stats]
+    layer_depths = [int(max((s["depth"] for s in ls), default=0)) for ls in stats]
+    stage_luts = [float(sum(layer_luts[i] for i in layers)) for layers in job.stages]
+    stage_depths = [int(sum(layer_depths[i] for i in layers)) for layers in job.stages]
+    return {"luts": float(sum(layer_luts)), "ffs": register_counts(job.network, job.pipeline),
             "depth": max(stage_depths, default=0), "stage_depths": stage_depths, "stage_luts": stage_luts,
-            "layer_luts": layer_luts, "layer_depths": layer_depths, "lut_sizes": {}, "muxf7": mux7,
-            "muxf8": mux8, "units": len(units), "cached_units": cached, "estimated_units": estimated}
+            "layer_luts": layer_luts, "layer_depths": layer_depths, "lut_sizes": {},
+            "muxf7": int(sum(s["muxf7"] for ls in stats for s in ls)),
+            "muxf8": int(sum(s["muxf8"] for ls in stats for s in ls)),
+            "units": len(units), "cached_units": run.cached, "estimated_units": run.estimated, "notes": run.notes}

@@ -1,26 +1,28 @@
-"""Hardware objectives from the hardware backend (``lutsearch.hw``): ``luts``/``depth`` via Yosys, and
-``latency_ns``/``fmax_mhz`` from per-stage LUT-level depth and the UltraScale+ delay model.
+"""Hardware objectives: thin adapters that name a cost backend (``lutsearch.hw.COST_BACKENDS``) and
+read its ``HardwareReport``: ``luts``, ``lut_depth``, ``latency_ns`` and ``fmax_mhz`` (the last two from
+per-stage LUT-level depth and the UltraScale+ delay model).
 
-Backends:
-``synthesis``  one Yosys run per trial (``lutsearch.hw.synthesize``), shared by every objective of the
-               trial through ``ctx.cache``; its report is written to ``<ctx.workdir>/hw_synthesis.json``.
-               Without Yosys it warns once and uses the analytic estimate.
-``analytic``   (``latency_ns``/``fmax_mhz`` default) the measured LUT-depth-per-table-width model of
-               ``lutsearch.hw.estimate``, no tool run.
+Every registered cost backend is a ``via:`` of these four objectives, including backends registered
+later (a space's ``plugins:`` file calling ``lutsearch.hw.register_cost_backend``, or an entry point in
+the group ``lutsearch.cost_backends``). Built in:
 
-Options (from the space's objective entry): ``pipeline`` (register every k layers, default 1),
-``mode`` (auto|design|layer|neuron, default auto), ``flow`` (lut6|xilinx), ``script`` (template path),
-``tool``, ``jobs``, ``timeout``, ``cache_dir``.
+``synthesis``  (alias of ``yosys``) one Yosys run per trial (``lutsearch.hw.synthesize``), shared by every
+               objective of the trial through ``ctx.cache``; its report is written to
+               ``<ctx.workdir>/hw_synthesis.json``. Without Yosys it warns once and uses the analytic estimate.
+``analytic``   (``luts``, ``lut_depth``, ``latency_ns``, ``fmax_mhz`` default) the LogicNets LUT-cost model
+               and the measured LUT-depth-per-table-width model of ``lutsearch.hw.estimate``, no tool run.
+
+Options (from the space's objective entry) go to the backend's ``estimate``: ``pipeline`` (register every
+k layers, default 1) and, for Yosys, ``mode`` (auto|design|layer|neuron, default auto), ``flow``
+(lut6|xilinx), ``script`` (template path), ``tool``, ``k``, ``jobs``, ``timeout``, ``cache_dir``.
 
 Units: ``luts`` in 6-input LUTs; ``lut_depth`` is the total LUT-level depth of the network (sum over
 layers of each layer's deepest neuron; ``depth`` stays the number of L-LUT layers); ``latency_ns`` =
 stages x clock period.
 
-A new way of producing the hardware report (e.g. a learned ``surrogate``) plugs in with
-``register_hw_backend(name, fn)``, ``fn(ctx, **options) -> lutsearch.hw.HardwareReport`` (required:
-``luts``, ``stage_depths``; ``depth`` and ``total_depth`` are derived when left out; a mapping with
-those keys is accepted and read with ``HardwareReport.from_dict``); it then serves luts, lut_depth,
-latency_ns and fmax_mhz, which read the report's attributes.
+``register_hw_backend(name, fn)`` (the older interface, kept): ``fn(ctx, **options) ->
+HardwareReport`` (or a mapping with its keys, read with ``HardwareReport.from_dict``); it is wrapped
+in a ``CostBackend`` and registered in ``COST_BACKENDS``.
 """
 
 from __future__ import annotations
@@ -29,78 +31,81 @@ import json
 from collections.abc import Mapping
 from typing import Any, Callable
 
-from lutsearch.hw import estimate, timing
+from lutsearch.hw import timing
+from lutsearch.hw.backends import COST_BACKENDS, CostBackend
 from lutsearch.hw.report import HardwareReport
-from lutsearch.hw.synth import synthesize
 from lutsearch.objectives._registry import EvalContext, register_objective
 
 __all__ = ["hardware_report", "register_hw_backend", "HW_BACKENDS"]
 
-_SYNTH_OPTIONS = ("pipeline", "mode", "flow", "script", "tool", "jobs", "timeout", "cache_dir")
+# the functions given to register_hw_backend (kept for compatibility; COST_BACKENDS is the registry)
+HW_BACKENDS: dict[str, Callable[..., HardwareReport | Mapping[str, Any]]] = {}
 
 
-def _synthesis_report(ctx: EvalContext, **options: Any) -> HardwareReport:
-    unknown = sorted(set(options) - set(_SYNTH_OPTIONS))
-    if unknown:
-        raise ValueError(f"synthesis backend: unknown option {unknown[0]!r}; allowed: {', '.join(_SYNTH_OPTIONS)}")
-    opts = {"pipeline": 1, "mode": "auto", **options}
-    report = synthesize(ctx.network, **opts)  # Yosys runs in a temporary folder; the summary is kept
-    if ctx.workdir is not None:
-        ctx.workdir.mkdir(parents=True, exist_ok=True)
-        (ctx.workdir / "hw_synthesis.json").write_text(json.dumps(report.to_dict(), indent=2, sort_keys=True,
-                                                                  default=str))
-    return report
+class _ContextBackend(CostBackend):
+    """A ``register_hw_backend`` function as a cost backend (it sees the trial's ``EvalContext``)."""
 
+    def __init__(self, name: str, fn: Callable[..., HardwareReport | Mapping[str, Any]]) -> None:
+        self.name = name
+        self.fn = fn
 
-def _analytic_report(ctx: EvalContext, pipeline: int = 1, **_: Any) -> HardwareReport:
-    return estimate.analytic_result(ctx.network, int(pipeline))
+    def estimate_in(self, ctx: EvalContext, **options: Any) -> HardwareReport:
+        return HardwareReport.coerce(self.fn(ctx, **options), backend=self.name)
 
-
-HW_BACKENDS: dict[str, Callable[..., HardwareReport]] = {}
+    def estimate(self, network: Any, *, pipeline: int = 1, **options: Any) -> HardwareReport:
+        return self.estimate_in(EvalContext(network=network, metrics={}), pipeline=pipeline, **options)
 
 
 def hardware_report(ctx: EvalContext, via: str = "synthesis", **options: Any) -> HardwareReport:
-    """The hardware report of this trial from backend ``via`` (computed once per trial and options)."""
-    if via not in HW_BACKENDS:
-        raise ValueError(f"unknown hardware backend {via!r}; allowed: {', '.join(sorted(HW_BACKENDS))}")
+    """The hardware report of this trial from cost backend ``via`` (computed once per trial and options)."""
+    backend = COST_BACKENDS.get(via)  # unknown: "unknown cost backend 'x'; allowed: ..."
     key = "hw:" + via + ":" + json.dumps(options, sort_keys=True, default=str)
     if key not in ctx.cache:
-        ctx.cache[key] = HardwareReport.coerce(HW_BACKENDS[via](ctx, **options), backend=via)
+        if isinstance(backend, _ContextBackend):
+            report = backend.estimate_in(ctx, **options)
+        else:
+            report = HardwareReport.coerce(backend.estimate(ctx.network, **options), backend=via)
+        if backend.report_file and ctx.workdir is not None:
+            ctx.workdir.mkdir(parents=True, exist_ok=True)
+            (ctx.workdir / backend.report_file).write_text(json.dumps(report.to_dict(), indent=2, sort_keys=True,
+                                                                      default=str))
+        ctx.cache[key] = report
     return ctx.cache[key]
 
 
-def _latency(via: str) -> Callable[..., float]:
+_METRICS: dict[str, tuple[str, Callable[[HardwareReport], float], str, str]] = {
+    "luts": ("minimize", lambda r: r.luts, "6-input LUTs", "LUT"),
+    "lut_depth": ("minimize", lambda r: r.total_depth, "LUT levels through the network", "levels"),
+    "latency_ns": ("minimize", lambda r: timing.latency_ns(r.stage_depths),
+                   "pipeline stages x clock period (UltraScale+ delay model)", "ns"),
+    "fmax_mhz": ("maximize", lambda r: timing.fmax_mhz(r.stage_depths),
+                 "maximum clock frequency of the slowest pipeline stage", "MHz"),
+}
+
+
+def _adapter(metric: Callable[[HardwareReport], float], via: str) -> Callable[..., float]:
     def fn(ctx: EvalContext, **options: Any) -> float:
-        return timing.latency_ns(hardware_report(ctx, via, **options).stage_depths)
+        return float(metric(hardware_report(ctx, via, **options)))
     return fn
 
 
-def _fmax(via: str) -> Callable[..., float]:
-    def fn(ctx: EvalContext, **options: Any) -> float:
-        return timing.fmax_mhz(hardware_report(ctx, via, **options).stage_depths)
-    return fn
+def _register_objectives(via: str, _backend: CostBackend | None = None, *, default: bool = False,
+                         timing_only: bool = False) -> None:
+    for name, (direction, metric, doc, unit) in _METRICS.items():
+        if timing_only and name == "luts":
+            continue
+        register_objective(name, direction, via, _adapter(metric, via), default=default, doc=doc, unit=unit)
 
 
-def register_hw_backend(name: str, fn: Callable[..., HardwareReport | Mapping[str, Any]], *, default_for_timing: bool = False) -> None:
-    """Add a hardware-report backend and register it for luts, lut_depth, latency_ns and fmax_mhz."""
+def register_hw_backend(name: str, fn: Callable[..., HardwareReport | Mapping[str, Any]], *,
+                        default_for_timing: bool = False) -> None:
+    """Compatibility wrapper: register ``fn(ctx, **options)`` as cost backend ``name`` (it then serves luts,
+    lut_depth, latency_ns and fmax_mhz); ``default_for_timing`` makes it the default of the last three."""
     HW_BACKENDS[name] = fn
-    register_objective("luts", "minimize", name, lambda ctx, **o: hardware_report(ctx, name, **o).luts,
-                       doc="6-input LUTs", unit="LUT")
-    register_objective("lut_depth", "minimize", name,
-                       lambda ctx, **o: hardware_report(ctx, name, **o).total_depth,
-                       default=default_for_timing, doc="LUT levels through the network", unit="levels")
-    register_objective("latency_ns", "minimize", name, _latency(name), default=default_for_timing,
-                       doc="pipeline stages x clock period (UltraScale+ delay model)", unit="ns")
-    register_objective("fmax_mhz", "maximize", name, _fmax(name), default=default_for_timing,
-                       doc="maximum clock frequency of the slowest pipeline stage", unit="MHz")
+    COST_BACKENDS.register(name, _ContextBackend(name, fn), replace=True)  # re-registering replaced, as before
+    if default_for_timing:
+        _register_objectives(name, default=True, timing_only=True)
 
 
-register_hw_backend("synthesis", _synthesis_report)
-HW_BACKENDS["analytic"] = _analytic_report
-register_objective("lut_depth", "minimize", "analytic",
-                   lambda ctx, **o: hardware_report(ctx, "analytic", **o).total_depth, default=True,
-                   doc="LUT levels through the network", unit="levels")
-register_objective("latency_ns", "minimize", "analytic", _latency("analytic"), default=True,
-                   doc="pipeline stages x clock period (UltraScale+ delay model)", unit="ns")
-register_objective("fmax_mhz", "maximize", "analytic", _fmax("analytic"), default=True,
-                   doc="maximum clock frequency of the slowest pipeline stage", unit="MHz")
+COST_BACKENDS.subscribe(_register_objectives)  # every cost backend, now and later, is a via: of each
+_register_objectives("analytic", default=True, timing_only=True)  # luts' analytic default: objectives/analytic.py
