@@ -119,9 +119,10 @@ def test_binary_inputs_without_thermometer(data):
 from helpers import ExactOpsRecorder  # noqa: E402
 
 from lutsearch.models._native import polynomial as native_polynomial  # noqa: E402
-from lutsearch.models.warp import _native_enabled, _WalshLayer, _WalshNative, walsh_groups  # noqa: E402
+from lutsearch.models._native import native_enabled  # noqa: E402
+from lutsearch.models.warp import _WalshLayer, _WalshNative, walsh_groups  # noqa: E402
 
-NATIVE = _native_enabled() and native_polynomial.KERNEL.capable(None, torch.zeros(1))
+NATIVE = native_enabled() and native_polynomial.KERNEL.capable(None, torch.zeros(1))
 
 
 def _reference_layer(z, coeffs, idx, noise, tau):

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from lutsearch.export._errors import ExportError
+
+if TYPE_CHECKING:  # the trial package imports torch: only loaded when an export runs
+    from lutsearch.trial import TrialArtifact
 
 __all__ = ["Built", "Loaded", "TOP", "artifact_dir", "build_rtl", "load_design", "vivado_tcl"]
 
@@ -17,11 +20,8 @@ TOP = "lutnet"
 
 @dataclasses.dataclass
 class Loaded:
-    """A trial's artifact: its folder, config, metrics, truth-table network, dataset and test input codes."""
-    art: Path
-    config: dict[str, Any]
-    metrics: dict[str, Any]
-    network: Any
+    """A trial's artifact (folder, config, metrics, truth-table network), its dataset and test input codes."""
+    artifact: "TrialArtifact"
     data: Any
     codes: np.ndarray
 
@@ -57,7 +57,7 @@ def load_design(study_dir: Path, trial) -> Loaded:
         raise ExportError(f"{art}: cannot read the trial artifact: {str(exc).splitlines()[0]}") from None
     data = artifact.load_data()
     codes = artifact.build_model().input_codes(data.X_test)
-    return Loaded(art, artifact.config, artifact.metrics, artifact.network, data, codes)
+    return Loaded(artifact, data, codes)
 
 
 def build_rtl(loaded: Loaded, out_dir: Path, pipeline: int) -> Built:
@@ -65,7 +65,7 @@ def build_rtl(loaded: Loaded, out_dir: Path, pipeline: int) -> Built:
     from lutsearch.hw.rtl import generate_rtl, write_memfiles
     from lutsearch.hw.sim import write_testbench, write_vectors
 
-    network, codes, data = loaded.network, loaded.codes, loaded.data
+    network, codes, data = loaded.artifact.network, loaded.codes, loaded.data
     rtl_dir = out_dir / "rtl"
     design = generate_rtl(network, rtl_dir, top=TOP, pipeline=pipeline, style="table")
     write_testbench(design, rtl_dir, max_n=max(1, len(codes)))

@@ -25,9 +25,9 @@ def export_design(study_dir: Path, out_dir: Path, *, storage: str | None = None,
     chosen, front = pick_trial(study, trial=trial, pick=pick, max_luts=max_luts)
     loaded = load_design(study_dir, chosen)
     built = build_rtl(loaded, out_dir, pipeline)
-    hw, notes = hardware_report(loaded.network, built.design, out_dir, pipeline, synthesize)
+    hw, notes = hardware_report(loaded.artifact.network, built.design, out_dir, pipeline, synthesize)
     (built.rtl_dir / "vivado_ooc.tcl").write_text(vivado_tcl(built.design, hw["period_ns"]))
-    verification = (run_simulation(loaded.network, built.design, loaded.codes, out_dir) if simulate
+    verification = (run_simulation(loaded.artifact.network, built.design, loaded.codes, out_dir) if simulate
                     else {"status": "skipped"})
     report = build_report(study, chosen, front, pick=pick, trial=trial, max_luts=max_luts, pipeline=pipeline,
                           loaded=loaded, built=built, hw=hw, verification=verification, notes=notes)

@@ -12,7 +12,7 @@ __all__ = ["build_report", "markdown", "write_report"]
 def build_report(study, chosen, front: list, *, pick: str, trial: int | None, max_luts: float | None,
                  pipeline: int, loaded, built, hw: dict, verification: dict, notes: list[str]) -> dict[str, Any]:
     """The report dict (``loaded``: ``_build.Loaded``; ``built``: ``_build.Built``)."""
-    metrics, network, data = loaded.metrics, loaded.network, loaded.data
+    metrics, network, data = loaded.artifact.metrics, loaded.artifact.network, loaded.data
     names = list(study.metric_names or [f"objective{i}" for i in range(len(chosen.values))])
     return {
         "study": study.study_name, "trial": chosen.number, "pick": "trial" if trial is not None else pick,
@@ -23,8 +23,8 @@ def build_report(study, chosen, front: list, *, pick: str, trial: int | None, ma
                      "test_exact_from_tables": built.test_acc, "n_test": int(len(loaded.codes))},
         "dataset_variant": metrics.get("dataset_variant", chosen.user_attrs.get("dataset_variant", data.variant)),
         "hardware": hw, "pipeline": pipeline, "rtl": built.design.to_dict() | {"out_dir": "rtl"},
-        "tables": [f"tables/{m}" for m in built.mems], "verification": verification, "config": loaded.config,
-        "artifact_dir": str(loaded.art), "network": network.summary(), "notes": notes,
+        "tables": [f"tables/{m}" for m in built.mems], "verification": verification, "config": loaded.artifact.config,
+        "artifact_dir": str(loaded.artifact.path), "network": network.summary(), "notes": notes,
     }
 
 

@@ -45,8 +45,10 @@ def active(module: nn.Module, x: torch.Tensor) -> bool:
 def ordered_sum(t: torch.Tensor, dim: int = -1) -> torch.Tensor:
     """``t`` summed over ``dim`` left to right, one elementwise add per term."""
     n = t.shape[dim]
-    if n == 0:
-        return torch.zeros_like(t.select(dim, 0) if t.dim() else t)
+    if n == 0:  # the empty sum
+        shape = list(t.shape)
+        del shape[dim]
+        return t.new_zeros(shape)
     acc = t.select(dim, 0).clone()
     for k in range(1, n):
         acc.add_(t.select(dim, k))

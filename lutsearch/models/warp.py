@@ -38,7 +38,7 @@ from torch import nn
 
 from lutsearch.models import _exact as exact
 from lutsearch.models._base import LayerHooks, LUTNetwork, enumerate_codes, random_indices
-from lutsearch.models import _native as native_package
+from lutsearch.models._native import native_enabled
 from lutsearch.models._native import layer as native_layer
 from lutsearch.models._native import polynomial as native_polynomial
 from lutsearch.models._quant import to_codes
@@ -246,11 +246,6 @@ class _WalshNative(torch.autograd.Function):
         return gx, grads[0].mul_(ctx.scale), None, None, None
 
 
-def _native_enabled() -> bool:
-    """``LUTSEARCH_NATIVE`` does not ask for PyTorch only."""
-    return native_package.native_mode() != "torch"
-
-
 def _layer_args(z: torch.Tensor, idx: torch.Tensor, pre: torch.Tensor) -> native_layer.LayerArgs:
     """``layer.h``'s arguments for the neurons alone on feature-major rows (no batch-norm, no quantizer):
     z (n_in, B), node i reading rows ``idx[i]``, pre (n, B); input gradients feature-major (n, F, B)."""
@@ -294,7 +289,7 @@ class WalshNodes(LayerHooks, nn.Module):
         and ``LUTSEARCH_NATIVE`` is not ``torch``/``0``. Not the per-shape measured choice of
         ``_native/choice.py`` (that times PolyLUT's own neurons): the kernel was 1.5-2x faster than
         ``_WalshLayer`` here (AMD EPYC Zen 4, fan-in 4 and 6)."""
-        return torch.is_grad_enabled() and _native_enabled() and \
+        return torch.is_grad_enabled() and native_enabled() and \
             native_polynomial.KERNEL.capable(_WalshPolynomial(self.coeffs, self.fan_in), z)
 
     def noise(self, batch: int, device: torch.device | str = "cpu") -> torch.Tensor | None:
