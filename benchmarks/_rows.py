@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from torch import nn
 

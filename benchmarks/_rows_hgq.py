@@ -25,9 +25,9 @@ from __future__ import annotations
 import math
 
 import torch
+from _rows import ExtraRow
 from torch import nn
 
-from _rows import ExtraRow
 from lutsearch.models import build_model
 from lutsearch.models._quant import make_act_quant, make_input_quant, set_fused_training
 from lutsearch.models._registry import resolve_params
@@ -62,8 +62,12 @@ class RefTableDense(nn.Module):
         y = torch.einsum("bioh,ioh->bio", h, self.w2) + self.b2
         qt = self.toq(y)  # the table quantizer, Brevitas' graph
         code = qt.value / qt.scale
-        bits = torch.clamp(self.bit_param * _BIT_RATE + (torch.round(self.bit_param * _BIT_RATE)
-                                                         - self.bit_param * _BIT_RATE).detach(), 0.0, self.max_bits)
+        bits = torch.clamp(
+            self.bit_param * _BIT_RATE
+            + (torch.round(self.bit_param * _BIT_RATE) - self.bit_param * _BIT_RATE).detach(),
+            0.0,
+            self.max_bits,
+        )
         step = torch.exp2(self.max_bits - bits)  # HGQ's per-edge precision, rounding-error surrogate
         u = code / step
         half = float(1 << (self.max_bits - 1))
@@ -82,9 +86,15 @@ class RefHGQ(nn.Module):
         layers, n_in = [], n_features
         for i, n_out in enumerate(widths):
             last = i == len(widths) - 1
-            layers.append(RefTableDense(n_in, n_out, params["edge_hidden"],
-                                        params["output_bits"] if last else params["edge_bits"],
-                                        None if last else params["hidden_bits"]))
+            layers.append(
+                RefTableDense(
+                    n_in,
+                    n_out,
+                    params["edge_hidden"],
+                    params["output_bits"] if last else params["edge_bits"],
+                    None if last else params["hidden_bits"],
+                )
+            )
             n_in = n_out
         self.layers = nn.Sequential(*layers)
 
@@ -107,14 +117,16 @@ def build_plain(n_features: int, n_classes: int, seed: int) -> nn.Module:
     return build_model("neuralut", PLAIN_PARAMS, n_features, n_classes, seed)
 
 
-ROWS = [ExtraRow(
-    name="hgq-jsc",
-    n_features=16,
-    n_classes=5,
-    batch=1024,
-    build_ours=build_ours,
-    build_reference=build_reference,
-    build_plain=build_plain,
-    target=">= 40k samples/s",
-    target_met=lambda r: r.ours_sps >= 40_000,
-)]
+ROWS = [
+    ExtraRow(
+        name="hgq-jsc",
+        n_features=16,
+        n_classes=5,
+        batch=1024,
+        build_ours=build_ours,
+        build_reference=build_reference,
+        build_plain=build_plain,
+        target=">= 40k samples/s",
+        target_met=lambda r: r.ours_sps >= 40_000,
+    )
+]

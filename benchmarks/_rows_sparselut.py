@@ -19,9 +19,8 @@ from pathlib import Path
 
 import torch
 import yaml
-from torch import nn
-
 from _rows import ExtraRow
+from torch import nn
 
 ROOT = Path(__file__).resolve().parents[1]
 SPACE = ROOT / "spaces" / "baselines" / "neuralut_jsc_5l.yaml"
@@ -34,8 +33,7 @@ def _params(**extra) -> dict:
 def build_ours(n_features: int, n_classes: int, seed: int) -> nn.Module:
     from lutsearch.models import build_model
 
-    return build_model("neuralut", _params(connectivity="sparselut", sparse_candidates=4), n_features, n_classes,
-                       seed)
+    return build_model("neuralut", _params(connectivity="sparselut", sparse_candidates=4), n_features, n_classes, seed)
 
 
 def build_plain(n_features: int, n_classes: int, seed: int) -> nn.Module:
@@ -46,7 +44,7 @@ def build_plain(n_features: int, n_classes: int, seed: int) -> nn.Module:
 
 def build_reference(n_features: int, n_classes: int, seed: int) -> nn.Module:
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from train_throughput import RefSubNetworkNeurons  # noqa: E402  (the benchmark's NeuraLUT reference)
+    from train_throughput import RefSubNetworkNeurons
 
     from lutsearch.models import LUTLayer, LUTNetwork, plan_layers, random_indices
     from lutsearch.models._quant import set_fused_training
@@ -61,12 +59,17 @@ def build_reference(n_features: int, n_classes: int, seed: int) -> nn.Module:
         """Slot values = x @ (W * mask)^T over the whole input, then the neuron function."""
 
         def __init__(self, n_in: int, p) -> None:
-            super().__init__(RefSubNetworkNeurons(p.n_out, p.fan_in, params["hidden_width"]),
-                             random_indices(p.n_in, p.n_out, p.fan_in, gen), in_bits=p.in_bits,
-                             in_signed=p.in_signed, out_bits=p.out_bits, out_signed=p.out_signed,
-                             batch_norm=params["batch_norm"])
+            super().__init__(
+                RefSubNetworkNeurons(p.n_out, p.fan_in, params["hidden_width"]),
+                random_indices(p.n_in, p.n_out, p.fan_in, gen),
+                in_bits=p.in_bits,
+                in_signed=p.in_signed,
+                out_bits=p.out_bits,
+                out_signed=p.out_signed,
+                batch_norm=params["batch_norm"],
+            )
             k = max(1, min(K, n_in // p.fan_in))
-            pool = torch.argsort(torch.rand(p.n_out, n_in, generator=gen), dim=1)[:, :p.fan_in * k]
+            pool = torch.argsort(torch.rand(p.n_out, n_in, generator=gen), dim=1)[:, : p.fan_in * k]
             mask = torch.zeros(p.n_out, p.fan_in, n_in)
             mask.scatter_(2, pool.view(p.n_out, p.fan_in, k), 1.0)
             self.register_buffer("mask", mask.view(p.n_out * p.fan_in, n_in))
@@ -82,8 +85,16 @@ def build_reference(n_features: int, n_classes: int, seed: int) -> nn.Module:
     return model
 
 
-ROWS = [ExtraRow(
-    name="sparselut-neuralut-jsc-5l", n_features=16, n_classes=5, batch=1024,
-    build_ours=build_ours, build_reference=build_reference, build_plain=build_plain,
-    target="within 2x of plain", target_met=lambda r: r.vs_plain is not None and r.vs_plain >= 0.5,
-)]
+ROWS = [
+    ExtraRow(
+        name="sparselut-neuralut-jsc-5l",
+        n_features=16,
+        n_classes=5,
+        batch=1024,
+        build_ours=build_ours,
+        build_reference=build_reference,
+        build_plain=build_plain,
+        target="within 2x of plain",
+        target_met=lambda r: r.vs_plain is not None and r.vs_plain >= 0.5,
+    )
+]

@@ -19,9 +19,8 @@ Target: within 2x of plain (ours_sps >= 0.5 * plain_sps).
 from __future__ import annotations
 
 import torch
-from torch import nn
-
 from _rows import ExtraRow
+from torch import nn
 
 PARAMS = dict(widths=[128, 128, 128], input_bits=3, input_fan_in=4, fan_in=4, output_fan_in=4, group_size=16)
 
@@ -61,15 +60,25 @@ def build_reference(n_features: int, n_classes: int, seed: int) -> nn.Module:
 
 def build_plain(n_features: int, n_classes: int, seed: int) -> nn.Module:
     from lutsearch.models import LUTLayer, LUTNetwork, family_plan
-    from lutsearch.models.logicnets import LinearNeurons
-    from lutsearch.models.warp import thermometer
     from lutsearch.models._base import run_layers
     from lutsearch.models._quant import to_codes
+    from lutsearch.models.logicnets import LinearNeurons
+    from lutsearch.models.warp import thermometer
 
     ours = build_ours(n_features, n_classes, seed)
     plans = [p for p in family_plan("warp", ours.config["params"], n_features, n_classes) if p.in_bits == 1]
-    layers = [LUTLayer(LinearNeurons(p.n_out, p.fan_in), w.indices, in_bits=1, in_signed=False, out_bits=1,
-                       out_signed=False, batch_norm=True) for p, w in zip(plans, ours.layers)]
+    layers = [
+        LUTLayer(
+            LinearNeurons(p.n_out, p.fan_in),
+            w.indices,
+            in_bits=1,
+            in_signed=False,
+            out_bits=1,
+            out_signed=False,
+            batch_norm=True,
+        )
+        for p, w in zip(plans, ours.layers)
+    ]
 
     class PlainLogicNets(LUTNetwork):
         def forward(self, x):
@@ -81,8 +90,16 @@ def build_plain(n_features: int, n_classes: int, seed: int) -> nn.Module:
     return PlainLogicNets(n_features, PARAMS["input_bits"], layers)
 
 
-ROWS = [ExtraRow(
-    name="warp-jsc", n_features=16, n_classes=5, batch=1024,
-    build_ours=build_ours, build_reference=build_reference, build_plain=build_plain,
-    target="within 2x of plain", target_met=lambda r: r.vs_plain is not None and r.vs_plain >= 0.5,
-)]
+ROWS = [
+    ExtraRow(
+        name="warp-jsc",
+        n_features=16,
+        n_classes=5,
+        batch=1024,
+        build_ours=build_ours,
+        build_reference=build_reference,
+        build_plain=build_plain,
+        target="within 2x of plain",
+        target_met=lambda r: r.vs_plain is not None and r.vs_plain >= 0.5,
+    )
+]

@@ -20,7 +20,7 @@ from lutsearch.hw import generate_rtl, synthesize
 from lutsearch.hw.sim import verify
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # published_designs, when not run as a script
-from published_designs import baseline_network, random_network  # noqa: E402
+from published_designs import baseline_network, random_network
 
 
 def bench_rtl(tmp: Path) -> None:
@@ -28,8 +28,16 @@ def bench_rtl(tmp: Path) -> None:
     nets = {
         "JSC-M size (16 in, 64-32-32-32-5, X=12)": baseline_network("jsc-m"),
         "MNIST size (784x2b in, 256-100-100-10, X=12)": random_network(
-            784, [256, 100, 100, 10], input_bits=2, hidden_bits=2, output_bits=4, input_fan_in=6, fan_in=6,
-            output_fan_in=6, seed=0),
+            784,
+            [256, 100, 100, 10],
+            input_bits=2,
+            hidden_bits=2,
+            output_bits=4,
+            input_fan_in=6,
+            fan_in=6,
+            output_fan_in=6,
+            seed=0,
+        ),
     }
     for name, net in nets.items():
         for style, per in [("table", "layer"), ("table", "neuron"), ("case", "layer")]:
@@ -37,20 +45,37 @@ def bench_rtl(tmp: Path) -> None:
             d = generate_rtl(net, tmp / f"rtl-{style}-{per}", pipeline=1, style=style, module_per=per)
             dt = time.perf_counter() - t0
             size = sum((d.out_dir / f).stat().st_size for f in d.files)
-            print(f"  {name:46s} {style:5s}/{per:6s}: {dt:6.2f} s, {size / 1e6:6.1f} MB, "
-                  f"{d.live_neurons} live neurons")
+            print(f"  {name:46s} {style:5s}/{per:6s}: {dt:6.2f} s, {size / 1e6:6.1f} MB, {d.live_neurons} live neurons")
 
 
 def _synth_nets():
     return {
         "JSC-S (X=6)": baseline_network("jsc-s"),
-        "random 64-64-32-10 X=6": random_network(64, [64, 64, 32, 10], input_bits=2, hidden_bits=2,
-                                                  output_bits=2, input_fan_in=3, fan_in=3, output_fan_in=3,
-                                                  seed=1),
-        "random 32-16-8 X=8": random_network(32, [32, 16, 8], input_bits=2, hidden_bits=2, output_bits=2,
-                                              input_fan_in=4, fan_in=4, output_fan_in=4, seed=2),
-        "random 16-8 X=10": random_network(16, [16, 8], input_bits=2, hidden_bits=2, output_bits=2,
-                                            input_fan_in=5, fan_in=5, output_fan_in=5, seed=3),
+        "random 64-64-32-10 X=6": random_network(
+            64,
+            [64, 64, 32, 10],
+            input_bits=2,
+            hidden_bits=2,
+            output_bits=2,
+            input_fan_in=3,
+            fan_in=3,
+            output_fan_in=3,
+            seed=1,
+        ),
+        "random 32-16-8 X=8": random_network(
+            32,
+            [32, 16, 8],
+            input_bits=2,
+            hidden_bits=2,
+            output_bits=2,
+            input_fan_in=4,
+            fan_in=4,
+            output_fan_in=4,
+            seed=2,
+        ),
+        "random 16-8 X=10": random_network(
+            16, [16, 8], input_bits=2, hidden_bits=2, output_bits=2, input_fan_in=5, fan_in=5, output_fan_in=5, seed=3
+        ),
     }
 
 
@@ -58,8 +83,10 @@ def bench_synth() -> None:
     print("\n== Synthesis wall time vs LUTs (design mode, k=1, default Yosys, no cache) ==")
     for name, net in _synth_nets().items():
         r = synthesize(net, pipeline=1, mode="design", cache_dir=False)
-        print(f"  {name:26s}: {r.luts:6.0f} LUTs {r.ffs:5d} FFs depth {r.depth} in {r.seconds:6.1f} s "
-              f"= {1000 * r.seconds / max(r.luts, 1):6.1f} s per 1,000 LUTs ({r.tool_version.split('(')[0]})")
+        print(
+            f"  {name:26s}: {r.luts:6.0f} LUTs {r.ffs:5d} FFs depth {r.depth} in {r.seconds:6.1f} s "
+            f"= {1000 * r.seconds / max(r.luts, 1):6.1f} s per 1,000 LUTs ({r.tool_version.split('(')[0]})"
+        )
 
 
 def _trained_digits(widths, bits, fan_in, epochs=4):
@@ -68,8 +95,15 @@ def _trained_digits(widths, bits, fan_in, epochs=4):
     from lutsearch.train import TrainConfig, train_model
 
     data = load_dataset("digits", split_seed=0, val_fraction=0.15)
-    params = {"widths": widths, "input_bits": bits, "hidden_bits": bits, "output_bits": 3,
-              "input_fan_in": fan_in, "fan_in": fan_in, "output_fan_in": fan_in}
+    params = {
+        "widths": widths,
+        "input_bits": bits,
+        "hidden_bits": bits,
+        "output_bits": 3,
+        "input_fan_in": fan_in,
+        "fan_in": fan_in,
+        "output_fan_in": fan_in,
+    }
     model = build_model("logicnets", params, data.n_features, data.n_classes, seed=0)
     res = train_model(model, data, TrainConfig(epochs=epochs, batch_size=64, lr=1e-2), seed=0)
     return model.to_tables(), res.best_val_acc
@@ -77,8 +111,10 @@ def _trained_digits(widths, bits, fan_in, epochs=4):
 
 def bench_modes() -> None:
     print("\n== Synthesis modes vs whole-design synthesis (LUTs, slowest-stage depth, FFs, seconds) ==")
-    nets = {"random 64-64-32-10 X=6": _synth_nets()["random 64-64-32-10 X=6"],
-            "random 32-16-8 X=8": _synth_nets()["random 32-16-8 X=8"]}
+    nets = {
+        "random 64-64-32-10 X=6": _synth_nets()["random 64-64-32-10 X=6"],
+        "random 32-16-8 X=8": _synth_nets()["random 32-16-8 X=8"],
+    }
     for cfg in [([64, 32], 2, 3), ([48, 24], 2, 4)]:
         net, acc = _trained_digits(*cfg)
         nets[f"trained digits {cfg[0]} X={cfg[1] * cfg[2]} (val {acc:.2f})"] = net
@@ -97,9 +133,11 @@ def bench_modes() -> None:
         for seed_cfg in [([64, 32], 2, 3, 4), ([64, 32], 2, 3, 6), ([48, 24], 2, 4, 4)]:
             net, _ = _trained_digits(*seed_cfg[:3], epochs=seed_cfg[3])
             r = synthesize(net, pipeline=1, mode="neuron", cache_dir=cache, jobs=2)
-            print(f"  trained {seed_cfg[:3]} epochs {seed_cfg[3]}: {r.units} distinct units, {r.cached_units} "
-                  f"cached ({100 * r.cached_units / max(r.units, 1):.0f} %), {r.luts:.0f} LUTs, {r.seconds:.1f} s",
-                  flush=True)
+            print(
+                f"  trained {seed_cfg[:3]} epochs {seed_cfg[3]}: {r.units} distinct units, {r.cached_units} "
+                f"cached ({100 * r.cached_units / max(r.units, 1):.0f} %), {r.luts:.0f} LUTs, {r.seconds:.1f} s",
+                flush=True,
+            )
 
 
 def bench_tools() -> None:
@@ -117,16 +155,24 @@ def bench_sim(tmp: Path, n: int) -> None:
     print(f"\n== Simulation, JSC-S random tables, {n} vectors (time per 10k vectors) ==")
     net = baseline_network("jsc-s")
     codes = np.random.default_rng(0).integers(0, 4, size=(n, net.n_inputs))
-    for sim, k, style in [("verilator", 1, "table"), ("verilator", 1, "case"), ("verilator", 0, "table"),
-                          ("icarus", 1, "table"), ("icarus", 0, "table")]:
+    for sim, k, style in [
+        ("verilator", 1, "table"),
+        ("verilator", 1, "case"),
+        ("verilator", 0, "table"),
+        ("icarus", 1, "table"),
+        ("icarus", 0, "table"),
+    ]:
         if shutil.which("verilator" if sim == "verilator" else "iverilog") is None:
             print(f"  {sim}: not installed")
             continue
         m = n if sim == "verilator" or k else max(500, n // 20)  # combinational Icarus is slow
         d = generate_rtl(net, tmp / f"sim-{sim}-{k}-{style}", pipeline=k, style=style)
         res = verify(net, d, codes[:m], simulator=sim, workdir=tmp / f"simwd-{sim}-{k}-{style}")
-        print(f"  {sim:9s} k={k} {style:5s}: build {res.build_seconds:6.1f} s, run {res.run_seconds:7.2f} s for "
-              f"{m} vectors = {1e4 * res.run_seconds / m:8.2f} s per 10k (bit-exact)", flush=True)
+        print(
+            f"  {sim:9s} k={k} {style:5s}: build {res.build_seconds:6.1f} s, run {res.run_seconds:7.2f} s for "
+            f"{m} vectors = {1e4 * res.run_seconds / m:8.2f} s per 10k (bit-exact)",
+            flush=True,
+        )
 
 
 def main() -> None:

@@ -15,7 +15,8 @@ count: first the dense grouping phase (``prelude_epochs``), then the sparse tree
   reference's run through Brevitas' own autograd graph, ours through the fused learned-scale step).
 
 Quantizers on both sides end Brevitas' statistics phase after one batch (``STATS_STEPS = 1``), so
-the timed epochs are steady-state training. Prints samples/s for each phase and overall, the ratio, and the truth-table time of the JSC model.
+the timed epochs are steady-state training. Prints samples/s for each phase and overall, the ratio,
+and the truth-table time of the JSC model.
 Run: ``python benchmarks/nla_throughput.py [--train-samples N] [--epochs E] [--threads T]``.
 """
 
@@ -29,23 +30,39 @@ from pathlib import Path
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch starts OpenMP (see train_throughput.py)
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from torch import nn  # noqa: E402
-from torch.utils.data import DataLoader, TensorDataset  # noqa: E402
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from lutsearch.data import SplitData, load_dataset  # noqa: E402
-from lutsearch.models import build_model, family_plan  # noqa: E402
-from lutsearch.models import _quant  # noqa: E402
-from lutsearch.models._quant import make_act_quant, make_input_quant, set_fused_training  # noqa: E402
-from lutsearch.train import TrainConfig, train_model  # noqa: E402
+from lutsearch.data import SplitData, load_dataset
+from lutsearch.models import (
+    _quant,
+    build_model,
+    family_plan,
+)
+from lutsearch.models._quant import make_act_quant, make_input_quant, set_fused_training
+from lutsearch.train import TrainConfig, train_model
 
-JSC_OPENML = dict(widths=[320, 160, 80, 40, 20, 10], support_layers=[0, 1, 1, 1, 1, 1, 1], input_bits=6,
-                  hidden_bits=3, output_bits=8, support_bits=3, input_fan_in=1, fan_in=2, output_fan_in=2,
-                  support_fan_in=2, neuron_width=64, neuron_depth=2, skip=True,
-                  group_lambda1=1e-4, group_lambda2=0.07)
+JSC_OPENML = dict(
+    widths=[320, 160, 80, 40, 20, 10],
+    support_layers=[0, 1, 1, 1, 1, 1, 1],
+    input_bits=6,
+    hidden_bits=3,
+    output_bits=8,
+    support_bits=3,
+    input_fan_in=1,
+    fan_in=2,
+    output_fan_in=2,
+    support_fan_in=2,
+    neuron_width=64,
+    neuron_depth=2,
+    skip=True,
+    group_lambda1=1e-4,
+    group_lambda2=0.07,
+)
 
 
 def jsc_data(n_train: int, seed: int = 0) -> SplitData:
@@ -57,14 +74,24 @@ def jsc_data(n_train: int, seed: int = 0) -> SplitData:
         rng = np.random.default_rng(seed)
         X = rng.random((n_train + 1024, 16), dtype=np.float32)
         y = rng.integers(0, 5, len(X))
-        data = SplitData("random", "random", X[:n_train], y[:n_train], X[n_train:], y[n_train:],
-                         X[n_train:], y[n_train:], 5)
+        data = SplitData(
+            "random", "random", X[:n_train], y[:n_train], X[n_train:], y[n_train:], X[n_train:], y[n_train:], 5
+        )
         source = "random"
     rng = np.random.default_rng(seed)
     tr = rng.permutation(len(data.y_train))[:n_train]
     va = rng.permutation(len(data.y_val))[:1024]
-    return SplitData(data.name, source, data.X_train[tr], data.y_train[tr], data.X_val[va], data.y_val[va],
-                     data.X_val[va], data.y_val[va], 5)
+    return SplitData(
+        data.name,
+        source,
+        data.X_train[tr],
+        data.y_train[tr],
+        data.X_val[va],
+        data.y_val[va],
+        data.X_val[va],
+        data.y_val[va],
+        5,
+    )
 
 
 # ----------------------------------------------------------------------------- reference style
@@ -129,8 +156,9 @@ class RefNLA(nn.Module):
 
 
 def ref_train(model: RefNLA, data: SplitData, epochs: int, batch: int, lr: float, reg) -> float:
-    loader = DataLoader(TensorDataset(torch.from_numpy(data.X_train), torch.from_numpy(data.y_train)),
-                        batch_size=batch, shuffle=True)
+    loader = DataLoader(
+        TensorDataset(torch.from_numpy(data.X_train), torch.from_numpy(data.y_train)), batch_size=batch, shuffle=True
+    )
     opt = torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.5, 0.999), weight_decay=1e-3)
     loss_fn = nn.CrossEntropyLoss()
     t0 = time.perf_counter()
@@ -162,8 +190,10 @@ def main() -> None:
     _quant.STATS_STEPS = 1
     data = jsc_data(args.train_samples)
     n, E, B = len(data.y_train), args.epochs, args.batch_size
-    print(f"data: {data.variant}, {n} training samples, batch {B}, {E} epoch(s) per phase, "
-          f"{torch.get_num_threads()} threads, torch {torch.__version__}")
+    print(
+        f"data: {data.variant}, {n} training samples, batch {B}, {E} epoch(s) per phase, "
+        f"{torch.get_num_threads()} threads, torch {torch.__version__}"
+    )
 
     # ours: prelude (dense grouping) + sparse training, through the library's trainer
     cfg = TrainConfig(epochs=E, batch_size=B, lr=3e-3, weight_decay=1e-3)
@@ -185,11 +215,14 @@ def main() -> None:
 
     sps = lambda t: n * E / t  # noqa: E731
     print(f"{'phase':<22}{'ours samples/s':>16}{'reference samples/s':>22}{'ratio':>8}")
-    for name, a, b in (("dense grouping", t_ours_dense, t_ref_dense), ("sparse tree training", t_ours_sparse,
-                                                                        t_ref_sparse)):
+    for name, a, b in (
+        ("dense grouping", t_ours_dense, t_ref_dense),
+        ("sparse tree training", t_ours_sparse, t_ref_sparse),
+    ):
         print(f"{name:<22}{sps(a):>16.0f}{sps(b):>22.0f}{b / a:>8.2f}")
-    print(f"{'overall':<22}{2 * n * E / t_ours:>16.0f}{2 * n * E / t_ref:>22.0f}{t_ref / t_ours:>8.2f}"
-          f"   (target >= 10x)")
+    print(
+        f"{'overall':<22}{2 * n * E / t_ours:>16.0f}{2 * n * E / t_ref:>22.0f}{t_ref / t_ours:>8.2f}   (target >= 10x)"
+    )
     pub = (25 * t_ref_dense + 1000 * t_ref_sparse) / (25 * t_ours_dense + 1000 * t_ours_sparse)
     print(f"{'published schedule':<22}{'(25 dense : 1000 sparse epochs)':>38}{pub:>8.2f}")
     print(f"(ours includes one validation pass per epoch on {len(data.y_val)} samples; val acc {res.best_val_acc:.3f})")

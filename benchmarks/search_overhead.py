@@ -61,14 +61,20 @@ def main() -> None:
     ap.add_argument("--width", type=int, default=64)
     args = ap.parse_args()
     rows = {kind: measure(kind, args.trials, args.epochs, args.width) for kind in ("in-process", "ray")}
-    print(f"{'executor':12s} {'start-up s':>10s} {'warm-up s':>10s} {'trial s':>8s} {'overhead s/trial':>17s} "
-          f"{'of which ask/tell/storage':>26s} {'% of a 10-s trial':>18s}")
+    print(
+        f"{'executor':12s} {'start-up s':>10s} {'warm-up s':>10s} {'trial s':>8s} {'overhead s/trial':>17s} "
+        f"{'of which ask/tell/storage':>26s} {'% of a 10-s trial':>18s}"
+    )
     for kind, r in rows.items():
-        print(f"{kind:12s} {r['startup_s']:10.2f} {r['warmup_trial_s']:10.2f} {r['trial_s']:8.2f} "
-              f"{r['overhead_s']:17.3f} {r['driver_s']:26.3f} {100 * r['overhead_s'] / 10:17.2f}%")
+        print(
+            f"{kind:12s} {r['startup_s']:10.2f} {r['warmup_trial_s']:10.2f} {r['trial_s']:8.2f} "
+            f"{r['overhead_s']:17.3f} {r['driver_s']:26.3f} {100 * r['overhead_s'] / 10:17.2f}%"
+        )
     ratio = rows["ray"]["overhead_s"] / max(rows["in-process"]["overhead_s"], 1e-9)
-    print(f"ray / in-process overhead ratio: {ratio:.2f}x; "
-          f"ray overhead = {100 * rows['ray']['overhead_s'] / 10:.2f}% of a 10-s trial (target < 5%)")
+    print(
+        f"ray / in-process overhead ratio: {ratio:.2f}x; "
+        f"ray overhead = {100 * rows['ray']['overhead_s'] / 10:.2f}% of a 10-s trial (target < 5%)"
+    )
 
 
 if __name__ == "__main__":

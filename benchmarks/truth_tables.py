@@ -48,8 +48,9 @@ def child(name: str, threads: int) -> None:
     torch.set_num_threads(threads)
     fname, n_features, n_classes = CONFIGS[name][:3]
     space = yaml.safe_load((ROOT / "spaces" / "baselines" / fname).read_text())
-    model = build_model(space["model"]["family"], space["model"]["params"], n_features, n_classes,
-                        int(space.get("seed", 0)))
+    model = build_model(
+        space["model"]["family"], space["model"]["params"], n_features, n_classes, int(space.get("seed", 0))
+    )
     with torch.no_grad():
         model.train()(torch.rand(512, n_features, generator=torch.Generator().manual_seed(0)))
     model.eval()
@@ -59,8 +60,17 @@ def child(name: str, threads: int) -> None:
     seconds = time.perf_counter() - t0
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
     entries = sum(layer.tables.size for layer in net.layers)
-    print(json.dumps({"name": name, "seconds": seconds, "entries": entries,
-                      "peak_mb": peak / 1024, "growth_mb": (peak - before) / 1024}))
+    print(
+        json.dumps(
+            {
+                "name": name,
+                "seconds": seconds,
+                "entries": entries,
+                "peak_mb": peak / 1024,
+                "growth_mb": (peak - before) / 1024,
+            }
+        )
+    )
 
 
 def main(argv=None) -> int:
@@ -75,8 +85,13 @@ def main(argv=None) -> int:
     env = {**os.environ, "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE")}
     print(f"{'config':<18}{'entries':>12}{'seconds':>10}{'peak RSS MB':>14}{'growth MB':>12}  targets")
     for name in args.only or list(CONFIGS):
-        out = subprocess.run([sys.executable, __file__, "--child", name, "--threads", str(args.threads)],
-                             capture_output=True, text=True, env=env, cwd=ROOT)
+        out = subprocess.run(
+            [sys.executable, __file__, "--child", name, "--threads", str(args.threads)],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=ROOT,
+        )
         if out.returncode:
             print(f"{name}: failed\n{out.stderr[-2000:]}")
             continue
@@ -87,8 +102,11 @@ def main(argv=None) -> int:
             marks.append(f"< {t_s:g} s {'ok' if r['seconds'] < t_s else 'MISSED'}")
         if t_gb:
             marks.append(f"< {t_gb:g} GB {'ok' if r['peak_mb'] < t_gb * 1024 else 'MISSED'}")
-        print(f"{name:<18}{r['entries']:>12,}{r['seconds']:>10.2f}{r['peak_mb']:>14.0f}{r['growth_mb']:>12.0f}  "
-              + ", ".join(marks), flush=True)
+        print(
+            f"{name:<18}{r['entries']:>12,}{r['seconds']:>10.2f}{r['peak_mb']:>14.0f}{r['growth_mb']:>12.0f}  "
+            + ", ".join(marks),
+            flush=True,
+        )
     return 0
 
 

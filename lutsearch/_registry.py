@@ -1,4 +1,5 @@
-"""One registry for everything looked up by name: model families, datasets, objectives.
+"""One registry for everything looked up by name: model families, connectivity schemes, datasets,
+objectives, cost backends, samplers.
 
 A ``Registry[T]`` maps names to items of one kind. Its items come from three places, all loaded
 before the first look-up:
@@ -6,10 +7,12 @@ before the first look-up:
 * the modules of its package (``discover`` imports every module whose name does not start with
   ``_``; each calls the kind's ``register_*`` function), so adding one = adding one file;
 * third-party plug-ins named by Python entry points in the group ``lutsearch.<kind>``
-  (``lutsearch.families``, ``lutsearch.datasets``, ``lutsearch.objectives``), loaded once, lazily;
-  an entry point may name a module (importing it registers), a function (called with no arguments;
-  it registers) or an item (registered under the entry point's name). A plug-in that fails to load
-  is skipped with a one-line warning, so one broken package does not take the built-ins down;
+  (``lutsearch.families``, ``lutsearch.datasets``, ``lutsearch.objectives``,
+  ``lutsearch.cost_backends``, ``lutsearch.connectivity``, ``lutsearch.samplers``), loaded once,
+  lazily; an entry point may name a module (importing it registers), an item or a class of items
+  (registered under the entry point's name), or a function (called with no arguments; it
+  registers). A plug-in that fails to load is skipped with a one-line warning, so one broken
+  package does not take the built-ins down;
 * explicit ``register`` calls (e.g. ``plugins:`` files of a space).
 """
 
@@ -21,7 +24,8 @@ import pkgutil
 import threading
 import types
 import warnings
-from typing import Generic, Iterator, TypeVar
+from collections.abc import Iterator
+from typing import Generic, TypeVar, cast
 
 __all__ = ["Registry", "discover"]
 
@@ -45,9 +49,17 @@ class Registry(Generic[T]):
     ``group``: the entry-point group of third-party plug-ins.
     """
 
-    def __init__(self, kind: str, *, package: str | None = None, group: str | None = None,
-                 short: str | None = None) -> None:
+    def __init__(
+        self,
+        kind: str,
+        *,
+        package: str | None = None,
+        group: str | None = None,
+        short: str | None = None,
+        item_type: type | None = None,
+    ) -> None:
         self.kind = kind
+        self.item_type = item_type  # entry points naming an instance or a subclass of it are items
         self.short = short or kind  # the word in "... registered twice" (e.g. "family")
         self.package = package
         self.group = group
@@ -109,17 +121,32 @@ class Registry(Generic[T]):
             if self.group is not None:
                 self._load_entry_points()
 
+    def from_entry_point(self, name: str, obj: object) -> None:
+        """Register what entry point ``name`` loaded: a module (importing it registered its items), an
+        instance of ``item_type`` or a subclass of it (instantiated with no arguments), any other
+        callable (called with no arguments; it registers), or else the item itself."""
+        item_type = self.item_type
+        if isinstance(obj, types.ModuleType):
+            return
+        if item_type is not None and isinstance(obj, type) and issubclass(obj, item_type):
+            self.register(name, cast(T, obj()))
+        elif item_type is not None and isinstance(obj, item_type):
+            self.register(name, cast(T, obj))
+        elif callable(obj):
+            obj()
+        else:
+            self.register(name, cast(T, obj))  # an untyped registry takes what it is given
+
     def _load_entry_points(self) -> None:
+        if self.group is None:
+            return
         for ep in importlib.metadata.entry_points(group=self.group):
             try:
-                obj = ep.load()
-                if isinstance(obj, types.ModuleType):
-                    pass  # importing it registered its items
-                elif callable(obj):
-                    obj()
-                else:
-                    self.register(ep.name, obj)
-            except Exception as exc:  # noqa: BLE001  (a broken plug-in is reported, not fatal)
+                self.from_entry_point(ep.name, ep.load())
+            except Exception as exc:
                 message = " ".join(f"{type(exc).__name__}: {exc}".split())
-                warnings.warn(f"{self.kind} plug-in {ep.name!r} ({ep.value}) could not be loaded: {message}",
-                              RuntimeWarning, stacklevel=2)
+                warnings.warn(
+                    f"{self.kind} plug-in {ep.name!r} ({ep.value}) could not be loaded: {message}",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )

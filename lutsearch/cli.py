@@ -45,8 +45,12 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--ray-address", help="join an existing Ray cluster (default: start a local Ray)")
     run.add_argument("--cpus-per-trial", type=_nonneg_float, default=1.0)
     run.add_argument("--gpus-per-trial", type=_nonneg_float, default=0.0)
-    run.add_argument("--executor", choices=("ray", "inprocess"), default="ray",
-                     help="run trials on Ray (default) or inside this process")
+    run.add_argument(
+        "--executor",
+        choices=("ray", "inprocess"),
+        default="ray",
+        help="run trials on Ray (default) or inside this process",
+    )
     run.add_argument("--quiet", action="store_true", help="plain log lines instead of the live table")
 
     status = sub.add_parser("status", help="progress and Pareto front of a study")
@@ -80,16 +84,24 @@ def _cmd_run(args) -> int:
     space = load_space(args.space)
     reporter = ProgressReporter(quiet=args.quiet or not sys.stdout.isatty())
     options = RunOptions(
-        trials=args.trials, workers=args.workers, runs_dir=args.runs_dir, storage=args.storage,
-        study_name=args.study_name, executor=args.executor, ray_address=args.ray_address,
-        cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial,
+        trials=args.trials,
+        workers=args.workers,
+        runs_dir=args.runs_dir,
+        storage=args.storage,
+        study_name=args.study_name,
+        executor=args.executor,
+        ray_address=args.ray_address,
+        cpus_per_trial=args.cpus_per_trial,
+        gpus_per_trial=args.gpus_per_trial,
     )
     try:
         run_study(space, options, on_event=reporter)
     except KeyboardInterrupt:
         reporter.close()
-        print("interrupted: running trials were recorded as failed and re-queued; re-run the same command to resume",
-              file=sys.stderr)
+        print(
+            "interrupted: running trials were recorded as failed and re-queued; re-run the same command to resume",
+            file=sys.stderr,
+        )
         return 130
     return 0
 
@@ -108,8 +120,15 @@ def _cmd_export(args) -> int:
     from lutsearch.export import export_design
 
     report = export_design(
-        args.study_dir, args.out, storage=args.storage, study_name=args.study_name, trial=args.trial,
-        pick=args.pick, max_luts=args.max_luts, pipeline=args.pipeline, simulate=not args.no_simulate,
+        args.study_dir,
+        args.out,
+        storage=args.storage,
+        study_name=args.study_name,
+        trial=args.trial,
+        pick=args.pick,
+        max_luts=args.max_luts,
+        pipeline=args.pipeline,
+        simulate=not args.no_simulate,
         synthesize=not args.no_synthesize,
     )
     print(f"exported trial {report.get('trial')} to {args.out}")
@@ -120,33 +139,45 @@ def _cmd_validate(args) -> int:
     from lutsearch.space import load_space
 
     space = load_space(args.space)
-    searched = [k for k, v in space.params.items() if v.searched] + [
-        f"{fam}.{k}" for fam, block in space.when.items() for k in block] + [
-        f"train.{k}" for k, v in space.train.items() if v.searched]
-    print(f"{space.path}: ok — study {space.name!r}, dataset {space.dataset['name']}, families "
-          f"{', '.join(space.families())}, objectives {', '.join(f'{o.name} ({o.direction})' for o in space.objectives)}"
-          f", constraints [{', '.join(map(str, space.constraints))}], sampler {space.sampler}, searched: "
-          f"{', '.join(searched) or 'nothing (a fixed point)'}")
+    searched = (
+        [k for k, v in space.params.items() if v.searched]
+        + [f"{fam}.{k}" for fam, block in space.when.items() for k in block]
+        + [f"train.{k}" for k, v in space.train.items() if v.searched]
+    )
+    objectives = ", ".join(f"{o.name} ({o.direction})" for o in space.objectives)
+    print(
+        f"{space.path}: ok — study {space.name!r}, dataset {space.dataset['name']}, families "
+        f"{', '.join(space.families())}, objectives {objectives}"
+        f", constraints [{', '.join(map(str, space.constraints))}], sampler {space.sampler}, searched: "
+        f"{', '.join(searched) or 'nothing (a fixed point)'}"
+    )
     return 0
 
 
 def _cmd_list(args) -> int:
     from lutsearch.data import dataset_names
-    from lutsearch.models import family_names, get_family
+    from lutsearch.hw import COST_BACKENDS
+    from lutsearch.models import CONNECTIVITY, family_names, get_family
     from lutsearch.objectives import get_objective, objective_names
     from lutsearch.space import SAMPLERS
 
     print("families:")
     for name in family_names():
         print(f"  {name:12s} {get_family(name).doc}  knobs: {', '.join(get_family(name).knobs) or '(common only)'}")
+    print("connectivity (knob `connectivity`):")
+    for name in CONNECTIVITY.names():
+        scheme = CONNECTIVITY.get(name)
+        print(f"  {name:12s} {scheme.doc}" + (f"  knobs: {', '.join(scheme.knobs)}" if scheme.knobs else ""))
     print("datasets:   " + ", ".join(dataset_names()))
     print("objectives:")
     for name in objective_names():
         spec = get_objective(name)
         print(f"  {name:12s} {spec.direction:8s} backends: {', '.join(sorted(spec.backends))} — {spec.doc}")
-    print("samplers:   " + ", ".join(SAMPLERS))
+    print("cost backends (via:): " + ", ".join(COST_BACKENDS.names()))
+    print("samplers:")
+    for name in SAMPLERS.names():
+        print(f"  {name:12s} {SAMPLERS.get(name).doc}")
     return 0
-
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
@@ -169,8 +200,13 @@ def main(argv: list[str] | None = None) -> int:
     # several-fold. Set before torch is imported; Ray workers inherit it.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     args = _parser().parse_args(argv)
-    handler = {"run": _cmd_run, "status": _cmd_status, "export": _cmd_export, "validate": _cmd_validate,
-               "list": _cmd_list}[args.command]
+    handler = {
+        "run": _cmd_run,
+        "status": _cmd_status,
+        "export": _cmd_export,
+        "validate": _cmd_validate,
+        "list": _cmd_list,
+    }[args.command]
     try:
         return handler(args)
     except _user_errors() as exc:

@@ -16,5 +16,12 @@ def table_bits(ctx, **_options) -> float:
     return float(total)
 
 
-register_objective("table_bits", "minimize", "analytic", table_bits, default=True,
-                   doc="truth-table storage of live neurons", unit="bit")
+register_objective(
+    "table_bits",
+    "minimize",
+    "analytic",
+    table_bits,
+    default=True,
+    doc="truth-table storage of live neurons",
+    unit="bit",
+)

@@ -34,4 +34,3 @@ def digits():
 @pytest.fixture
 def repo() -> Path:
     return REPO
-

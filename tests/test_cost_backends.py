@@ -8,30 +8,30 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers import small_space
 from optuna.trial import TrialState
 
 from lutsearch.hw import COST_BACKENDS, CostBackend, HardwareReport, find_yosys, get_cost_backend
 from lutsearch.hw.yosys import YosysNotFound
 from lutsearch.objectives import EvalContext, evaluate_objective, get_objective
 
-from helpers import small_space
-
 ROOT = Path(__file__).resolve().parents[1]
 BENCHMARKS = str(ROOT / "benchmarks")  # published_designs.py
 if BENCHMARKS not in sys.path:
     sys.path.append(BENCHMARKS)
-from published_designs import random_network  # noqa: E402
+from published_designs import random_network
 
 
 def small_net(seed=0):
-    return random_network(12, [10, 6, 4], input_bits=2, hidden_bits=2, output_bits=3, input_fan_in=3,
-                          fan_in=2, output_fan_in=3, seed=seed)
+    return random_network(
+        12, [10, 6, 4], input_bits=2, hidden_bits=2, output_bits=3, input_fan_in=3, fan_in=2, output_fan_in=3, seed=seed
+    )
 
 
 def doc_example() -> str:
     """The cost-backend example of docs/architecture.md (its first python block after the heading)."""
     text = (ROOT / "docs" / "architecture.md").read_text()
-    section = text[text.index("## Example: a third-party cost backend"):]
+    section = text[text.index("## Example: a third-party cost backend") :]
     return re.search(r"```python\n(.*?)```", section, re.S).group(1)
 
 
@@ -84,7 +84,8 @@ def test_third_party_backend_from_plugins_reaches_objective_values(tmp_path):
     text = path.read_text().replace(
         "objectives: [accuracy, luts, depth]",
         "objectives: [accuracy, {name: luts, via: rom_bits, options: {bits_per_lut: 32}}, "
-        "{name: latency_ns, via: rom_bits}]")
+        "{name: latency_ns, via: rom_bits}]",
+    )
     path.write_text(text.replace('constraints: ["luts <= 100000"]', ""))
     space = load_space(path)  # loads the plug-in: rom_bits is now a backend of every hardware objective
     backend = get_cost_backend("rom_bits")

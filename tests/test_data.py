@@ -9,8 +9,7 @@ import pandas as pd
 import pytest
 from sklearn.model_selection import train_test_split
 
-from lutsearch.data import load_dataset
-from lutsearch.data import jsc, nid
+from lutsearch.data import jsc, load_dataset, nid
 from lutsearch.data._base import data_dir
 
 SHARED = "/work/shared/data"
@@ -176,13 +175,18 @@ def test_nid_split_rows_disjoint_and_deterministic(unsw_testing_csv):
 
 
 def _unsw_frame(rows):
-    base = {c: 0 for c in nid.FEATURES} | {"proto": "tcp", "service": "-", "state": "FIN", "label": 0}
+    base = dict.fromkeys(nid.FEATURES, 0) | {"proto": "tcp", "service": "-", "state": "FIN", "label": 0}
     return pd.DataFrame([{**base, **r} for r in rows])
 
 
 def test_unsw_binarizer_reference_rules():
-    train = _unsw_frame([{"dur": 0.25, "spkts": 3, "proto": "udp"}, {"dur": 1.0, "spkts": 1, "proto": "tcp"},
-                         {"dur": 0.5, "spkts": 0, "proto": "arp"}])
+    train = _unsw_frame(
+        [
+            {"dur": 0.25, "spkts": 3, "proto": "udp"},
+            {"dur": 1.0, "spkts": 1, "proto": "tcp"},
+            {"dur": 0.5, "spkts": 0, "proto": "arp"},
+        ]
+    )
     bz = nid.UnswBinarizer().fit(train)
     cols = bz.columns
     assert cols["dur"]["scale"] == 4.0 and cols["dur"]["bits"] == 3  # 1/min positive; ceil(log2(4 + 1))
@@ -237,8 +241,15 @@ def test_nid_official_variant_from_local_csvs(tmp_path, monkeypatch, unsw_testin
 # ----------------------------------------------------------------------------------------- file
 def _write_table(tmp_path, n=120, seed=0):
     rng = np.random.default_rng(seed)
-    df = pd.DataFrame({"a": rng.normal(size=n), "b": rng.uniform(5, 9, size=n), "c": rng.integers(0, 4, n),
-                       "kind": rng.choice(["cat", "dog", "eel"], size=n), "note": ["x"] * n})
+    df = pd.DataFrame(
+        {
+            "a": rng.normal(size=n),
+            "b": rng.uniform(5, 9, size=n),
+            "c": rng.integers(0, 4, n),
+            "kind": rng.choice(["cat", "dog", "eel"], size=n),
+            "note": ["x"] * n,
+        }
+    )
     df["part"] = np.where(np.arange(n) < 80, "train", np.where(np.arange(n) < 100, "val", "test"))
     path = tmp_path / "mine.csv"
     df.to_csv(path, index=False)
@@ -261,8 +272,14 @@ def test_file_csv_defaults_and_determinism(tmp_path):
 def test_file_split_column_parquet_and_npz(tmp_path):
     df, _ = _write_table(tmp_path)
     df.to_parquet(tmp_path / "mine.parquet")
-    d = load_dataset("file", path=str(tmp_path / "mine.parquet"), target="kind", features=["a", "b"],
-                     split_column="part", scaler="standard")
+    d = load_dataset(
+        "file",
+        path=str(tmp_path / "mine.parquet"),
+        target="kind",
+        features=["a", "b"],
+        split_column="part",
+        scaler="standard",
+    )
     assert (len(d.y_train), len(d.y_val), len(d.y_test)) == (80, 20, 20) and d.n_features == 2
     _assert_in_unit_range(d)
     np.savez(tmp_path / "mine.npz", X=df[["a", "b", "c"]].to_numpy(), y=df["kind"].to_numpy().astype("U3"))
@@ -270,16 +287,19 @@ def test_file_split_column_parquet_and_npz(tmp_path):
     assert n.n_features == 3 and n.feature_names == ["x0", "x1", "x2"] and n.n_classes == 3
 
 
-@pytest.mark.parametrize("options, message", [
-    ({"path": "nowhere.csv", "target": "kind"}, "'nowhere.csv' not found; looked at"),
-    ({"path": "", "target": "kind"}, "needs option 'path'"),
-    ({"target": "species"}, "no target column 'species'; columns: a, b, c, kind, note, part"),
-    ({"target": "kind", "features": ["a", "zz"]}, "no feature column 'zz'; columns: a, b"),
-    ({"target": "kind", "features": ["a", "note"]}, "feature column 'note' is not numeric"),
-    ({"target": "kind", "split_column": "stage"}, "no split_column column 'stage'"),
-    ({"target": "kind", "scaler": "none"}, "scaler 'none' needs features in \\[0, 1\\]; 'a'"),
-    ({"target": "kind", "scaler": "robust"}, "unknown scaler 'robust'"),
-])
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"path": "nowhere.csv", "target": "kind"}, "'nowhere.csv' not found; looked at"),
+        ({"path": "", "target": "kind"}, "needs option 'path'"),
+        ({"target": "species"}, "no target column 'species'; columns: a, b, c, kind, note, part"),
+        ({"target": "kind", "features": ["a", "zz"]}, "no feature column 'zz'; columns: a, b"),
+        ({"target": "kind", "features": ["a", "note"]}, "feature column 'note' is not numeric"),
+        ({"target": "kind", "split_column": "stage"}, "no split_column column 'stage'"),
+        ({"target": "kind", "scaler": "none"}, "scaler 'none' needs features in \\[0, 1\\]; 'a'"),
+        ({"target": "kind", "scaler": "robust"}, "unknown scaler 'robust'"),
+    ],
+)
 def test_file_errors_are_one_line(tmp_path, options, message):
     _, path = _write_table(tmp_path)
     options = {"path": str(path), **options}

@@ -20,12 +20,11 @@ import numpy as np
 import pytest
 import torch
 from brevitas.core.scaling.standalone import ParameterFromRuntimeStatsScaling
+from helpers import ExactOpsRecorder
 
 from lutsearch.models import _exact as exact
 from lutsearch.models import build_model
 from lutsearch.models._native import exact as native_exact
-
-from helpers import ExactOpsRecorder
 
 pytestmark = pytest.mark.exactness
 
@@ -34,20 +33,53 @@ SMALL = {"input_bits": 2, "hidden_bits": 2, "output_bits": 3, "input_fan_in": 3,
 CONFIGS = {
     "logicnets": ("logicnets", {**SMALL, "widths": [10, N_CLASSES]}),
     "neuralut": ("neuralut", {**SMALL, "widths": [10, N_CLASSES], "hidden_width": 8, "hidden_depth": 4}),
-    "neuralut-wide": ("neuralut", {**SMALL, "widths": [6, N_CLASSES], "hidden_width": 24, "hidden_depth": 3,
-                                   "skip": False}),
+    "neuralut-wide": (
+        "neuralut",
+        {**SMALL, "widths": [6, N_CLASSES], "hidden_width": 24, "hidden_depth": 3, "skip": False},
+    ),
     "polylut": ("polylut", {**SMALL, "widths": [10, N_CLASSES], "degree": 3}),
     "polylut-d1": ("polylut", {**SMALL, "widths": [10, N_CLASSES], "degree": 1}),
-    "sparselut-neuralut": ("neuralut", {**SMALL, "widths": [10, N_CLASSES], "hidden_width": 8,
-                                        "connectivity": "sparselut"}),
-    "nla": ("nla", dict(widths=[12, 6, 8, N_CLASSES], tree_depth=2, input_fan_in=2, fan_in=2, support_fan_in=2,
-                        output_fan_in=2, input_bits=2, hidden_bits=2, support_bits=2, output_bits=3,
-                        neuron_width=8, prelude_epochs=0)),
-    "ensemble": ("ensemble", {"input_bits": 2, "widths": [10], "members": 2, "member_family": "polylut", "input_fan_in": 3,
-                              "fan_in": 3, "output_fan_in": 3, "member_params": {"degree": 2}}),
+    "sparselut-neuralut": (
+        "neuralut",
+        {**SMALL, "widths": [10, N_CLASSES], "hidden_width": 8, "connectivity": "sparselut"},
+    ),
+    "nla": (
+        "nla",
+        dict(
+            widths=[12, 6, 8, N_CLASSES],
+            tree_depth=2,
+            input_fan_in=2,
+            fan_in=2,
+            support_fan_in=2,
+            output_fan_in=2,
+            input_bits=2,
+            hidden_bits=2,
+            support_bits=2,
+            output_bits=3,
+            neuron_width=8,
+            prelude_epochs=0,
+        ),
+    ),
+    "ensemble": (
+        "ensemble",
+        {
+            "input_bits": 2,
+            "widths": [10],
+            "members": 2,
+            "member_family": "polylut",
+            "input_fan_in": 3,
+            "fan_in": 3,
+            "output_fan_in": 3,
+            "member_params": {"degree": 2},
+        },
+    ),
     "hgq": ("hgq", {"input_bits": 2, "widths": [8], "edge_hidden": 4, "edge_bits": 3, "output_bits": 4}),
-    "warp": ("warp", {"input_bits": 2, "widths": [48], "input_fan_in": 4, "fan_in": 4, "output_fan_in": 3, "group_size": 6}),
+    "warp": (
+        "warp",
+        {"input_bits": 2, "widths": [48], "input_fan_in": 4, "fan_in": 4, "output_fan_in": 3, "group_size": 6},
+    ),
 }
+
 
 def _seeded_model(name: str) -> torch.nn.Module:
     """A model of ``name`` whose every floating-point parameter and buffer comes from numpy's PCG64
@@ -94,16 +126,16 @@ def _digest(model) -> str:
 # Recorded on an AMD EPYC (Zen 4, AVX-512) with torch 2.13.0 (MKL), and reproduced there under
 # ATEN_CPU_CAPABILITY=default/avx2, MKL_CBWR=COMPATIBLE/AVX2 and 1-2 threads; the same on any CPU by construction.
 GOLDEN: dict[str, str] = {
-    'ensemble': 'f78fd26655a5378b0ed4bb7a',
-    'hgq': '529b71ff16aaa7abdbb114f2',
-    'logicnets': 'f36daccaa086034c64f44ea4',
-    'neuralut': 'f1ad4748477721823c534aa6',
-    'neuralut-wide': '5e913d406ad97e417a781f8f',
-    'nla': 'f20c31b75f729f266e29cdac',
-    'polylut': '0e65583ed83a3075031e3e61',
-    'polylut-d1': '9a1149303c166074c7bb2668',
-    'sparselut-neuralut': 'd3e1c7a7f689821d7d2884e3',
-    'warp': '54802163dcd6d332c6661054',
+    "ensemble": "f78fd26655a5378b0ed4bb7a",
+    "hgq": "529b71ff16aaa7abdbb114f2",
+    "logicnets": "f36daccaa086034c64f44ea4",
+    "neuralut": "f1ad4748477721823c534aa6",
+    "neuralut-wide": "5e913d406ad97e417a781f8f",
+    "nla": "f20c31b75f729f266e29cdac",
+    "polylut": "0e65583ed83a3075031e3e61",
+    "polylut-d1": "9a1149303c166074c7bb2668",
+    "sparselut-neuralut": "d3e1c7a7f689821d7d2884e3",
+    "warp": "54802163dcd6d332c6661054",
 }
 
 
@@ -128,8 +160,8 @@ def test_exact_path_is_batch_and_thread_invariant(name, threads):
         full = model.predict_codes(codes)
         for size in (1, 7, 64, 129, 257):
             n = min(len(codes), 12 * size)  # at most 12 calls per size: each copies the model
-            parts = np.concatenate([model.predict_codes(codes[s:s + size]) for s in range(0, n, size)])
-            assert np.array_equal(parts, full[:len(parts)]), (name, size)
+            parts = np.concatenate([model.predict_codes(codes[s : s + size]) for s in range(0, n, size)])
+            assert np.array_equal(parts, full[: len(parts)]), (name, size)
         net = model.to_tables()
         assert np.array_equal(net.evaluate(codes), full), name
     finally:
@@ -159,13 +191,17 @@ def test_native_affine_matches_the_pytorch_ops_bit_for_bit(monkeypatch):
     gen = torch.Generator().manual_seed(0)
     cases = []
     for i in range(120):
-        n, d_in, d_out, m = (int(torch.randint(lo, hi, (1,), generator=gen)) for lo, hi in
-                             ((1, 6), (1, 40), (1, 20), (1, 300)))
+        n, d_in, d_out, m = (
+            int(torch.randint(lo, hi, (1,), generator=gen)) for lo, hi in ((1, 6), (1, 40), (1, 20), (1, 300))
+        )
         spread = 10.0 ** float(torch.randint(-3, 6, (1,), generator=gen))  # magnitudes where rounding bites
         h = torch.randn(n, d_in, m, generator=gen, dtype=torch.float64) * spread
         w = torch.randn(n, d_out, d_in, generator=gen, dtype=torch.float64)
-        init = (None, torch.randn(n, d_out, 1, generator=gen, dtype=torch.float64),
-                torch.randn(n, d_out, m, generator=gen, dtype=torch.float64) * spread)[i % 3]
+        init = (
+            None,
+            torch.randn(n, d_out, 1, generator=gen, dtype=torch.float64),
+            torch.randn(n, d_out, m, generator=gen, dtype=torch.float64) * spread,
+        )[i % 3]
         cases.append((h, w, init, bool(i % 2)))
     native = [exact.per_neuron_affine(*case) for case in cases]
     monkeypatch.setattr(native_exact, "affine", lambda *args, **kwargs: None)

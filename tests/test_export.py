@@ -11,18 +11,25 @@ import pytest
 optuna = pytest.importorskip("optuna")
 pytestmark = pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
 
-from lutsearch.export import ExportError, export_design  # noqa: E402
+from lutsearch.export import ExportError, export_design
 
-PARAMS = {"widths": [16], "input_bits": 1, "hidden_bits": 2, "output_bits": 3, "input_fan_in": 4,
-          "fan_in": 3, "output_fan_in": 3}
+PARAMS = {
+    "widths": [16],
+    "input_bits": 1,
+    "hidden_bits": 2,
+    "output_bits": 3,
+    "input_fan_in": 4,
+    "fan_in": 3,
+    "output_fan_in": 3,
+}
 
 
 def _artifact(path, seed, epochs):
     import torch
 
     from lutsearch.data import load_dataset
-    from lutsearch.models import build_model
     from lutsearch.hw.estimate import network_luts as analytic_luts
+    from lutsearch.models import build_model
     from lutsearch.train import TrainConfig, train_model
 
     dataset = {"name": "digits", "split_seed": 0, "val_fraction": 0.15, "options": {}}
@@ -32,23 +39,31 @@ def _artifact(path, seed, epochs):
         train_model(model, data, TrainConfig(epochs=epochs, batch_size=64, lr=1e-2), seed=seed)
     net = model.to_tables()
     path.mkdir(parents=True)
-    config = {"space": "tiny", "dataset": dataset, "family": "logicnets", "params": model.config["params"],
-              "train": {"epochs": epochs}, "seed": seed, "n_inputs": data.n_features, "n_classes": data.n_classes}
+    config = {
+        "space": "tiny",
+        "dataset": dataset,
+        "family": "logicnets",
+        "params": model.config["params"],
+        "train": {"epochs": epochs},
+        "seed": seed,
+        "n_inputs": data.n_features,
+        "n_classes": data.n_classes,
+    }
     (path / "config.json").write_text(json.dumps(config))
     torch.save(model.state_dict(), path / "model.pt")
     net.save(path / "tables.npz")
     val = float((net.predict(model.input_codes(data.X_val)) == data.y_val).mean())
     test = float((net.predict(model.input_codes(data.X_test)) == data.y_test).mean())
-    (path / "metrics.json").write_text(json.dumps({"val_acc": val, "test_acc": test,
-                                                   "dataset_variant": data.variant}))
+    (path / "metrics.json").write_text(json.dumps({"val_acc": val, "test_acc": test, "dataset_variant": data.variant}))
     return val, test, analytic_luts(net)
 
 
 @pytest.fixture(scope="module")
 def study_dir(tmp_path_factory):
     root = tmp_path_factory.mktemp("runs") / "tiny"
-    study = optuna.create_study(study_name="tiny", storage=f"sqlite:///{root.parent / 'tmp.db'}",
-                                directions=["maximize", "minimize"])
+    study = optuna.create_study(
+        study_name="tiny", storage=f"sqlite:///{root.parent / 'tmp.db'}", directions=["maximize", "minimize"]
+    )
     root.mkdir()
     shutil.move(str(root.parent / "tmp.db"), root / "study.db")
     study = optuna.load_study(study_name="tiny", storage=f"sqlite:///{root / 'study.db'}")
@@ -58,11 +73,15 @@ def study_dir(tmp_path_factory):
         art = root / "trials" / str(number)
         val, test, luts = _artifact(art, seed, epochs)
         rows.append((val, luts))
-        study.add_trial(optuna.trial.create_trial(values=[val, luts], user_attrs={
-            "artifact_dir": str(art), "val_acc": val, "test_acc": test}))
+        study.add_trial(
+            optuna.trial.create_trial(
+                values=[val, luts], user_attrs={"artifact_dir": str(art), "val_acc": val, "test_acc": test}
+            )
+        )
     # a dominated trial (worse on both objectives) that is not on the front
-    study.add_trial(optuna.trial.create_trial(values=[min(r[0] for r in rows) - 0.01,
-                                                      max(r[1] for r in rows) + 100], user_attrs={}))
+    study.add_trial(
+        optuna.trial.create_trial(values=[min(r[0] for r in rows) - 0.01, max(r[1] for r in rows) + 100], user_attrs={})
+    )
     return root
 
 
@@ -112,8 +131,17 @@ def test_full_export_verifies_and_synthesizes(study_dir, tmp_path):
     hw = report["hardware"]
     assert hw["luts"] > 0 and hw["ffs"] > 0 and hw["fmax_mhz"] > 0 and not hw["estimated"]
     assert hw["latency_ns"] == pytest.approx(hw["latency_cycles"] * hw["period_ns"])
-    for f in ("rtl/lutnet.v", "rtl/layer0.v", "rtl/tb.v", "rtl/vivado_ooc.tcl", "tables/layer0.mem",
-              "vectors/test_inputs.hex", "vectors/test_expected.hex", "synth/yosys.full.log", "report.md"):
+    for f in (
+        "rtl/lutnet.v",
+        "rtl/layer0.v",
+        "rtl/tb.v",
+        "rtl/vivado_ooc.tcl",
+        "tables/layer0.mem",
+        "vectors/test_inputs.hex",
+        "vectors/test_expected.hex",
+        "synth/yosys.full.log",
+        "report.md",
+    ):
         assert (out / f).is_file(), f
     saved = json.loads((out / "report.json").read_text())
     assert saved["trial"] == report["trial"] and saved["config"]["family"] == "logicnets"

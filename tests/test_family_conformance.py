@@ -22,22 +22,53 @@ from lutsearch.models import COMMON_KNOBS, LUTModel, build_model, family_names
 N_INPUTS, N_CLASSES, SEED = 12, 4, 0
 INPUT_BITS = 2
 
-SMALL = {"input_bits": INPUT_BITS, "hidden_bits": 2, "output_bits": 3, "input_fan_in": 3, "fan_in": 3,
-         "output_fan_in": 3}
+SMALL = {
+    "input_bits": INPUT_BITS,
+    "hidden_bits": 2,
+    "output_bits": 3,
+    "input_fan_in": 3,
+    "fan_in": 3,
+    "output_fan_in": 3,
+}
 GENERIC = {**SMALL, "widths": [8]}
 # Small knob values where a family's defaults would be too big for a quick test.
 CONFIGS: dict[str, dict] = {
     "logicnets": {**SMALL, "widths": [8]},
     "polylut": {**SMALL, "widths": [8], "degree": 2},
     "neuralut": {**SMALL, "widths": [8], "hidden_width": 8, "hidden_depth": 3},
-    "nla": dict(widths=[8, 4, 8], tree_depth=2, input_bits=INPUT_BITS, hidden_bits=2, support_bits=2,
-                output_bits=3, input_fan_in=2, fan_in=2, support_fan_in=2, output_fan_in=2, neuron_width=8,
-                prelude_epochs=0),
+    "nla": dict(
+        widths=[8, 4, 8],
+        tree_depth=2,
+        input_bits=INPUT_BITS,
+        hidden_bits=2,
+        support_bits=2,
+        output_bits=3,
+        input_fan_in=2,
+        fan_in=2,
+        support_fan_in=2,
+        output_fan_in=2,
+        neuron_width=8,
+        prelude_epochs=0,
+    ),
     "hgq": {"input_bits": INPUT_BITS, "widths": [6], "edge_hidden": 4, "edge_bits": 3, "output_bits": 4},
-    "warp": {"input_bits": INPUT_BITS, "widths": [24], "input_fan_in": 4, "fan_in": 4, "output_fan_in": 3,
-             "group_size": 6},
-    "ensemble": {"input_bits": INPUT_BITS, "widths": [8], "members": 2, "member_family": "logicnets",
-                 "input_fan_in": 3, "fan_in": 3, "output_fan_in": 3, "output_bits": 3},
+    "warp": {
+        "input_bits": INPUT_BITS,
+        "widths": [24],
+        "input_fan_in": 4,
+        "fan_in": 4,
+        "output_fan_in": 3,
+        "group_size": 6,
+    },
+    "ensemble": {
+        "input_bits": INPUT_BITS,
+        "widths": [8],
+        "members": 2,
+        "member_family": "logicnets",
+        "input_fan_in": 3,
+        "fan_in": 3,
+        "output_fan_in": 3,
+        "output_bits": 3,
+    },
 }
 # Families an ensemble does not take as members (``lutsearch.models.ensemble._member_params``).
 NOT_ENSEMBLE_MEMBERS = {"ensemble"}
@@ -161,7 +192,7 @@ def test_predict_codes_is_batch_invariant(family, settled):
     full = model.predict_codes(codes)
     for size in (1, 3, 37):
         n = min(len(codes), 12 * size)  # at most 12 calls per size
-        parts = np.concatenate([model.predict_codes(codes[s:s + size]) for s in range(0, n, size)])
+        parts = np.concatenate([model.predict_codes(codes[s : s + size]) for s in range(0, n, size)])
         assert np.array_equal(parts, full[:n]), (family, size)
         inner = model.predict_codes(codes, batch_size=size)  # the method's own batching
         assert np.array_equal(inner, full), (family, "batch_size", size)

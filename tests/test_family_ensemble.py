@@ -83,8 +83,13 @@ def test_state_dict_and_tables_round_trip(trained, data, tmp_path):
 
 
 def test_hgq_members_with_different_widths(data):
-    params = {"widths": [6], "members": 2, "member_family": "hgq",
-              "member_params": {"edge_hidden": 2, "edge_bits": 3}, "output_bits": 3}
+    params = {
+        "widths": [6],
+        "members": 2,
+        "member_family": "hgq",
+        "member_params": {"edge_hidden": 2, "edge_bits": 3},
+        "output_bits": 3,
+    }
     model = build_model("ensemble", params, data.n_features, data.n_classes, seed=0)
     assert model.members[0].layers[-1].edge_quant is model.members[1].layers[-1].edge_quant
     train_model(model, data, TrainConfig(epochs=1, batch_size=128, lr=1e-2), seed=0)
@@ -100,8 +105,15 @@ def test_hgq_members_with_different_widths(data):
 
 
 def test_warp_members_unsigned_popcounts(data):
-    params = {"widths": [48], "members": 2, "member_family": "warp", "input_fan_in": 3, "fan_in": 3,
-              "output_fan_in": 3, "member_params": '{"group_size": 4, "gumbel": false}'}
+    params = {
+        "widths": [48],
+        "members": 2,
+        "member_family": "warp",
+        "input_fan_in": 3,
+        "fan_in": 3,
+        "output_fan_in": 3,
+        "member_params": '{"group_size": 4, "gumbel": false}',
+    }
     model = build_model("ensemble", params, data.n_features, data.n_classes, seed=0)
     train_model(model, data, TrainConfig(epochs=1, batch_size=128, lr=2e-2), seed=0)
     net = model.to_tables()

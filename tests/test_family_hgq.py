@@ -8,14 +8,13 @@ import numpy as np
 import pytest
 import torch
 from brevitas.core.scaling.standalone import ParameterFromRuntimeStatsScaling
+from helpers import ExactOpsRecorder
 
 from lutsearch.data import load_dataset
 from lutsearch.models import _exact, build_model, family_plan
 from lutsearch.models.hgq import EdgeLayer, HGQNetwork, _one_hot
 from lutsearch.tables import AdderLayer, TableLayer, TruthTableNetwork, to_signed
 from lutsearch.train import TrainConfig, train_model
-
-from helpers import ExactOpsRecorder
 
 PARAMS = {"widths": [8], "edge_hidden": 4, "edge_bits": 3, "output_bits": 4, "sparsity": 0.5}
 
@@ -104,7 +103,8 @@ def test_sparsity_prunes_edges(data):
             opt.zero_grad()
             loss.backward()
             opt.step()
-        counts[sparsity] = model.pruned_fraction()
+        masks = [layer.edge_mask() for layer in model.layers]  # the fraction of edges the bitwidths pruned
+        counts[sparsity] = 1.0 - sum(int(m.sum()) for m in masks) / sum(m.numel() for m in masks)
         net = model.to_tables()
         codes = model.input_codes(data.X_test)
         assert np.array_equal(model.predict_codes(codes), net.evaluate(codes))
@@ -131,8 +131,17 @@ def test_state_dict_and_tables_round_trip(trained, data, tmp_path):
 
 
 def test_sparse_fan_in_and_affine_edges(data):
-    params = {"widths": [6], "dense": False, "input_fan_in": 5, "output_fan_in": 3, "edge_hidden": 0,
-              "edge_bits": 2, "output_bits": 3, "hidden_bits": 1, "batch_norm": False}
+    params = {
+        "widths": [6],
+        "dense": False,
+        "input_fan_in": 5,
+        "output_fan_in": 3,
+        "edge_hidden": 0,
+        "edge_bits": 2,
+        "output_bits": 3,
+        "hidden_bits": 1,
+        "batch_norm": False,
+    }
     model = build_model("hgq", params, data.n_features, data.n_classes, seed=3)
     train_model(model, data, TrainConfig(epochs=1, batch_size=128), seed=0)
     net = model.to_tables()
@@ -208,8 +217,11 @@ def _make_layer(case, seed):
     n_in, n_out, fan_in, hidden, bits, _ = LAYER_CASES[case]
     gen = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
-    indices = torch.arange(n_in).repeat(n_out, 1) if fan_in == n_in else \
-        torch.argsort(torch.rand(n_out, n_in, generator=gen), 1)[:, :fan_in].sort(1).values
+    indices = (
+        torch.arange(n_in).repeat(n_out, 1)
+        if fan_in == n_in
+        else torch.argsort(torch.rand(n_out, n_in, generator=gen), 1)[:, :fan_in].sort(1).values
+    )
     layer = EdgeLayer(indices, hidden, bits, 2, True)
     with torch.no_grad():  # some pruned edges and some at intermediate bitwidths
         layer.bit_param.copy_(torch.randint(-1, bits + 2, layer.bit_param.shape, generator=gen) / 10.0)
@@ -328,6 +340,7 @@ def test_exact_path_batch_invariant(trained, data):
     model, _ = trained
     codes = model.input_codes(data.X_test[:257])
     full = model.predict_codes(codes)
-    assert np.array_equal(np.concatenate([model.predict_codes(codes[i:i + 1]) for i in range(0, 257, 32)]),
-                          full[::32])
+    assert np.array_equal(
+        np.concatenate([model.predict_codes(codes[i : i + 1]) for i in range(0, 257, 32)]), full[::32]
+    )
     assert np.array_equal(model.predict_codes(codes, batch_size=5), full)

@@ -11,8 +11,18 @@ from lutsearch.models import build_model, family_names
 from lutsearch.models.neuralut import MIN_BMM_ROWS, SubNetworkNeurons, _SubNetworks
 from lutsearch.train import TrainConfig, train_model
 
-PARAMS = dict(widths=[32, 16], input_bits=1, hidden_bits=2, output_bits=3,
-              input_fan_in=6, fan_in=4, output_fan_in=4, hidden_width=8, hidden_depth=4, skip=True)
+PARAMS = dict(
+    widths=[32, 16],
+    input_bits=1,
+    hidden_bits=2,
+    output_bits=3,
+    input_fan_in=6,
+    fan_in=4,
+    output_fan_in=4,
+    hidden_width=8,
+    hidden_depth=4,
+    skip=True,
+)
 
 
 @pytest.fixture(scope="module")
@@ -83,8 +93,9 @@ def test_forward_backward_shapes():
 
 
 @pytest.mark.parametrize("threads", [1, 2])
-@pytest.mark.parametrize("width,depth,skip", [(16, 4, True), (8, 3, True), (3, 2, False), (16, 1, True), (15, 2, False),
-                                              (5, 3, True)])
+@pytest.mark.parametrize(
+    "width,depth,skip", [(16, 4, True), (8, 3, True), (3, 2, False), (16, 1, True), (15, 2, False), (5, 3, True)]
+)
 def test_neuron_is_batch_invariant(width, depth, skip, threads):
     torch.manual_seed(1)
     neuron = SubNetworkNeurons(n_out=20, fan_in=3, width=width, depth=depth, skip=skip).double().eval()
@@ -95,7 +106,7 @@ def test_neuron_is_batch_invariant(width, depth, skip, threads):
         with torch.no_grad():
             full = neuron(x)
             for size in (1, 5, MIN_BMM_ROWS - 1, MIN_BMM_ROWS, 257):
-                parts = torch.cat([neuron(x[s:s + size]) for s in range(0, len(x), size)])
+                parts = torch.cat([neuron(x[s : s + size]) for s in range(0, len(x), size)])
                 assert torch.equal(parts, full), size
             # The table-enumeration layout: one input vector broadcast to every neuron (stride 0).
             v = x[:, 0, :]

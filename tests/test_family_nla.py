@@ -15,12 +15,34 @@ from lutsearch.train import TrainConfig, TrainContext, train_model
 from lutsearch.train._loop import _tensors
 
 # jsc-openml as published (MartaAndronic/NeuraLUT @650c4f4, datasets/jet_substructure_openml/train.py)
-JSC_OPENML = dict(widths=[320, 160, 80, 40, 20, 10], support_layers=[0, 1, 1, 1, 1, 1, 1], input_bits=6,
-                  hidden_bits=3, output_bits=8, support_bits=3, input_fan_in=1, fan_in=2, output_fan_in=2,
-                  support_fan_in=2, neuron_width=64)
+JSC_OPENML = dict(
+    widths=[320, 160, 80, 40, 20, 10],
+    support_layers=[0, 1, 1, 1, 1, 1, 1],
+    input_bits=6,
+    hidden_bits=3,
+    output_bits=8,
+    support_bits=3,
+    input_fan_in=1,
+    fan_in=2,
+    output_fan_in=2,
+    support_fan_in=2,
+    neuron_width=64,
+)
 
-TINY = dict(widths=[24, 12, 16, 8], tree_depth=2, input_fan_in=2, fan_in=2, support_fan_in=2, output_fan_in=2,
-            input_bits=2, hidden_bits=2, support_bits=2, output_bits=3, neuron_width=8, prelude_epochs=1)
+TINY = dict(
+    widths=[24, 12, 16, 8],
+    tree_depth=2,
+    input_fan_in=2,
+    fan_in=2,
+    support_fan_in=2,
+    output_fan_in=2,
+    input_bits=2,
+    hidden_bits=2,
+    support_bits=2,
+    output_bits=3,
+    neuron_width=8,
+    prelude_epochs=1,
+)
 
 
 @pytest.fixture(scope="module")
@@ -110,8 +132,7 @@ def test_skip_changes_training(digits):
 def test_grouping_regularizer_changes_choice(digits):
     params = build_model("nla", TINY, 64, 10, 0).config["params"]
     plans = family_plan("nla", params, 64, 10)
-    ctx = TrainContext(data=digits, cfg=TrainConfig(epochs=1, batch_size=128), seed=0,
-                       tensors=_tensors(digits, "cpu"))
+    ctx = TrainContext(data=digits, cfg=TrainConfig(epochs=1, batch_size=128), seed=0, tensors=_tensors(digits, "cpu"))
     chosen, norms = [], []
     for lam1, lam2 in ((0.0, 0.07), (0.05, 1.0)):
         torch.manual_seed(0)
@@ -157,8 +178,9 @@ def test_prelude_precision_choice(digits):
     with pytest.raises(ValueError, match="prelude_precision must be one of auto, float32, bfloat16"):
         prelude_precision("fp8", "cpu")
     # The bfloat16 grouping phase trains and wires every level with F distinct inputs.
-    model = build_model("nla", dict(TINY, prelude_epochs=1, prelude_precision="bfloat16"), digits.n_features,
-                        digits.n_classes, 3)
+    model = build_model(
+        "nla", dict(TINY, prelude_epochs=1, prelude_precision="bfloat16"), digits.n_features, digits.n_classes, 3
+    )
     train_model(model, digits, TrainConfig(epochs=1, batch_size=64, lr=1e-2), seed=3)
     assert model.grouping_history["precision"] == "bfloat16"
     for layer in model.layers:

@@ -14,8 +14,9 @@ from lutsearch.models import build_model, family_names
 from lutsearch.models.polylut import PolynomialNeurons, _Polynomial, monomial_structure, n_monomials
 from lutsearch.train import TrainConfig, train_model
 
-PARAMS = dict(widths=[32, 16], input_bits=1, hidden_bits=2, output_bits=3,
-              input_fan_in=6, fan_in=4, output_fan_in=4, degree=2)
+PARAMS = dict(
+    widths=[32, 16], input_bits=1, hidden_bits=2, output_bits=3, input_fan_in=6, fan_in=4, output_fan_in=4, degree=2
+)
 
 
 @pytest.fixture(scope="module")
@@ -82,12 +83,11 @@ def test_neuron_is_batch_invariant(fan_in, degree, threads):
         with torch.no_grad():
             full = neuron(x)
             for size in (1, 7, 63, 64, 129, 500):
-                parts = torch.cat([neuron(x[s:s + size]) for s in range(0, len(x), size)])
+                parts = torch.cat([neuron(x[s : s + size]) for s in range(0, len(x), size)])
                 assert torch.equal(parts, full), size
             # The table-enumeration layout: one input vector broadcast to every neuron (stride 0).
             v = x[:, 0, :]
-            assert torch.equal(neuron(v[:, None, :].expand(len(v), 16, fan_in)),
-                               neuron(v[:, None, :].repeat(1, 16, 1)))
+            assert torch.equal(neuron(v[:, None, :].expand(len(v), 16, fan_in)), neuron(v[:, None, :].repeat(1, 16, 1)))
     finally:
         torch.set_num_threads(old)
 

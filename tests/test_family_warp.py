@@ -102,8 +102,16 @@ def test_state_dict_and_tables_round_trip(trained, data, tmp_path):
 
 
 def test_binary_inputs_without_thermometer(data):
-    params = {"widths": [32], "input_bits": 1, "input_fan_in": 2, "fan_in": 2, "output_fan_in": 2,
-              "group_size": 3, "gumbel": False, "residual_init": 0.0}
+    params = {
+        "widths": [32],
+        "input_bits": 1,
+        "input_fan_in": 2,
+        "fan_in": 2,
+        "output_fan_in": 2,
+        "group_size": 3,
+        "gumbel": False,
+        "residual_init": 0.0,
+    }
     model = build_model("warp", params, data.n_features, data.n_classes, seed=2)
     train_model(model, data, TrainConfig(epochs=1, batch_size=128, lr=2e-2), seed=0)
     net = model.to_tables()
@@ -116,11 +124,11 @@ def test_binary_inputs_without_thermometer(data):
 
 
 # ---------------------------------------------------------------------- training paths and exactness
-from helpers import ExactOpsRecorder  # noqa: E402
+from helpers import ExactOpsRecorder
 
-from lutsearch.models._native import polynomial as native_polynomial  # noqa: E402
-from lutsearch.models._native import native_enabled  # noqa: E402
-from lutsearch.models.warp import _WalshLayer, _WalshNative, walsh_groups  # noqa: E402
+from lutsearch.models._native import native_enabled
+from lutsearch.models._native import polynomial as native_polynomial
+from lutsearch.models.warp import _WalshLayer, _WalshNative, walsh_groups
 
 NATIVE = native_enabled() and native_polynomial.KERNEL.capable(None, torch.zeros(1))
 
@@ -165,15 +173,16 @@ def test_pytorch_layer_matches_autograd_of_the_expansion(k):
     out = _WalshLayer.apply((bits + 1.0) / 2.0, coeffs, idx, noise, 0.5, True)
     ref = _reference_layer(bits, coeffs, idx, noise, 1.0)
     assert torch.allclose(out, ref, rtol=0, atol=1e-14)
-    assert torch.allclose(torch.autograd.grad(out, coeffs, grad)[0], torch.autograd.grad(ref, coeffs, grad)[0],
-                          rtol=1e-12, atol=1e-12)
+    assert torch.allclose(
+        torch.autograd.grad(out, coeffs, grad)[0], torch.autograd.grad(ref, coeffs, grad)[0], rtol=1e-12, atol=1e-12
+    )
 
 
 def test_walsh_groups_are_the_basis_doubling():
     z = torch.randn(5, 4, dtype=torch.float64)
     mono = torch.ones(5, 16, dtype=torch.float64)
     for par, out, count, j in walsh_groups(4).tolist():
-        mono[:, out:out + count] = mono[:, par:par + count] * z[:, j:j + 1]
+        mono[:, out : out + count] = mono[:, par : par + count] * z[:, j : j + 1]
     assert torch.equal(mono, walsh_basis(z))
 
 

@@ -19,12 +19,13 @@ from lutsearch.tables import AdderLayer, TableLayer, TruthTableNetwork
 BENCHMARKS = str(Path(__file__).resolve().parents[1] / "benchmarks")  # published_designs.py
 if BENCHMARKS not in sys.path:
     sys.path.append(BENCHMARKS)
-from published_designs import LOGICNETS_BASELINES, random_network  # noqa: E402
+from published_designs import LOGICNETS_BASELINES, random_network
 
 
 def small_net(seed=0):
-    return random_network(12, [10, 6, 4], input_bits=2, hidden_bits=2, output_bits=3, input_fan_in=3,
-                          fan_in=2, output_fan_in=3, seed=seed)
+    return random_network(
+        12, [10, 6, 4], input_bits=2, hidden_bits=2, output_bits=3, input_fan_in=3, fan_in=2, output_fan_in=3, seed=seed
+    )
 
 
 def test_stage_plan():

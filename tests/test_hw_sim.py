@@ -27,8 +27,15 @@ def trained():
     from lutsearch.train import TrainConfig, train_model
 
     data = load_dataset("digits", split_seed=0, val_fraction=0.15)
-    params = {"widths": [24, 12], "input_bits": 1, "hidden_bits": 2, "output_bits": 3, "input_fan_in": 4,
-              "fan_in": 3, "output_fan_in": 3}
+    params = {
+        "widths": [24, 12],
+        "input_bits": 1,
+        "hidden_bits": 2,
+        "output_bits": 3,
+        "input_fan_in": 4,
+        "fan_in": 3,
+        "output_fan_in": 3,
+    }
     model = build_model("logicnets", params, data.n_features, data.n_classes, seed=1)
     train_model(model, data, TrainConfig(epochs=1, batch_size=64, lr=1e-2), seed=1)
     net = model.to_tables()
@@ -70,10 +77,14 @@ def test_corrupted_table_names_sample_layer_neuron(trained, tmp_path):
     text = path.read_text()
     from lutsearch.hw.rtl import table_literals
 
-    old, new = table_literals(layer.tables[j:j + 1], layer.out_bits)[0], table_literals(bad[None], layer.out_bits)[0]
+    old, new = table_literals(layer.tables[j : j + 1], layer.out_bits)[0], table_literals(bad[None], layer.out_bits)[0]
     assert f"N{j}_T = " in text and old in text
-    path.write_text(text.replace(f"N{j}_T = {len(layer.tables[j]) * layer.out_bits}'h{old}",
-                                 f"N{j}_T = {len(layer.tables[j]) * layer.out_bits}'h{new}"))
+    path.write_text(
+        text.replace(
+            f"N{j}_T = {len(layer.tables[j]) * layer.out_bits}'h{old}",
+            f"N{j}_T = {len(layer.tables[j]) * layer.out_bits}'h{new}",
+        )
+    )
     with pytest.raises(SimulationMismatch) as err:
         verify(net, design, codes, simulator="icarus", workdir=tmp_path / "sim")
     msg = str(err.value)

@@ -16,7 +16,7 @@ from lutsearch.hw.yosys import YosysNotFound
 BENCHMARKS = str(Path(__file__).resolve().parents[1] / "benchmarks")  # published_designs.py
 if BENCHMARKS not in sys.path:
     sys.path.append(BENCHMARKS)
-from published_designs import random_network  # noqa: E402
+from published_designs import random_network
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -31,8 +31,17 @@ def yosys():
 
 def net6(seed=0):
     # 6 address bits per neuron (3 inputs x 2 bits): one LUT6 level and one LUT per output bit
-    return random_network(16, [12, 8, 6, 4], input_bits=2, hidden_bits=2, output_bits=2, input_fan_in=3,
-                          fan_in=3, output_fan_in=3, seed=seed)
+    return random_network(
+        16,
+        [12, 8, 6, 4],
+        input_bits=2,
+        hidden_bits=2,
+        output_bits=2,
+        input_fan_in=3,
+        fan_in=3,
+        output_fan_in=3,
+        seed=seed,
+    )
 
 
 @pytest.mark.parametrize("pipeline,stage_depths", [(0, [4]), (1, [1, 1, 1, 1]), (2, [2, 2])])
@@ -63,8 +72,9 @@ def test_neuron_and_layer_modes_match_design_and_cache(tmp_path):
 
 
 def test_xilinx_flow_reports_lut6_and_ffs():
-    net = random_network(8, [6, 3], input_bits=2, hidden_bits=2, output_bits=2, input_fan_in=4, fan_in=3,
-                         output_fan_in=3, seed=2)  # 8-bit tables in layer 0 -> MUXF7 or 2 levels
+    net = random_network(
+        8, [6, 3], input_bits=2, hidden_bits=2, output_bits=2, input_fan_in=4, fan_in=3, output_fan_in=3, seed=2
+    )  # 8-bit tables in layer 0 -> MUXF7 or 2 levels
     res = synthesize(net, pipeline=1, mode="design", flow="xilinx", cache_dir=False)
     assert res.luts > 0 and res.ffs == register_counts(net, 1)
     assert res.lut_sizes.get("6", 0) > 0 and res.depth >= 1

@@ -26,7 +26,7 @@ from lutsearch.hw.timing import (
 BENCHMARKS = str(Path(__file__).resolve().parents[1] / "benchmarks")  # published_designs.py
 if BENCHMARKS not in sys.path:
     sys.path.append(BENCHMARKS)
-from published_designs import (  # noqa: E402
+from published_designs import (
     FAMILIES,
     LOGICNETS_BASELINES,
     PUBLISHED_DESIGNS,

@@ -23,10 +23,12 @@ from lutsearch.models import LUTLayer, _native, _quant, build_model
 from lutsearch.models._native import choice
 from lutsearch.models._native import layer as native_layer
 
-PARAMS = dict(widths=[24, 12], input_bits=2, hidden_bits=2, output_bits=2, input_fan_in=4, fan_in=3,
-              output_fan_in=3)
-FAMILIES = [("neuralut", dict(hidden_width=8, hidden_depth=2, skip=True)), ("polylut", dict(degree=2)),
-            ("logicnets", {})]
+PARAMS = dict(widths=[24, 12], input_bits=2, hidden_bits=2, output_bits=2, input_fan_in=4, fan_in=3, output_fan_in=3)
+FAMILIES = [
+    ("neuralut", dict(hidden_width=8, hidden_depth=2, skip=True)),
+    ("polylut", dict(degree=2)),
+    ("logicnets", {}),
+]
 
 
 @pytest.fixture(scope="module")
@@ -118,7 +120,11 @@ def test_choice_is_measured_once_then_read_from_the_cache(cache, monkeypatch, fa
     for name, entry in entries.items():
         assert f"torch {torch.__version__}" in name and f"threads {torch.get_num_threads()}" in name
         assert entry["path"] in ("fused", "unfused", "neurons", "torch") and set(entry["ms"]) <= {
-            "fused", "unfused", "neurons", "torch"}
+            "fused",
+            "unfused",
+            "neurons",
+            "torch",
+        }
     n_calls = len(timer.calls)
     choice.forget()  # as a new process: the file answers, nothing is measured again
     recorder = PathRecorder(monkeypatch)
@@ -132,8 +138,7 @@ def test_a_new_process_reads_the_cache_without_measuring(cache, monkeypatch):
     from the file; the child's timer would fail the run if it were called."""
     monkeypatch.setattr(choice, "_time", FakeTimer(native_fast=False))
     _steps(_model("polylut", dict(degree=2)))
-    assert {e["path"] for e in json.loads(choice.choice_file().read_text())["entries"].values()} == {
-        "torch", "unfused"}
+    assert {e["path"] for e in json.loads(choice.choice_file().read_text())["entries"].values()} == {"torch", "unfused"}
     script = textwrap.dedent("""
         import torch, torch.nn.functional as F
         from lutsearch.models import _quant, build_model
@@ -176,11 +181,13 @@ def test_measured_choice_is_the_path_that_runs(cache, monkeypatch):
 def test_layer_near_tie_keeps_fused_against_the_kernel_alone(cache, monkeypatch):
     """Fused 2 % slower than the kernel alone inside PyTorch's ops: still fused (it runs the same
     neurons); 2 % slower than PyTorch: not taken."""
+
     def timer(times):
         def fake(candidates):
             for run in candidates.values():
                 run()
             return {name: times[name] for name in candidates}
+
         return fake
 
     monkeypatch.setattr(choice, "_time", timer({"neurons": 1.0, "torch": 2.0, "fused": 1.02, "unfused": 1.0}))
@@ -195,8 +202,16 @@ def test_layer_near_tie_keeps_fused_against_the_kernel_alone(cache, monkeypatch)
     assert [choice.describe(layer, 64) for layer in model.layers] == ["torch"] * 3
 
 
-@pytest.mark.parametrize("content", ["{not json", "[]", '{"format": 1, "entries": 7}', "\xff\xfe",
-                                     '{"format": 1, "entries": {"%s": {"path": "sideways"}}}'])
+@pytest.mark.parametrize(
+    "content",
+    [
+        "{not json",
+        "[]",
+        '{"format": 1, "entries": 7}',
+        "\xff\xfe",
+        '{"format": 1, "entries": {"%s": {"path": "sideways"}}}',
+    ],
+)
 def test_corrupt_cache_is_ignored_and_rewritten(cache, monkeypatch, caplog, content):
     path, name = choice.choice_file(), None
     if "sideways" in content:  # a well-formed file whose entry for this very kind is invalid
@@ -254,8 +269,9 @@ def test_concurrent_writers_merge_their_entries(cache):
     assert not [p for p in cache.iterdir() if p.name.startswith(".native-choice-")]  # no temporary left
 
 
-@pytest.mark.parametrize("value,fused,alone", [("fused", 3, 0), ("neurons", 0, 3), ("torch", 0, 0), ("0", 0, 0),
-                                               ("off", 0, 0)])
+@pytest.mark.parametrize(
+    "value,fused,alone", [("fused", 3, 0), ("neurons", 0, 3), ("torch", 0, 0), ("0", 0, 0), ("off", 0, 0)]
+)
 def test_forcing_a_path(cache, monkeypatch, value, fused, alone):
     """``LUTSEARCH_NATIVE`` forces the path, measuring nothing."""
     monkeypatch.setenv("LUTSEARCH_NATIVE", value)
@@ -273,8 +289,15 @@ def test_unknown_value_warns_and_means_auto(cache, monkeypatch, caplog):
     with caplog.at_level(logging.WARNING, logger="lutsearch.native"):
         assert _native.native_mode() == "auto"
     assert "LUTSEARCH_NATIVE='sometimes'" in caplog.text
-    for value, mode in [("", "auto"), ("1", "auto"), ("AUTO", "auto"), (" Fused ", "fused"), ("neurons", "neurons"),
-                        ("torch", "torch"), ("false", "torch")]:
+    for value, mode in [
+        ("", "auto"),
+        ("1", "auto"),
+        ("AUTO", "auto"),
+        (" Fused ", "fused"),
+        ("neurons", "neurons"),
+        ("torch", "torch"),
+        ("false", "torch"),
+    ]:
         monkeypatch.setenv("LUTSEARCH_NATIVE", value)
         assert _native.native_mode() == mode
 
@@ -314,6 +337,7 @@ def test_march_selects_the_build_and_the_cache_key(cache, monkeypatch):
 def test_failed_measurement_keeps_the_native_path_for_this_process(cache, monkeypatch, caplog):
     """A measurement that raises (a layer that cannot be copied, out of memory) never fails training:
     the native path, as before measuring existed, is kept in memory and nothing is cached."""
+
     def broken(candidates):
         raise RuntimeError("no clock today")
 

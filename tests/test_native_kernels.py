@@ -53,9 +53,16 @@ def _grad_fn_name(out: torch.Tensor) -> str:
 # (n_out, batch, F, N, L, skip): the published shapes, every depth 1..8, widths 1..64 (one, two and
 # four vectors of 16 floats), batches that leave a partial block of samples, an output skip (L even).
 SHAPES = [
-    (7, 37, 6, 16, 4, True), (5, 19, 3, 8, 3, True), (5, 19, 4, 32, 2, True), (4, 11, 3, 16, 1, False),
-    (3, 9, 7, 20, 4, False), (3, 9, 5, 40, 5, True), (3, 5, 2, 64, 8, True), (2, 3, 1, 1, 2, True),
-    (6, 130, 6, 16, 6, True), (4, 1, 3, 16, 4, True),
+    (7, 37, 6, 16, 4, True),
+    (5, 19, 3, 8, 3, True),
+    (5, 19, 4, 32, 2, True),
+    (4, 11, 3, 16, 1, False),
+    (3, 9, 7, 20, 4, False),
+    (3, 9, 5, 40, 5, True),
+    (3, 5, 2, 64, 8, True),
+    (2, 3, 1, 1, 2, True),
+    (6, 130, 6, 16, 6, True),
+    (4, 1, 3, 16, 4, True),
 ]
 
 
@@ -86,14 +93,21 @@ def _assert_matches_float64(make, x: torch.Tensor, native_name: str) -> None:
 def test_subnet_kernel_matches_float64_reference(library, n_out, batch, fan_in, width, depth, skip, input_grad):
     torch.manual_seed(n_out * 100 + batch)
     x = torch.randn(batch, n_out, fan_in).requires_grad_(input_grad)
-    _assert_matches_float64(lambda: SubNetworkNeurons(n_out, fan_in, width, depth, skip), x,
-                            "_NeuronsBackward")
+    _assert_matches_float64(lambda: SubNetworkNeurons(n_out, fan_in, width, depth, skip), x, "_NeuronsBackward")
 
 
 # (n_out, batch, F, D): published shapes (JSC-XL F = 2/3, D = 4; JSC-M-Lite F = 4, D = 6), F = 1,
 # D = 1, batches that leave a partial vector of 16 samples, batch 1.
-POLY_SHAPES = [(7, 37, 3, 4), (5, 19, 2, 4), (4, 16, 6, 2), (3, 5, 1, 1), (6, 130, 4, 3), (2, 1, 3, 1),
-               (3, 40, 5, 5), (3, 33, 4, 6)]
+POLY_SHAPES = [
+    (7, 37, 3, 4),
+    (5, 19, 2, 4),
+    (4, 16, 6, 2),
+    (3, 5, 1, 1),
+    (6, 130, 4, 3),
+    (2, 1, 3, 1),
+    (3, 40, 5, 5),
+    (3, 33, 4, 6),
+]
 
 
 @pytest.mark.parametrize("n_out,batch,fan_in,degree", POLY_SHAPES)
@@ -104,8 +118,11 @@ def test_polynomial_kernel_matches_float64_reference(library, n_out, batch, fan_
     _assert_matches_float64(lambda: PolynomialNeurons(n_out, fan_in, degree), x, "_NeuronsBackward")
 
 
-@pytest.mark.parametrize("make", [lambda: SubNetworkNeurons(48, 4, 16, 4, True), lambda: PolynomialNeurons(48, 4, 3)],
-                         ids=["subnet", "polynomial"])
+@pytest.mark.parametrize(
+    "make",
+    [lambda: SubNetworkNeurons(48, 4, 16, 4, True), lambda: PolynomialNeurons(48, 4, 3)],
+    ids=["subnet", "polynomial"],
+)
 def test_threads_split_neurons_without_changing_results(library, make):
     torch.manual_seed(2)
     neuron = make().train()  # enough work for 3 threads (>= 8k sample-neurons each)
@@ -123,10 +140,14 @@ def test_threads_split_neurons_without_changing_results(library, make):
         assert all(torch.equal(a, b) for a, b in zip(results[0], other))
 
 
-@pytest.mark.parametrize("make,native,plain", [
-    (lambda: SubNetworkNeurons(4, 3, 8, 4, True), "_NeuronsBackward", "_SubNetworksBackward"),
-    (lambda: PolynomialNeurons(4, 3, 3), "_NeuronsBackward", "_PolynomialBackward"),
-], ids=["subnet", "polynomial"])
+@pytest.mark.parametrize(
+    "make,native,plain",
+    [
+        (lambda: SubNetworkNeurons(4, 3, 8, 4, True), "_NeuronsBackward", "_SubNetworksBackward"),
+        (lambda: PolynomialNeurons(4, 3, 3), "_NeuronsBackward", "_PolynomialBackward"),
+    ],
+    ids=["subnet", "polynomial"],
+)
 def test_only_training_steps_take_the_kernel(library, make, native, plain):
     """Evaluation, no-grad passes and float64 (the truth-table contract) keep the PyTorch path."""
     neuron = make()
@@ -144,15 +165,17 @@ def test_subnet_kernel_limits(library):
     assert not native_subnet.KERNEL.supports(SubNetworkNeurons(4, 3, 8, 9, True), x)  # deeper than 8
 
 
-@pytest.mark.parametrize("family,knobs", [("neuralut", dict(hidden_width=16, hidden_depth=4, skip=True)),
-                                          ("polylut", dict(degree=3))])
+@pytest.mark.parametrize(
+    "family,knobs", [("neuralut", dict(hidden_width=16, hidden_depth=4, skip=True)), ("polylut", dict(degree=3))]
+)
 def test_network_gradients_agree_with_pytorch_path(library, monkeypatch, family, knobs):
     """A whole network's training step (gathers, batch-norm, quantizers around the kernel): the same
     loss and parameter gradients as the PyTorch path, to float32 rounding. (Trajectories over many
     steps drift apart once a rounding difference flips a quantized code, as any reordering of sums
     would make them.)"""
-    params = dict(widths=[24, 12], input_bits=2, hidden_bits=2, output_bits=2, input_fan_in=4, fan_in=3,
-                  output_fan_in=3, **knobs)
+    params = dict(
+        widths=[24, 12], input_bits=2, hidden_bits=2, output_bits=2, input_fan_in=4, fan_in=3, output_fan_in=3, **knobs
+    )
     model = build_model(family, params, 20, 5, seed=3).train()
     x, y = torch.rand(64, 20), torch.randint(0, 5, (64,))
 
@@ -224,8 +247,15 @@ def _trained_layer(monkeypatch, kind, n_in, n, fan_in, knob, norm, out_signed, s
     monkeypatch.setattr(_quant, "STATS_STEPS", 1)
     torch.manual_seed(seed)
     indices = random_indices(n_in, n, fan_in, torch.Generator().manual_seed(seed))
-    layer = LUTLayer(_neurons(kind, n, fan_in, knob), indices, in_bits=2, in_signed=False, out_bits=3,
-                     out_signed=out_signed, batch_norm=norm).train()
+    layer = LUTLayer(
+        _neurons(kind, n, fan_in, knob),
+        indices,
+        in_bits=2,
+        in_signed=False,
+        out_bits=3,
+        out_signed=out_signed,
+        batch_norm=norm,
+    ).train()
     x = torch.rand(64, n_in)
     for _ in range(4):
         if training_constants(layer.quant) is not None:
@@ -248,17 +278,21 @@ def _clear_of_rounding_edges(layer: LUTLayer, x: torch.Tensor) -> bool:
 
 
 FUSED_CASES = [  # (kind, n_in, n, F, knob, batch, norm, signed): knob = hidden width or degree
-    ("subnet", 20, 7, 6, 16, 37, True, False), ("subnet", 9, 5, 3, 8, 2, True, True),
-    ("subnet", 30, 6, 4, 40, 130, False, False), ("polynomial", 20, 7, 3, 4, 37, True, False),
-    ("polynomial", 9, 5, 2, 2, 2, True, True), ("polynomial", 30, 6, 4, 3, 130, False, True),
+    ("subnet", 20, 7, 6, 16, 37, True, False),
+    ("subnet", 9, 5, 3, 8, 2, True, True),
+    ("subnet", 30, 6, 4, 40, 130, False, False),
+    ("polynomial", 20, 7, 3, 4, 37, True, False),
+    ("polynomial", 9, 5, 2, 2, 2, True, True),
+    ("polynomial", 30, 6, 4, 3, 130, False, True),
 ]
 
 
 @pytest.mark.parametrize("kind,n_in,n,fan_in,knob,batch,norm,signed", FUSED_CASES)
 @pytest.mark.parametrize("input_grad", [True, False])
 @pytest.mark.parametrize("feature_major", [True, False], ids=["feature-major", "sample-major"])
-def test_fused_layer_matches_float64_reference(library, monkeypatch, kind, n_in, n, fan_in, knob, batch, norm, signed,
-                                               input_grad, feature_major):
+def test_fused_layer_matches_float64_reference(
+    library, monkeypatch, kind, n_in, n, fan_in, knob, batch, norm, signed, input_grad, feature_major
+):
     """Gather + neurons + batch-norm + quantizer in one kernel call per direction, against the same
     layer's modules in float64: outputs, every gradient (input, neurons, batch-norm, the learned scale)
     and the batch-norm's running statistics; the input read in either layout."""
@@ -294,13 +328,18 @@ def test_fused_layer_matches_float64_reference(library, monkeypatch, kind, n_in,
     names = (["x"] if input_grad else []) + [name for name, _ in layer.named_parameters()]
     for name, got, want in zip(names, grads, grads64[1:], strict=True):
         assert got.shape == want.shape, name
-        torch.testing.assert_close(got.double(), want, rtol=1e-4,
-                                   atol=1e-4 * max(1.0, want.abs().max().item()) + cancel,
-                                   msg=lambda m, name=name: f"{name}: {m}")
+        torch.testing.assert_close(
+            got.double(),
+            want,
+            rtol=1e-4,
+            atol=1e-4 * max(1.0, want.abs().max().item()) + cancel,
+            msg=lambda m, name=name: f"{name}: {m}",
+        )
     for (name, got), want in zip(layer.named_buffers(), reference.buffers()):
         if name.startswith("bn."):  # running statistics and the batch counter
-            torch.testing.assert_close(got.double(), want.double(), rtol=1e-5, atol=1e-6,
-                                       msg=lambda m, name=name: f"{name}: {m}")
+            torch.testing.assert_close(
+                got.double(), want.double(), rtol=1e-5, atol=1e-6, msg=lambda m, name=name: f"{name}: {m}"
+            )
 
 
 @pytest.mark.parametrize("kind", ["subnet", "polynomial"])
@@ -321,15 +360,17 @@ def test_fused_layer_is_the_same_for_any_number_of_threads(library, monkeypatch,
         assert all(torch.equal(a, b) for a, b in zip(results[0], other))
 
 
-@pytest.mark.parametrize("family,knobs", [("neuralut", dict(hidden_width=16, hidden_depth=4, skip=True)),
-                                          ("polylut", dict(degree=3))])
+@pytest.mark.parametrize(
+    "family,knobs", [("neuralut", dict(hidden_width=16, hidden_depth=4, skip=True)), ("polylut", dict(degree=3))]
+)
 def test_network_takes_fused_layers_once_quantizers_are_trained(library, monkeypatch, family, knobs):
     """A network's training step runs every layer fused once the quantizers' statistics phase is over
     (loss and gradients as on the PyTorch path, to float32 rounding); evaluation, no-grad passes,
     float64 and quantizers switched to Brevitas' own graph never take it."""
     monkeypatch.setattr(_quant, "STATS_STEPS", 1)
-    params = dict(widths=[24, 12], input_bits=2, hidden_bits=2, output_bits=2, input_fan_in=4, fan_in=3,
-                  output_fan_in=3, **knobs)
+    params = dict(
+        widths=[24, 12], input_bits=2, hidden_bits=2, output_bits=2, input_fan_in=4, fan_in=3, output_fan_in=3, **knobs
+    )
     model = build_model(family, params, 20, 5, seed=3).train()
     x, y = torch.rand(64, 20), torch.randint(0, 5, (64,))
     fused = []
@@ -367,6 +408,7 @@ def _recording(method, calls: list):
     def wrapper(self, *args, **kwargs):
         calls.append(self)
         return method(self, *args, **kwargs)
+
     return wrapper
 
 
@@ -390,8 +432,9 @@ def _linear_layer_forward(threads: int) -> np.ndarray:
     idx = rng.integers(0, n_in, (n, fan_in)).astype(np.int64)
     w, b = rng.random((n, fan_in), dtype=np.float32), rng.random(n, dtype=np.float32)
     pre = np.zeros((n, batch), dtype=np.float32)
-    args = native_layer.LayerArgs(n=n, F=fan_in, B=batch, n_in=n_in, x=x.ctypes.data, idx=idx.ctypes.data,
-                                  xr=batch, xs=1, pre=pre.ctypes.data)
+    args = native_layer.LayerArgs(
+        n=n, F=fan_in, B=batch, n_in=n_in, x=x.ctypes.data, idx=idx.ctypes.data, xr=batch, xs=1, pre=pre.ctypes.data
+    )
     neurons = native_linear.LinearArgs(n=n, F=fan_in, w=w.ctypes.data, bias=b.ctypes.data)
     lib = native_linear.KERNEL.library()
     assert lib.lutsearch_linear_layer(ctypes.addressof(args), ctypes.addressof(neurons), 0, threads) == 0

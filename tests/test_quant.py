@@ -6,12 +6,26 @@ import numpy as np
 import torch
 
 from lutsearch.models import build_model
-from lutsearch.models._quant import _learned_scale_constants, _pass_band, make_act_quant, make_input_quant, quantize_with_codes, to_codes
+from lutsearch.models._quant import (
+    _learned_scale_constants,
+    _pass_band,
+    make_act_quant,
+    make_input_quant,
+    quantize_with_codes,
+    to_codes,
+)
 
 
 def test_one_bit_constant_neuron_tabulates_exactly(digits):
-    params = {"widths": [16, 8], "input_bits": 1, "hidden_bits": 1, "output_bits": 2, "input_fan_in": 4,
-              "fan_in": 2, "output_fan_in": 3}
+    params = {
+        "widths": [16, 8],
+        "input_bits": 1,
+        "hidden_bits": 1,
+        "output_bits": 2,
+        "input_fan_in": 4,
+        "fan_in": 2,
+        "output_fan_in": 3,
+    }
     model = build_model("logicnets", params, digits.n_features, digits.n_classes, seed=0)
     model.train()
     model(torch.from_numpy(digits.X_train[:256]))  # collect quantizer statistics
@@ -82,12 +96,26 @@ def test_pass_band_is_exact_at_rounding_boundaries():
     """The open z-interval that passes gradient equals "round(z) in [lo, hi]" (and z > 0 after a ReLU)
     on every half-integer boundary and its neighbouring floats, in float32 and float64."""
     for dtype in (torch.float32, torch.float64):
-        for lo, hi, relu in ((0.0, 1.0, True), (0.0, 7.0, True), (0.0, 31.0, True), (-2.0, 1.0, False),
-                             (-16.0, 15.0, False), (-3.0, 3.0, False), (-4.0, 4.0, False), (0.0, 6.0, True)):
+        for lo, hi, relu in (
+            (0.0, 1.0, True),
+            (0.0, 7.0, True),
+            (0.0, 31.0, True),
+            (-2.0, 1.0, False),
+            (-16.0, 15.0, False),
+            (-3.0, 3.0, False),
+            (-4.0, 4.0, False),
+            (0.0, 6.0, True),
+        ):
             below, above = _pass_band(lo, hi, relu, dtype)
             edges = torch.arange(lo - 2.0, hi + 2.5, 0.5, dtype=dtype)
-            z = torch.cat([edges, torch.nextafter(edges, edges - 1), torch.nextafter(edges, edges + 1),
-                           torch.tensor([0.0, -0.0], dtype=dtype)])
+            z = torch.cat(
+                [
+                    edges,
+                    torch.nextafter(edges, edges - 1),
+                    torch.nextafter(edges, edges + 1),
+                    torch.tensor([0.0, -0.0], dtype=dtype),
+                ]
+            )
             rounded = torch.round(z)
             expected = (rounded >= lo) & (rounded <= hi) & ((z > 0) if relu else True)
             assert torch.equal((z > below) & (z < above), expected), (dtype, lo, hi, relu)
@@ -103,7 +131,7 @@ def test_fused_step_gradient_mask_matches_brevitas_on_boundaries():
         with torch.no_grad():
             scaling.value.fill_(threshold / 4)  # scale 1/4: x / s is exact
         scale = float(scaling.value.detach().abs().clamp_min(min_val) / threshold)
-        half_steps = torch.arange(-2 ** bits - 2, 2 ** bits + 3, dtype=torch.float32) / 2
+        half_steps = torch.arange(-(2**bits) - 2, 2**bits + 3, dtype=torch.float32) / 2
         x = (half_steps * scale).repeat(8, 1).requires_grad_()
         grads = []
         for fused in (True, False):

@@ -36,19 +36,31 @@ def _trials(url: str):
 def test_kill_minus_nine_then_resume(tmp_path):
     space = tmp_path / "killme.yaml"
     space.write_text(SPACE)
-    cmd = [sys.executable, "-m", "lutsearch.cli", "run", str(space), "--trials", "3", "--quiet",
-           "--runs-dir", str(tmp_path / "runs")]
+    cmd = [
+        sys.executable,
+        "-m",
+        "lutsearch.cli",
+        "run",
+        str(space),
+        "--trials",
+        "3",
+        "--quiet",
+        "--runs-dir",
+        str(tmp_path / "runs"),
+    ]
     url = f"sqlite:///{tmp_path / 'runs' / 'killme' / 'study.db'}"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True
+    )
     deadline = time.time() + 300
     try:
         # wait until one trial finished and the next one is running, then kill the whole process group
         while time.time() < deadline:
             trials = _trials(url)
             if any(t.state == TrialState.COMPLETE for t in trials) and any(
-                    t.state == TrialState.RUNNING for t in trials):
+                t.state == TrialState.RUNNING for t in trials
+            ):
                 break
             assert proc.poll() is None, proc.stdout.read().decode()
             time.sleep(0.3)

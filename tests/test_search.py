@@ -8,11 +8,12 @@ from pathlib import Path
 
 import optuna
 import pytest
+from helpers import small_space as _space
 from optuna.trial import TrialState
 
 from lutsearch.search import RunOptions, load_existing_study, run_study
 from lutsearch.space import load_space
-from helpers import small_space as _space
+
 
 def test_failures_are_recorded_and_study_goes_on(tmp_path):
     plugin = tmp_path / "flaky.py"
@@ -70,12 +71,20 @@ def test_resume_adds_only_missing_trials_and_reseeds(tmp_path):
 def test_status_command_prints_front(tmp_path):
     space = load_space(_space(tmp_path, "stat"))
     run_study(space, RunOptions(trials=2, runs_dir=tmp_path / "runs", executor="inprocess"))
-    proc = subprocess.run([sys.executable, "-m", "lutsearch.cli", "status", str(tmp_path / "runs" / "stat")],
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "lutsearch.cli", "status", str(tmp_path / "runs" / "stat")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "trials 2/2" in proc.stdout and "Pareto front" in proc.stdout and "accuracy" in proc.stdout
-    missing = subprocess.run([sys.executable, "-m", "lutsearch.cli", "status", str(tmp_path / "runs" / "nope")],
-                             capture_output=True, text=True, timeout=120)
+    missing = subprocess.run(
+        [sys.executable, "-m", "lutsearch.cli", "status", str(tmp_path / "runs" / "nope")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert missing.returncode == 2 and "no study here" in missing.stderr and "Traceback" not in missing.stderr
 
 

@@ -10,11 +10,19 @@ import torch
 
 from lutsearch.data import load_dataset
 from lutsearch.models import build_model
-from lutsearch.models._connectivity import SparseNeuron, sparse_transition_epoch
+from lutsearch.models.sparselut import SparseNeuron, sparse_transition_epoch
 from lutsearch.train import TrainConfig, train_model
 
-BASE = dict(widths=[32, 16], input_fan_in=3, fan_in=3, output_fan_in=3, connectivity="sparselut",
-            sparse_T=2, sparse_candidates=3, sparse_penalty=2e-2)
+BASE = dict(
+    widths=[32, 16],
+    input_fan_in=3,
+    fan_in=3,
+    output_fan_in=3,
+    connectivity="sparselut",
+    sparse_T=2,
+    sparse_candidates=3,
+    sparse_penalty=2e-2,
+)
 
 
 @pytest.fixture(scope="module")
@@ -114,9 +122,23 @@ def test_sparsification_sees_more_than_f_inputs():
 
 
 def test_applies_to_nla_with_learned_grouping(digits):
-    params = dict(widths=[24, 12], tree_depth=2, input_fan_in=2, fan_in=2, support_fan_in=3, output_fan_in=2,
-                  input_bits=2, hidden_bits=2, support_bits=2, output_bits=3, neuron_width=8, prelude_epochs=1,
-                  connectivity="sparselut", sparse_T=1, sparse_candidates=2)
+    params = dict(
+        widths=[24, 12],
+        tree_depth=2,
+        input_fan_in=2,
+        fan_in=2,
+        support_fan_in=3,
+        output_fan_in=2,
+        input_bits=2,
+        hidden_bits=2,
+        support_bits=2,
+        output_bits=3,
+        neuron_width=8,
+        prelude_epochs=1,
+        connectivity="sparselut",
+        sparse_T=1,
+        sparse_candidates=2,
+    )
     model, _, _ = _train(params, digits, epochs=2, family="nla")
     _check_structure(model, 64)
     codes = model.input_codes(digits.X_test)
@@ -124,12 +146,12 @@ def test_applies_to_nla_with_learned_grouping(digits):
 
 
 # ---------------------------------------------------------------------- hand-written training code
-from brevitas.core.scaling.standalone import ParameterFromRuntimeStatsScaling  # noqa: E402
-from helpers import ExactOpsRecorder  # noqa: E402
+from brevitas.core.scaling.standalone import ParameterFromRuntimeStatsScaling
+from helpers import ExactOpsRecorder
 
-from lutsearch.models import _connectivity as connectivity  # noqa: E402
-from lutsearch.models._base import run_layers  # noqa: E402
-from lutsearch.models._connectivity import _CandidateMix, fold_input_scale  # noqa: E402
+from lutsearch.models import sparselut as connectivity
+from lutsearch.models._base import run_layers
+from lutsearch.models.sparselut import _CandidateMix, fold_input_scale
 
 NEURALUT = dict(BASE, hidden_width=8, hidden_depth=4)
 POLYLUT = dict(BASE, degree=2)
@@ -156,7 +178,7 @@ def test_candidate_mix_matches_autograd_of_the_gather(feature_major, dense, monk
     monkeypatch.setattr(connectivity, "DENSE_MIX_INPUTS_PER_CANDIDATE", 64 if dense else 0)
     gen = torch.Generator().manual_seed(0)
     n_in, n, F, K, batch = 30, 7, 3, 4, 11
-    cand = torch.stack([torch.randperm(n_in, generator=gen)[:F * K] for _ in range(n)]).view(n, F, K)
+    cand = torch.stack([torch.randperm(n_in, generator=gen)[: F * K] for _ in range(n)]).view(n, F, K)
     w = torch.randn(n, F, K, generator=gen, dtype=torch.float64, requires_grad=True)
     x = torch.randn(batch, n_in, generator=gen, dtype=torch.float64, requires_grad=True)
     xin = x.t() if feature_major else x
@@ -252,3 +274,13 @@ def test_exact_path_runs_no_reduction_blas_fma_or_libm(final):
         net = model.to_tables()
     assert not recorder.bad, sorted(recorder.bad)
     assert np.array_equal(out, net.evaluate(codes))
+
+
+def test_sparselut_wraps_by_composition(digits):
+    """The layers stay plain ``LUTLayer``s (no class swap): SparseLUT lives in the neuron wrapper."""
+    from lutsearch.models import LUTLayer
+
+    model = build_model("logicnets", BASE, digits.n_features, digits.n_classes, seed=0)
+    layers = [m for m in model.modules() if isinstance(m, LUTLayer)]
+    assert layers and all(type(m) is LUTLayer for m in layers)
+    assert all(isinstance(m.neuron, SparseNeuron) for m in layers)

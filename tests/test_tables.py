@@ -62,8 +62,7 @@ def test_table_layer_rejects_bad_shapes_and_codes():
     with pytest.raises(ValueError):
         TableLayer(np.zeros((1, 1), dtype=int), np.array([[0, 4]]), in_bits=1, out_bits=2)
     with pytest.raises(ValueError):  # a layer that expects signed inputs after unsigned ones
-        TruthTableNetwork(1, 1, [TableLayer(np.zeros((1, 1), dtype=int), np.array([[0, 1]]), 1, 1,
-                                            in_signed=True)])
+        TruthTableNetwork(1, 1, [TableLayer(np.zeros((1, 1), dtype=int), np.array([[0, 1]]), 1, 1, in_signed=True)])
     with pytest.raises(ValueError):  # index past the previous layer
         TruthTableNetwork(1, 1, [TableLayer(np.array([[1]]), np.array([[0, 1]]), 1, 1)])
     net = TruthTableNetwork(1, 1, [TableLayer(np.array([[0]]), np.array([[0, 1]]), 1, 1)])
@@ -74,16 +73,23 @@ def test_table_layer_rejects_bad_shapes_and_codes():
 def test_adder_sums_signed_terms_with_mask():
     # Signed 3-bit inputs (as patterns), two sums: a masked one and an unmasked one.
     values = np.array([[-4, 3, -1, 2], [1, 1, -3, 0]])
-    adder = AdderLayer(indices=np.array([[0, 1, 2], [1, 2, 3]]), mask=np.array([[True, False, True], [True, True, True]]),
-                       in_bits=3, out_bits=5, in_signed=True, out_signed=True)
+    adder = AdderLayer(
+        indices=np.array([[0, 1, 2], [1, 2, 3]]),
+        mask=np.array([[True, False, True], [True, True, True]]),
+        in_bits=3,
+        out_bits=5,
+        in_signed=True,
+        out_signed=True,
+    )
     out = adder.evaluate(to_unsigned(values, 3))
     expect = np.stack([values[:, 0] + values[:, 2], values[:, 1] + values[:, 2] + values[:, 3]], 1)
     assert np.array_equal(to_signed(out, 5), expect)
 
 
 def test_adder_unsigned_popcount():
-    adder = AdderLayer(np.array([[0, 1, 2]]), np.ones((1, 3), bool), in_bits=1, out_bits=2,
-                       in_signed=False, out_signed=False)
+    adder = AdderLayer(
+        np.array([[0, 1, 2]]), np.ones((1, 3), bool), in_bits=1, out_bits=2, in_signed=False, out_signed=False
+    )
     bits = np.array(list(itertools.product([0, 1], repeat=3)))
     assert np.array_equal(adder.evaluate(bits)[:, 0], bits.sum(1))
 
@@ -105,12 +111,30 @@ def test_adder_width_check():
 
 def _small_network() -> TruthTableNetwork:
     rng = np.random.default_rng(0)
-    t0 = TableLayer(rng.integers(0, 4, size=(5, 2)), rng.integers(0, 8, size=(5, 16)), in_bits=2, out_bits=3,
-                    out_signed=True, name="t0")
-    a1 = AdderLayer(np.array([[0, 1, 2], [3, 4, 0]]), np.array([[True, True, False], [True, True, True]]),
-                    in_bits=3, out_bits=5, name="a1")
-    t2 = TableLayer(np.array([[0], [1], [0]]), rng.integers(0, 4, size=(3, 32)), in_bits=5, out_bits=2,
-                    in_signed=True, out_signed=True, name="t2")
+    t0 = TableLayer(
+        rng.integers(0, 4, size=(5, 2)),
+        rng.integers(0, 8, size=(5, 16)),
+        in_bits=2,
+        out_bits=3,
+        out_signed=True,
+        name="t0",
+    )
+    a1 = AdderLayer(
+        np.array([[0, 1, 2], [3, 4, 0]]),
+        np.array([[True, True, False], [True, True, True]]),
+        in_bits=3,
+        out_bits=5,
+        name="a1",
+    )
+    t2 = TableLayer(
+        np.array([[0], [1], [0]]),
+        rng.integers(0, 4, size=(3, 32)),
+        in_bits=5,
+        out_bits=2,
+        in_signed=True,
+        out_signed=True,
+        name="t2",
+    )
     return TruthTableNetwork(4, 2, [t0, a1, t2], meta={"family": "test", "scales": [0.5]})
 
 

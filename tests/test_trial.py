@@ -11,8 +11,15 @@ from lutsearch.trial import load_artifact, run_trial
 
 CONFIG = {
     "family": "logicnets",
-    "params": {"widths": [32, 16], "input_bits": 2, "hidden_bits": 2, "output_bits": 3, "input_fan_in": 4,
-               "fan_in": 3, "output_fan_in": 4},
+    "params": {
+        "widths": [32, 16],
+        "input_bits": 2,
+        "hidden_bits": 2,
+        "output_bits": 3,
+        "input_fan_in": 4,
+        "fan_in": 3,
+        "output_fan_in": 4,
+    },
     "train": {"epochs": 3, "batch_size": 64, "lr": 1e-2},
     "seed": 11,
     "dataset": {"name": "digits", "split_seed": 0, "val_fraction": 0.15, "options": {}},

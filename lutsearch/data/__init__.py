@@ -3,8 +3,8 @@
 from lutsearch._registry import discover
 from lutsearch.data._base import (
     DATASETS,
-    DatasetSpec,
     SCALERS,
+    DatasetSpec,
     MinMaxScaler01,
     QuantileScaler01,
     SplitData,
@@ -22,6 +22,19 @@ from lutsearch.data._base import (
 discover(__name__)
 
 __all__ = [
-    "SCALERS", "DATASETS", "DatasetSpec", "MinMaxScaler01", "QuantileScaler01", "SplitData", "StandardScaler01", "make_scaler", "carve_validation", "data_dir", "dataset_names",
-    "fetch_file", "get_dataset", "load_dataset", "register_dataset",
+    "DATASETS",
+    "SCALERS",
+    "DatasetSpec",
+    "MinMaxScaler01",
+    "QuantileScaler01",
+    "SplitData",
+    "StandardScaler01",
+    "carve_validation",
+    "data_dir",
+    "dataset_names",
+    "fetch_file",
+    "get_dataset",
+    "load_dataset",
+    "make_scaler",
+    "register_dataset",
 ]

@@ -16,8 +16,9 @@ import os
 import shutil
 import tempfile
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 from sklearn.model_selection import train_test_split
@@ -25,21 +26,21 @@ from sklearn.model_selection import train_test_split
 from lutsearch._registry import Registry
 
 __all__ = [
-    "SplitData",
-    "DatasetSpec",
     "DATASETS",
-    "register_dataset",
+    "SCALERS",
+    "DatasetSpec",
+    "MinMaxScaler01",
+    "QuantileScaler01",
+    "SplitData",
+    "StandardScaler01",
+    "carve_validation",
+    "data_dir",
     "dataset_names",
+    "fetch_file",
     "get_dataset",
     "load_dataset",
-    "data_dir",
-    "fetch_file",
-    "MinMaxScaler01",
-    "StandardScaler01",
-    "QuantileScaler01",
-    "SCALERS",
     "make_scaler",
-    "carve_validation",
+    "register_dataset",
 ]
 
 
@@ -158,9 +159,10 @@ def fetch_file(relpath: str, urls: list[str], sha256: str | None = None) -> Path
     errors = []
     for url in urls:
         try:
-            with urllib.request.urlopen(url, timeout=60) as resp, tempfile.NamedTemporaryFile(
-                dir=path.parent, delete=False
-            ) as tmp:
+            with (
+                urllib.request.urlopen(url, timeout=60) as resp,
+                tempfile.NamedTemporaryFile(dir=path.parent, delete=False) as tmp,
+            ):
                 shutil.copyfileobj(resp, tmp)
             tmp_path = Path(tmp.name)
             if sha256 and _sha256(tmp_path) != sha256:
@@ -187,7 +189,7 @@ class MinMaxScaler01:
     def __init__(self, clip_quantile: float = 0.0) -> None:
         self.clip_quantile = float(clip_quantile)
 
-    def fit(self, X: np.ndarray) -> "MinMaxScaler01":
+    def fit(self, X: np.ndarray) -> MinMaxScaler01:
         X = np.asarray(X, dtype=np.float64)
         if self.clip_quantile > 0:
             self.low, self.high = np.quantile(X, [self.clip_quantile, 1 - self.clip_quantile], axis=0)
@@ -200,8 +202,12 @@ class MinMaxScaler01:
         return np.clip((np.asarray(X, dtype=np.float64) - self.low) / self.span, 0.0, 1.0).astype(np.float32)
 
     def state(self) -> dict[str, Any]:
-        return {"kind": "minmax01", "clip_quantile": self.clip_quantile,
-                "low": self.low.tolist(), "high": self.high.tolist()}
+        return {
+            "kind": "minmax01",
+            "clip_quantile": self.clip_quantile,
+            "low": self.low.tolist(),
+            "high": self.high.tolist(),
+        }
 
 
 class StandardScaler01:
@@ -217,7 +223,7 @@ class StandardScaler01:
             raise ValueError(f"clip_sigma must be > 0, got {clip_sigma}")
         self.clip_sigma = float(clip_sigma)
 
-    def fit(self, X: np.ndarray) -> "StandardScaler01":
+    def fit(self, X: np.ndarray) -> StandardScaler01:
         from sklearn.preprocessing import StandardScaler
 
         self._sk = StandardScaler().fit(np.asarray(X, dtype=np.float64))
@@ -229,8 +235,12 @@ class StandardScaler01:
         return np.clip((z + self.clip_sigma) / (2 * self.clip_sigma), 0.0, 1.0).astype(np.float32)
 
     def state(self) -> dict[str, Any]:
-        return {"kind": "standard01", "clip_sigma": self.clip_sigma,
-                "mean": self.mean.tolist(), "scale": self.scale.tolist()}
+        return {
+            "kind": "standard01",
+            "clip_sigma": self.clip_sigma,
+            "mean": self.mean.tolist(),
+            "scale": self.scale.tolist(),
+        }
 
 
 class QuantileScaler01:
@@ -241,12 +251,16 @@ class QuantileScaler01:
     def __init__(self, n_quantiles: int = 1000, seed: int = 0) -> None:
         self.n_quantiles, self.seed = int(n_quantiles), int(seed)
 
-    def fit(self, X: np.ndarray) -> "QuantileScaler01":
+    def fit(self, X: np.ndarray) -> QuantileScaler01:
         from sklearn.preprocessing import QuantileTransformer
 
         X = np.asarray(X, dtype=np.float64)
-        self._sk = QuantileTransformer(n_quantiles=min(self.n_quantiles, len(X)), output_distribution="uniform",
-                                       subsample=200_000, random_state=self.seed).fit(X)
+        self._sk = QuantileTransformer(
+            n_quantiles=min(self.n_quantiles, len(X)),
+            output_distribution="uniform",
+            subsample=200_000,
+            random_state=self.seed,
+        ).fit(X)
         return self
 
     def transform(self, X: np.ndarray) -> np.ndarray:
@@ -254,8 +268,11 @@ class QuantileScaler01:
         return np.clip(u, 0.0, 1.0).astype(np.float32)
 
     def state(self) -> dict[str, Any]:
-        return {"kind": "quantile01", "n_quantiles": int(self._sk.n_quantiles_),
-                "quantiles": self._sk.quantiles_.T.tolist()}
+        return {
+            "kind": "quantile01",
+            "n_quantiles": int(self._sk.n_quantiles_),
+            "quantiles": self._sk.quantiles_.T.tolist(),
+        }
 
 
 SCALERS = ("standard", "minmax", "quantile")

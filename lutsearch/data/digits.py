@@ -22,7 +22,12 @@ def load(split_seed: int, val_fraction: float, test_fraction: float) -> SplitDat
     return SplitData(
         name="digits",
         variant="digits-sklearn",
-        X_train=X_train, y_train=y_train, X_val=X_val, y_val=y_val, X_test=X_test, y_test=y_test,
+        X_train=X_train,
+        y_train=y_train,
+        X_val=X_val,
+        y_val=y_val,
+        X_test=X_test,
+        y_test=y_test,
         n_classes=10,
         feature_names=[f"px{i}" for i in range(64)],
         class_names=[str(i) for i in range(10)],

@@ -44,9 +44,22 @@ from lutsearch.data._base import (
 )
 
 FEATURES = [
-    "j_zlogz", "j_c1_b0_mmdt", "j_c1_b1_mmdt", "j_c1_b2_mmdt", "j_c2_b1_mmdt", "j_c2_b2_mmdt",
-    "j_d2_b1_mmdt", "j_d2_b2_mmdt", "j_d2_a1_b1_mmdt", "j_d2_a1_b2_mmdt", "j_m2_b1_mmdt",
-    "j_m2_b2_mmdt", "j_n2_b1_mmdt", "j_n2_b2_mmdt", "j_mass_mmdt", "j_multiplicity",
+    "j_zlogz",
+    "j_c1_b0_mmdt",
+    "j_c1_b1_mmdt",
+    "j_c1_b2_mmdt",
+    "j_c2_b1_mmdt",
+    "j_c2_b2_mmdt",
+    "j_d2_b1_mmdt",
+    "j_d2_b2_mmdt",
+    "j_d2_a1_b1_mmdt",
+    "j_d2_a1_b2_mmdt",
+    "j_m2_b1_mmdt",
+    "j_m2_b2_mmdt",
+    "j_n2_b1_mmdt",
+    "j_n2_b2_mmdt",
+    "j_mass_mmdt",
+    "j_multiplicity",
 ]
 CLASSES = ["g", "q", "w", "z", "t"]
 VARIANTS = ("pythia", "openml", "cernbox")
@@ -131,7 +144,7 @@ def _load_openml() -> tuple[np.ndarray, np.ndarray, str]:
         present = [data_dir() / n for n in (f"jsc/dataset_{OPENML_ID}.pq", f"jsc/dataset_{OPENML_ID}.arff")]
         raw = next((p for p in present if p.exists()), None)
         errors = []
-        for relpath, urls in ([] if raw else _openml_sources()):
+        for relpath, urls in [] if raw else _openml_sources():
             try:
                 raw = fetch_file(relpath, urls)
                 break
@@ -184,8 +197,7 @@ def _load_pythia() -> tuple[np.ndarray, np.ndarray, str]:
 
 
 # --------------------------------------------------------------------------- loader
-def split_and_scale(X, y, *, split_seed, val_fraction, test_fraction, test_seed, scaler, clip_quantile,
-                    clip_sigma):
+def split_and_scale(X, y, *, split_seed, val_fraction, test_fraction, test_seed, scaler, clip_quantile, clip_sigma):
     """Fixed (published) test split, seeded validation split, scaler fit on the training rows."""
     X_rest, X_test, y_rest, y_test = train_test_split(X, y, test_size=test_fraction, random_state=test_seed)
     X_train, X_val, y_train, y_val = carve_validation(X_rest, y_rest, val_fraction, split_seed)
@@ -193,29 +205,66 @@ def split_and_scale(X, y, *, split_seed, val_fraction, test_fraction, test_seed,
     return (sc.transform(X_train), y_train, sc.transform(X_val), y_val, sc.transform(X_test), y_test, sc.state())
 
 
-def load(split_seed: int, val_fraction: float, variant: str, scaler: str, clip_quantile: float,
-         clip_sigma: float, test_fraction: float, test_seed: int) -> SplitData:
+def load(
+    split_seed: int,
+    val_fraction: float,
+    variant: str,
+    scaler: str,
+    clip_quantile: float,
+    clip_sigma: float,
+    test_fraction: float,
+    test_seed: int,
+) -> SplitData:
     readers = {"pythia": _load_pythia, "openml": _load_openml, "cernbox": _load_cernbox}
     if variant not in readers:
         raise ValueError(f"jsc has no variant {variant!r}; allowed: {', '.join(VARIANTS)}")
     X, y, source = readers[variant]()
     X_tr, y_tr, X_va, y_va, X_te, y_te, state = split_and_scale(
-        X, y, split_seed=split_seed, val_fraction=val_fraction, test_fraction=test_fraction,
-        test_seed=test_seed, scaler=scaler, clip_quantile=clip_quantile, clip_sigma=clip_sigma)
+        X,
+        y,
+        split_seed=split_seed,
+        val_fraction=val_fraction,
+        test_fraction=test_fraction,
+        test_seed=test_seed,
+        scaler=scaler,
+        clip_quantile=clip_quantile,
+        clip_sigma=clip_sigma,
+    )
     return SplitData(
-        name="jsc", variant=f"jsc-{variant}",
-        X_train=X_tr, y_train=y_tr, X_val=X_va, y_val=y_va, X_test=X_te, y_test=y_te,
-        n_classes=len(CLASSES), feature_names=list(FEATURES), class_names=list(CLASSES),
-        meta={"source": source, "scaling": scaler, "scaler": state, "test_fraction": test_fraction,
-              "test_seed": test_seed, "n_rows": int(len(y))},
+        name="jsc",
+        variant=f"jsc-{variant}",
+        X_train=X_tr,
+        y_train=y_tr,
+        X_val=X_va,
+        y_val=y_va,
+        X_test=X_te,
+        y_test=y_te,
+        n_classes=len(CLASSES),
+        feature_names=list(FEATURES),
+        class_names=list(CLASSES),
+        meta={
+            "source": source,
+            "scaling": scaler,
+            "scaler": state,
+            "test_fraction": test_fraction,
+            "test_seed": test_seed,
+            "n_rows": len(y),
+        },
     )
 
 
-register_dataset(DatasetSpec("jsc", load, {
-    "variant": (str, "pythia"),
-    "scaler": (str, "standard"),
-    "clip_quantile": (float, 0.001),
-    "clip_sigma": (float, 2.0),
-    "test_fraction": (float, 0.2),
-    "test_seed": (int, 42),
-}, __doc__.splitlines()[0]))
+register_dataset(
+    DatasetSpec(
+        "jsc",
+        load,
+        {
+            "variant": (str, "pythia"),
+            "scaler": (str, "standard"),
+            "clip_quantile": (float, 0.001),
+            "clip_sigma": (float, 2.0),
+            "test_fraction": (float, 0.2),
+            "test_seed": (int, 42),
+        },
+        __doc__.splitlines()[0],
+    )
+)

@@ -29,7 +29,12 @@ def load(split_seed: int, val_fraction: float, train_subset: int) -> SplitData:
     return SplitData(
         name="mnist",
         variant="mnist" if not train_subset else f"mnist-sub{train_subset}",
-        X_train=X_train, y_train=y_tr, X_val=X_val, y_val=y_val, X_test=X_test, y_test=y_test,
+        X_train=X_train,
+        y_train=y_tr,
+        X_val=X_val,
+        y_val=y_val,
+        X_test=X_test,
+        y_test=y_test,
         n_classes=10,
         feature_names=[f"px{i}" for i in range(784)],
         class_names=[str(i) for i in range(10)],

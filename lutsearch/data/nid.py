@@ -42,11 +42,47 @@ from sklearn.model_selection import train_test_split
 from lutsearch.data._base import DatasetSpec, SplitData, carve_validation, data_dir, fetch_file, register_dataset
 
 FEATURES = [
-    "dur", "proto", "service", "state", "spkts", "dpkts", "sbytes", "dbytes", "rate", "sttl", "dttl",
-    "sload", "dload", "sloss", "dloss", "sinpkt", "dinpkt", "sjit", "djit", "swin", "stcpb", "dtcpb",
-    "dwin", "tcprtt", "synack", "ackdat", "smean", "dmean", "trans_depth", "response_body_len",
-    "ct_srv_src", "ct_state_ttl", "ct_dst_ltm", "ct_src_dport_ltm", "ct_dst_sport_ltm",
-    "ct_dst_src_ltm", "is_ftp_login", "ct_ftp_cmd", "ct_flw_http_mthd", "ct_src_ltm", "ct_srv_dst",
+    "dur",
+    "proto",
+    "service",
+    "state",
+    "spkts",
+    "dpkts",
+    "sbytes",
+    "dbytes",
+    "rate",
+    "sttl",
+    "dttl",
+    "sload",
+    "dload",
+    "sloss",
+    "dloss",
+    "sinpkt",
+    "dinpkt",
+    "sjit",
+    "djit",
+    "swin",
+    "stcpb",
+    "dtcpb",
+    "dwin",
+    "tcprtt",
+    "synack",
+    "ackdat",
+    "smean",
+    "dmean",
+    "trans_depth",
+    "response_body_len",
+    "ct_srv_src",
+    "ct_state_ttl",
+    "ct_dst_ltm",
+    "ct_src_dport_ltm",
+    "ct_dst_sport_ltm",
+    "ct_dst_src_ltm",
+    "is_ftp_login",
+    "ct_ftp_cmd",
+    "ct_flw_http_mthd",
+    "ct_src_ltm",
+    "ct_srv_dst",
     "is_sm_ips_ports",
 ]
 CATEGORICAL = ("proto", "service", "state")
@@ -61,8 +97,10 @@ TRAIN_CSV = "UNSW_NB15_training-set.csv"
 TEST_CSV_GZ_SHA256 = "611e2b334b3980ce1a7208a5ca55f751472b9dc47b8382e19b6bf89701ca31f7"
 # The dataset's home (https://research.unsw.edu.au/projects/unsw-nb15-dataset) links a SharePoint
 # folder without stable file URLs; this is the historical direct location of the two CSVs.
-_UNSW_BASE = ("https://www.unsw.adfa.edu.au/unsw-canberra-cyber/cybersecurity/ADFA-NB15-Datasets/"
-              "a%20part%20of%20training%20and%20testing%20set/")
+_UNSW_BASE = (
+    "https://www.unsw.adfa.edu.au/unsw-canberra-cyber/cybersecurity/ADFA-NB15-Datasets/"
+    "a%20part%20of%20training%20and%20testing%20set/"
+)
 ZENODO_FILE = "unsw_nb15/unsw_nb15_binarized.npz"
 ZENODO_URLS = ["https://zenodo.org/record/4519767/files/unsw_nb15_binarized.npz?download=1"]
 
@@ -75,7 +113,7 @@ def _round_half_up(x: np.ndarray) -> np.ndarray:
 class UnswBinarizer:
     """The Murovič–Trost bit layout, fit on the rows given to ``fit`` (see the module docstring)."""
 
-    def fit(self, df: pd.DataFrame) -> "UnswBinarizer":
+    def fit(self, df: pd.DataFrame) -> UnswBinarizer:
         self.columns: dict[str, dict[str, Any]] = {}
         for col in FEATURES:
             entry: dict[str, Any] = {}
@@ -118,7 +156,7 @@ class UnswBinarizer:
         blocks = []
         for col, e in self.columns.items():  # 42 columns; each is one vectorized unpackbits
             big_endian = self.column_codes(df, col).astype(">u8").view(np.uint8).reshape(-1, 8)
-            blocks.append(np.unpackbits(big_endian, axis=1)[:, 64 - e["bits"]:])
+            blocks.append(np.unpackbits(big_endian, axis=1)[:, 64 - e["bits"] :])
         return np.concatenate(blocks, axis=1)
 
     def state(self) -> dict[str, Any]:
@@ -143,7 +181,9 @@ def _csv_path(name: str, download: bool) -> Path:
                 fetch_file(str(candidate.relative_to(root)), [], TEST_CSV_GZ_SHA256)  # checksum only
             return candidate
     if not download:
-        raise FileNotFoundError(f"{root / name}(.gz) is missing; place the UNSW-NB15 CSV there or set LUTSEARCH_DATA_DIR")
+        raise FileNotFoundError(
+            f"{root / name}(.gz) is missing; place the UNSW-NB15 CSV there or set LUTSEARCH_DATA_DIR"
+        )
     return fetch_file(f"unsw_nb15/{name}", [_UNSW_BASE + name])
 
 
@@ -198,14 +238,30 @@ def load(split_seed: int, val_fraction: float, variant: str, test_fraction: floa
         names = binarizer.feature_names()
         meta.update(scaling="unsw binarization", scaler=binarizer.state(), n_bits=binarizer.n_bits)
     return SplitData(
-        name="nid", variant=f"nid-{variant}",
-        X_train=X_train, y_train=y_train, X_val=X_val, y_val=y_val, X_test=X_test, y_test=y_test,
-        n_classes=2, feature_names=names, class_names=list(CLASSES), meta=meta,
+        name="nid",
+        variant=f"nid-{variant}",
+        X_train=X_train,
+        y_train=y_train,
+        X_val=X_val,
+        y_val=y_val,
+        X_test=X_test,
+        y_test=y_test,
+        n_classes=2,
+        feature_names=names,
+        class_names=list(CLASSES),
+        meta=meta,
     )
 
 
-register_dataset(DatasetSpec("nid", load, {
-    "variant": (str, "testpart"),
-    "test_fraction": (float, 0.2),
-    "fit_on": (str, "train"),
-}, __doc__.splitlines()[0]))
+register_dataset(
+    DatasetSpec(
+        "nid",
+        load,
+        {
+            "variant": (str, "testpart"),
+            "test_fraction": (float, 0.2),
+            "fit_on": (str, "train"),
+        },
+        __doc__.splitlines()[0],
+    )
+)

@@ -16,7 +16,7 @@ rows. The variant tag is ``file-<file name>``; ``meta`` records the file's sha25
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -64,7 +64,7 @@ def read_table(path: Path, target: str) -> pd.DataFrame:
     raise ValueError(f"{path}: unknown format; allowed: {', '.join(FORMATS)}")
 
 
-def _split(X, y, size, seed):
+def _split(X: np.ndarray, y: np.ndarray, size: float, seed: int) -> list[np.ndarray]:
     """Stratified when possible (every class needs 2+ rows on each side), else plain random."""
     try:
         return train_test_split(X, y, test_size=size, random_state=seed, stratify=y)
@@ -72,10 +72,21 @@ def _split(X, y, size, seed):
         return train_test_split(X, y, test_size=size, random_state=seed)
 
 
-def load(split_seed: int, val_fraction: float, path: str, target: str, features: list, split_column: str,
-         test_fraction: float, scaler: str, clip_quantile: float, clip_sigma: float) -> SplitData:
-    file = _resolve(path)
-    df = read_table(file, target)
+class _Splits(NamedTuple):
+    """The rows of each split."""
+
+    X_train: np.ndarray
+    y_train: np.ndarray
+    X_val: np.ndarray
+    y_val: np.ndarray
+    X_test: np.ndarray
+    y_test: np.ndarray
+
+
+def _columns(
+    df: pd.DataFrame, file: Path, target: str, features: list[Any], split_column: str
+) -> tuple[str, list[str]]:
+    """The label column and the feature columns, checked: present, numeric, without missing values."""
     columns = [str(c) for c in df.columns]
     label = target or ("y" if file.name.lower().endswith(".npz") and "y" in columns else "")
     if not label:
@@ -92,57 +103,125 @@ def load(split_seed: int, val_fraction: float, path: str, target: str, features:
         feats = [c for c in columns if c not in (label, split_column) and pd.api.types.is_numeric_dtype(df[c])]
     bad = [f for f in feats if not (pd.api.types.is_numeric_dtype(df[f]) or pd.api.types.is_bool_dtype(df[f]))]
     if bad:
-        raise ValueError(f"{file.name}: feature column {bad[0]!r} is not numeric ({df[bad[0]].dtype}); encode it or leave it out of 'features'")
+        raise ValueError(
+            f"{file.name}: feature column {bad[0]!r} is not numeric ({df[bad[0]].dtype}); "
+            "encode it or leave it out of 'features'"
+        )
     if not feats:
         raise ValueError(f"{file.name}: no numeric feature columns besides {label!r}; columns: {', '.join(columns)}")
     nan = df[feats + [label]].isna().sum()
     if nan.any():
         raise ValueError(f"{file.name}: column {nan.idxmax()!r} has {int(nan.max())} missing values; fill or drop them")
-    if scaler not in SCALERS + ("none",):
-        raise ValueError(f"unknown scaler {scaler!r}; allowed: {', '.join(SCALERS + ('none',))}")
+    return label, feats
 
-    classes, y = np.unique(df[label].to_numpy(), return_inverse=True)
-    X = df[feats].to_numpy(np.float64)
+
+def _split_rows(
+    df: pd.DataFrame,
+    file: Path,
+    X: np.ndarray,
+    y: np.ndarray,
+    split_column: str,
+    split_seed: int,
+    val_fraction: float,
+    test_fraction: float,
+) -> _Splits:
+    """Train/validation/test rows: as the split column tags them (validation carved from the training
+    rows when none is tagged), or random (stratified when possible) without a split column."""
     if split_column:
         tags = df[split_column].astype(str).str.strip().str.lower().map(SPLIT_NAMES)
         parts = {s: (X[(tags == s).to_numpy()], y[(tags == s).to_numpy()]) for s in ("train", "val", "test")}
         for s in ("train", "test"):
             if not len(parts[s][1]):
                 found = sorted(df[split_column].astype(str).unique())
-                raise ValueError(f"{file.name}: split column {split_column!r} has no {s!r} rows; values: {', '.join(found)}")
+                raise ValueError(
+                    f"{file.name}: split column {split_column!r} has no {s!r} rows; values: {', '.join(found)}"
+                )
         (X_train, y_train), (X_val, y_val), (X_test, y_test) = parts["train"], parts["val"], parts["test"]
         if not len(y_val):
             X_train, X_val, y_train, y_val = _split(X_train, y_train, val_fraction, split_seed)
     else:
         X_rest, X_test, y_rest, y_test = _split(X, y, test_fraction, split_seed)
         X_train, X_val, y_train, y_val = _split(X_rest, y_rest, val_fraction, split_seed + 1)
+    return _Splits(X_train, y_train, X_val, y_val, X_test, y_test)
 
-    state: dict[str, Any]
+
+def _scale(
+    splits: _Splits, file: Path, X: np.ndarray, feats: list[str], scaler: str, clip_quantile: float, clip_sigma: float
+) -> tuple[_Splits, dict[str, Any]]:
+    """The splits scaled into [0, 1] by a scaler fit on the training rows, and the scaler's state;
+    ``none`` checks that every feature already is in [0, 1]."""
     if scaler == "none":
         out = [f for f, lo, hi in zip(feats, X.min(0), X.max(0)) if lo < 0 or hi > 1]
         if out:
             raise ValueError(f"{file.name}: scaler 'none' needs features in [0, 1]; {out[0]!r} is not (pick a scaler)")
-        state = {"kind": "none"}
-    else:
-        sc = make_scaler(scaler, clip_quantile=clip_quantile, clip_sigma=clip_sigma).fit(X_train)
-        X_train, X_val, X_test = sc.transform(X_train), sc.transform(X_val), sc.transform(X_test)
-        state = sc.state()
+        return splits, {"kind": "none"}
+    sc = make_scaler(scaler, clip_quantile=clip_quantile, clip_sigma=clip_sigma).fit(splits.X_train)
+    scaled = splits._replace(
+        X_train=sc.transform(splits.X_train), X_val=sc.transform(splits.X_val), X_test=sc.transform(splits.X_test)
+    )
+    return scaled, sc.state()
+
+
+def load(
+    split_seed: int,
+    val_fraction: float,
+    path: str,
+    target: str,
+    features: list[Any],
+    split_column: str,
+    test_fraction: float,
+    scaler: str,
+    clip_quantile: float,
+    clip_sigma: float,
+) -> SplitData:
+    file = _resolve(path)
+    df = read_table(file, target)
+    label, feats = _columns(df, file, target, features, split_column)
+    if scaler not in SCALERS + ("none",):
+        raise ValueError(f"unknown scaler {scaler!r}; allowed: {', '.join(SCALERS + ('none',))}")
+
+    classes, y = np.unique(df[label].to_numpy(), return_inverse=True)
+    X = df[feats].to_numpy(np.float64)
+    splits = _split_rows(df, file, X, y, split_column, split_seed, val_fraction, test_fraction)
+    splits, state = _scale(splits, file, X, feats, scaler, clip_quantile, clip_sigma)
     return SplitData(
-        name="file", variant=f"file-{file.name}",
-        X_train=X_train, y_train=y_train, X_val=X_val, y_val=y_val, X_test=X_test, y_test=y_test,
-        n_classes=len(classes), feature_names=feats, class_names=[str(c) for c in classes],
-        meta={"source": str(file), "sha256": _sha256(file), "target": label, "split_column": split_column,
-              "scaling": scaler, "scaler": state, "test_fraction": test_fraction},
+        name="file",
+        variant=f"file-{file.name}",
+        X_train=splits.X_train,
+        y_train=splits.y_train,
+        X_val=splits.X_val,
+        y_val=splits.y_val,
+        X_test=splits.X_test,
+        y_test=splits.y_test,
+        n_classes=len(classes),
+        feature_names=feats,
+        class_names=[str(c) for c in classes],
+        meta={
+            "source": str(file),
+            "sha256": _sha256(file),
+            "target": label,
+            "split_column": split_column,
+            "scaling": scaler,
+            "scaler": state,
+            "test_fraction": test_fraction,
+        },
     )
 
 
-register_dataset(DatasetSpec("file", load, {
-    "path": (str, ""),
-    "target": (str, ""),
-    "features": (list, []),
-    "split_column": (str, ""),
-    "test_fraction": (float, 0.2),
-    "scaler": (str, "minmax"),
-    "clip_quantile": (float, 0.0),
-    "clip_sigma": (float, 3.0),
-}, __doc__.splitlines()[0]))
+register_dataset(
+    DatasetSpec(
+        "file",
+        load,
+        {
+            "path": (str, ""),
+            "target": (str, ""),
+            "features": (list, []),
+            "split_column": (str, ""),
+            "test_fraction": (float, 0.2),
+            "scaler": (str, "minmax"),
+            "clip_quantile": (float, 0.0),
+            "clip_sigma": (float, 3.0),
+        },
+        __doc__.splitlines()[0],
+    )
+)

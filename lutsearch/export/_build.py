@@ -13,7 +13,7 @@ from lutsearch.export._errors import ExportError
 if TYPE_CHECKING:  # the trial package imports torch: only loaded when an export runs
     from lutsearch.trial import TrialArtifact
 
-__all__ = ["Built", "Loaded", "TOP", "artifact_dir", "build_rtl", "load_design", "vivado_tcl"]
+__all__ = ["TOP", "Built", "Loaded", "artifact_dir", "build_rtl", "load_design", "vivado_tcl"]
 
 TOP = "lutnet"
 
@@ -21,7 +21,8 @@ TOP = "lutnet"
 @dataclasses.dataclass
 class Loaded:
     """A trial's artifact (folder, config, metrics, truth-table network), its dataset and test input codes."""
-    artifact: "TrialArtifact"
+
+    artifact: TrialArtifact
     data: Any
     codes: np.ndarray
 
@@ -29,6 +30,7 @@ class Loaded:
 @dataclasses.dataclass
 class Built:
     """What ``build_rtl`` wrote: the RTL design, the table files and the exact test accuracy from tables."""
+
     design: Any
     rtl_dir: Path
     mems: list[str]
@@ -42,8 +44,9 @@ def artifact_dir(study_dir: Path, trial) -> Path:
     for c in candidates:
         if (c / "tables.npz").is_file():
             return c
-    raise ExportError(f"trial {trial.number}: no artifact folder with tables.npz (looked in "
-                      f"{', '.join(str(c) for c in candidates)})")
+    raise ExportError(
+        f"trial {trial.number}: no artifact folder with tables.npz (looked in {', '.join(str(c) for c in candidates)})"
+    )
 
 
 def load_design(study_dir: Path, trial) -> Loaded:
@@ -84,5 +87,9 @@ def vivado_tcl(design, period_ns: float) -> str:
     """The out-of-context Vivado script for ``design`` at a clock of ``period_ns``."""
     tpl = (Path(__file__).resolve().parents[1] / "hw" / "templates" / "vivado_ooc.tcl").read_text()
     files = " ".join(design.files)
-    return (tpl.replace("@FILES@", files).replace("@TOP@", design.top)
-            .replace("@PERIOD@", f"{period_ns:.3f}").replace("@CLOCKED@", "1" if design.pipeline else "0"))
+    return (
+        tpl.replace("@FILES@", files)
+        .replace("@TOP@", design.top)
+        .replace("@PERIOD@", f"{period_ns:.3f}")
+        .replace("@CLOCKED@", "1" if design.pipeline else "0")
+    )

@@ -14,9 +14,19 @@ from lutsearch.export._verify import simulate as run_simulation
 __all__ = ["export_design"]
 
 
-def export_design(study_dir: Path, out_dir: Path, *, storage: str | None = None, study_name: str | None = None,
-                  trial: int | None = None, pick: str = "knee", max_luts: float | None = None, pipeline: int = 1,
-                  simulate: bool = True, synthesize: bool = True) -> dict:
+def export_design(
+    study_dir: Path,
+    out_dir: Path,
+    *,
+    storage: str | None = None,
+    study_name: str | None = None,
+    trial: int | None = None,
+    pick: str = "knee",
+    max_luts: float | None = None,
+    pipeline: int = 1,
+    simulate: bool = True,
+    synthesize: bool = True,
+) -> dict:
     """Export one Pareto-optimal design of a study (see the package docstring); returns the report."""
     study_dir, out_dir = Path(study_dir), Path(out_dir)
     if pipeline < 0:
@@ -27,12 +37,26 @@ def export_design(study_dir: Path, out_dir: Path, *, storage: str | None = None,
     built = build_rtl(loaded, out_dir, pipeline)
     hw, notes = hardware_report(loaded.artifact.network, built.design, out_dir, pipeline, synthesize)
     (built.rtl_dir / "vivado_ooc.tcl").write_text(vivado_tcl(built.design, hw["period_ns"]))
-    verification = (run_simulation(loaded.artifact.network, built.design, loaded.codes, out_dir) if simulate
-                    else {"status": "skipped"})
-    report = build_report(study, chosen, front, pick=pick, trial=trial, max_luts=max_luts, pipeline=pipeline,
-                          loaded=loaded, built=built, hw=hw, verification=verification, notes=notes)
+    verification = (
+        run_simulation(loaded.artifact.network, built.design, loaded.codes, out_dir)
+        if simulate
+        else {"status": "skipped"}
+    )
+    report = build_report(
+        study,
+        chosen,
+        front,
+        pick=pick,
+        trial=trial,
+        max_luts=max_luts,
+        pipeline=pipeline,
+        loaded=loaded,
+        built=built,
+        hw=hw,
+        verification=verification,
+        notes=notes,
+    )
     write_report(report, out_dir)
     if verification["status"] == "failed":
         raise ExportError(verification["error"])
     return report
-

@@ -45,13 +45,13 @@ def _by_number(front: list, trial: int):
     for t in front:
         if t.number == trial:
             return t
-    raise ExportError(f"trial {trial} is not on the feasible Pareto front (front: "
-                      f"{', '.join(str(t.number) for t in front)})")
+    raise ExportError(
+        f"trial {trial} is not on the feasible Pareto front (front: {', '.join(str(t.number) for t in front)})"
+    )
 
 
 def _max_accuracy(study, front: list):
-    return max(front, key=lambda t: (_metric(study, t, "accuracy") or _metric(study, t, "val_acc") or 0.0,
-                                     -t.number))
+    return max(front, key=lambda t: (_metric(study, t, "accuracy") or _metric(study, t, "val_acc") or 0.0, -t.number))
 
 
 def _min_luts(study, front: list):

@@ -9,22 +9,47 @@ from typing import Any
 __all__ = ["build_report", "markdown", "write_report"]
 
 
-def build_report(study, chosen, front: list, *, pick: str, trial: int | None, max_luts: float | None,
-                 pipeline: int, loaded, built, hw: dict, verification: dict, notes: list[str]) -> dict[str, Any]:
+def build_report(
+    study,
+    chosen,
+    front: list,
+    *,
+    pick: str,
+    trial: int | None,
+    max_luts: float | None,
+    pipeline: int,
+    loaded,
+    built,
+    hw: dict,
+    verification: dict,
+    notes: list[str],
+) -> dict[str, Any]:
     """The report dict (``loaded``: ``_build.Loaded``; ``built``: ``_build.Built``)."""
     metrics, network, data = loaded.artifact.metrics, loaded.artifact.network, loaded.data
     names = list(study.metric_names or [f"objective{i}" for i in range(len(chosen.values))])
     return {
-        "study": study.study_name, "trial": chosen.number, "pick": "trial" if trial is not None else pick,
-        "max_luts": max_luts, "front": [t.number for t in front],
+        "study": study.study_name,
+        "trial": chosen.number,
+        "pick": "trial" if trial is not None else pick,
+        "max_luts": max_luts,
+        "front": [t.number for t in front],
         "objectives": dict(zip(names, chosen.values)),
-        "accuracy": {"val": metrics.get("val_acc", chosen.user_attrs.get("val_acc")),
-                     "test": metrics.get("test_acc", chosen.user_attrs.get("test_acc")),
-                     "test_exact_from_tables": built.test_acc, "n_test": int(len(loaded.codes))},
+        "accuracy": {
+            "val": metrics.get("val_acc", chosen.user_attrs.get("val_acc")),
+            "test": metrics.get("test_acc", chosen.user_attrs.get("test_acc")),
+            "test_exact_from_tables": built.test_acc,
+            "n_test": len(loaded.codes),
+        },
         "dataset_variant": metrics.get("dataset_variant", chosen.user_attrs.get("dataset_variant", data.variant)),
-        "hardware": hw, "pipeline": pipeline, "rtl": built.design.to_dict() | {"out_dir": "rtl"},
-        "tables": [f"tables/{m}" for m in built.mems], "verification": verification, "config": loaded.artifact.config,
-        "artifact_dir": str(loaded.artifact.path), "network": network.summary(), "notes": notes,
+        "hardware": hw,
+        "pipeline": pipeline,
+        "rtl": built.design.to_dict() | {"out_dir": "rtl"},
+        "tables": [f"tables/{m}" for m in built.mems],
+        "verification": verification,
+        "config": loaded.artifact.config,
+        "artifact_dir": str(loaded.artifact.path),
+        "network": network.summary(),
+        "notes": notes,
     }
 
 
@@ -42,29 +67,47 @@ def _fmt(x: Any) -> str:
 
 def _rows(r: dict[str, Any]) -> list[tuple[str, str]]:
     hw, acc, ver = r["hardware"], r["accuracy"], r["verification"]
-    return [("study / trial", f"{r['study']} / {r['trial']} (pick: {r['pick']})"),
-            ("dataset variant", r["dataset_variant"]),
-            ("accuracy val / test", f"{_fmt(acc['val'])} / {_fmt(acc['test'])} (exact test from tables: "
-                                    f"{_fmt(acc['test_exact_from_tables'])}, n={acc['n_test']})"),
-            ("LUTs", _fmt(hw["luts"]) + (" (analytic estimate)" if hw["estimated"] else "")),
-            ("FFs", _fmt(hw["ffs"])), ("LUT sizes", json.dumps(hw["lut_sizes"])),
-            ("depth (LUT levels, slowest stage)", _fmt(hw["depth_lut_levels"])),
-            ("stage depths", str(hw["stage_depths"])),
-            ("Fmax (model)", f"{hw['fmax_mhz']:.0f} MHz"),
-            ("latency (model)", f"{hw['latency_ns']:.2f} ns = {hw['latency_cycles']} cycles x {hw['period_ns']:.3f} ns"),
-            ("pipeline", f"register every {r['pipeline']} layer(s)" if r["pipeline"] else "combinational"),
-            ("synthesis", f"{hw['tool']} {hw['tool_version']} ({hw['flow']})"),
-            ("verification", ver["status"] + (f": {ver.get('n_samples')} samples with {ver.get('simulator')}"
-                                              if ver["status"] == "passed" else ""))]
+    return [
+        ("study / trial", f"{r['study']} / {r['trial']} (pick: {r['pick']})"),
+        ("dataset variant", r["dataset_variant"]),
+        (
+            "accuracy val / test",
+            f"{_fmt(acc['val'])} / {_fmt(acc['test'])} (exact test from tables: "
+            f"{_fmt(acc['test_exact_from_tables'])}, n={acc['n_test']})",
+        ),
+        ("LUTs", _fmt(hw["luts"]) + (" (analytic estimate)" if hw["estimated"] else "")),
+        ("FFs", _fmt(hw["ffs"])),
+        ("LUT sizes", json.dumps(hw["lut_sizes"])),
+        ("depth (LUT levels, slowest stage)", _fmt(hw["depth_lut_levels"])),
+        ("stage depths", str(hw["stage_depths"])),
+        ("Fmax (model)", f"{hw['fmax_mhz']:.0f} MHz"),
+        ("latency (model)", f"{hw['latency_ns']:.2f} ns = {hw['latency_cycles']} cycles x {hw['period_ns']:.3f} ns"),
+        ("pipeline", f"register every {r['pipeline']} layer(s)" if r["pipeline"] else "combinational"),
+        ("synthesis", f"{hw['tool']} {hw['tool_version']} ({hw['flow']})"),
+        (
+            "verification",
+            ver["status"]
+            + (f": {ver.get('n_samples')} samples with {ver.get('simulator')}" if ver["status"] == "passed" else ""),
+        ),
+    ]
 
 
 def markdown(r: dict[str, Any]) -> str:
     """``report.md``: the summary table, the objectives, the config and the notes."""
     lines = [f"# Design export: {r['study']} trial {r['trial']}", "", "| | |", "|---|---|"]
     lines += [f"| {k} | {v} |" for k, v in _rows(r)]
-    lines += ["", "Objectives: " + ", ".join(f"{k} = {_fmt(v)}" for k, v in r["objectives"].items()), "",
-              "Fmax and latency come from the LUT-depth delay model (docs/hardware.md), not from Vivado.", "",
-              "## Config", "", "```json", json.dumps(r["config"], indent=2, default=str), "```"]
+    lines += [
+        "",
+        "Objectives: " + ", ".join(f"{k} = {_fmt(v)}" for k, v in r["objectives"].items()),
+        "",
+        "Fmax and latency come from the LUT-depth delay model (docs/hardware.md), not from Vivado.",
+        "",
+        "## Config",
+        "",
+        "```json",
+        json.dumps(r["config"], indent=2, default=str),
+        "```",
+    ]
     if r["notes"]:
         lines += ["", "## Notes", ""] + [f"- {n}" for n in r["notes"]]
     return "\n".join(lines) + "\n"

@@ -7,14 +7,29 @@ Hardware cost comes from a named ``CostBackend`` (``COST_BACKENDS``: ``analytic`
 Depends on numpy and ``lutsearch.tables`` only (no torch/optuna): it consumes a ``TruthTableNetwork``.
 """
 
+from lutsearch.hw.backends import COST_BACKENDS, CostBackend, get_cost_backend, register_cost_backend
 from lutsearch.hw.report import HardwareReport
 from lutsearch.hw.rtl import RTLDesign, generate_rtl, stage_plan, write_memfiles
 from lutsearch.hw.synth import MODES, SynthResult, default_cache_dir, synthesize, synthesize_chunk
 from lutsearch.hw.yosys import YosysError, YosysNotFound, YosysTimeout, find_yosys
-from lutsearch.hw.backends import COST_BACKENDS, CostBackend, get_cost_backend, register_cost_backend
 
 __all__ = [
-    "COST_BACKENDS", "CostBackend", "get_cost_backend", "register_cost_backend",
-    "MODES", "HardwareReport", "RTLDesign", "SynthResult", "YosysError", "YosysNotFound", "YosysTimeout",
-    "default_cache_dir", "find_yosys", "generate_rtl", "stage_plan", "synthesize", "synthesize_chunk", "write_memfiles",
+    "COST_BACKENDS",
+    "MODES",
+    "CostBackend",
+    "HardwareReport",
+    "RTLDesign",
+    "SynthResult",
+    "YosysError",
+    "YosysNotFound",
+    "YosysTimeout",
+    "default_cache_dir",
+    "find_yosys",
+    "generate_rtl",
+    "get_cost_backend",
+    "register_cost_backend",
+    "stage_plan",
+    "synthesize",
+    "synthesize_chunk",
+    "write_memfiles",
 ]

@@ -10,8 +10,9 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Literal
 
-__all__ = ["default_cache_dir", "resolve_cache_dir", "cache_get", "cache_put"]
+__all__ = ["cache_get", "cache_put", "default_cache_dir", "resolve_cache_dir"]
 
 
 def default_cache_dir() -> Path:
@@ -19,7 +20,7 @@ def default_cache_dir() -> Path:
     return Path(env).expanduser() if env else Path.home() / ".cache" / "lutsearch" / "synth"
 
 
-def resolve_cache_dir(cache_dir: str | Path | None | bool) -> Path | None:
+def resolve_cache_dir(cache_dir: str | Path | Literal[False] | None) -> Path | None:
     """``False``: no cache; ``None`` (or empty): the default folder; else that folder."""
     return None if cache_dir is False else Path(cache_dir) if cache_dir else default_cache_dir()
 

@@ -20,7 +20,7 @@ from lutsearch.hw._job import SynthJob
 from lutsearch.hw._units import PLACEHOLDER, Unit
 from lutsearch.hw.yosys import YosysError, YosysTool, parse_reports, render_script, run_yosys
 
-__all__ = ["synthesize_chunk", "chunks", "run_units", "UnitRun"]
+__all__ = ["UnitRun", "chunks", "run_units", "synthesize_chunk"]
 
 STAT_KEYS = ("luts", "ffs", "muxf7", "muxf8")
 
@@ -32,8 +32,9 @@ def _write_chunk(tmp: Path, payload: dict[str, Any], names: list[str]) -> str:
     insts = "\n".join(f"  (* keep *) {n} i_{n} ();" for n in names)
     (tmp / "chunk.v").write_text(f"module chunk ();\n{insts}\nendmodule\n")
     (tmp / "template.ys").write_text(payload["script"])
-    return render_script(tmp / "template.ys", files=["units.v", "chunk.v"], top="chunk", keep="u_*",
-                         k=payload.get("k", 6))
+    return render_script(
+        tmp / "template.ys", files=["units.v", "chunk.v"], top="chunk", keep="u_*", k=payload.get("k", 6)
+    )
 
 
 def synthesize_chunk(payload: dict[str, Any]) -> dict[str, Any]:
@@ -47,15 +48,17 @@ def synthesize_chunk(payload: dict[str, Any]) -> dict[str, Any]:
     tool = YosysTool(tuple(payload["command"]), payload.get("version", ""))
     base = payload.get("workdir")
     base = base if base and Path(base).is_dir() else None  # a Ray worker on another node has no such folder
-    with tempfile.TemporaryDirectory(prefix="lutsearch-synth-", dir=base) as tmp:
-        tmp = Path(tmp)
+    with tempfile.TemporaryDirectory(prefix="lutsearch-synth-", dir=base) as tmp_name:
+        tmp = Path(tmp_name)
         script = _write_chunk(tmp, payload, names)
         try:
             seconds = run_yosys(tool, script, tmp, timeout=payload.get("timeout"))
             mods = parse_reports(tmp)["modules"]
         except YosysError as exc:
             return {"error": str(exc).splitlines()[0]}
-    out = {n: {k: mods[n][k] for k in STAT_KEYS} | {"depth": mods[n].get("depth", 0)} for n in names if n in mods}
+    out: dict[str, Any] = {
+        n: {k: mods[n][k] for k in STAT_KEYS} | {"depth": mods[n].get("depth", 0)} for n in names if n in mods
+    }
     out["_seconds"] = seconds
     return out
 
@@ -79,10 +82,16 @@ def _module_name(unit: Unit) -> str:
 
 def _payload(chunk: list[Unit], job: SynthJob) -> dict[str, Any]:
     """The worker payload of one chunk; ``_keys`` (module name -> unit key) stays with the driver."""
-    return {"units": {_module_name(u): u.text.replace(PLACEHOLDER, _module_name(u)) for u in chunk},
-            "script": job.script, "k": job.k, "command": list(job.tool.command), "version": job.tool.version,
-            "timeout": job.timeout, "workdir": str(job.workdir) if job.workdir else None,
-            "_keys": {_module_name(u): u.key for u in chunk}}
+    return {
+        "units": {_module_name(u): u.text.replace(PLACEHOLDER, _module_name(u)) for u in chunk},
+        "script": job.script,
+        "k": job.k,
+        "command": list(job.tool.command),
+        "version": job.tool.version,
+        "timeout": job.timeout,
+        "workdir": str(job.workdir) if job.workdir else None,
+        "_keys": {_module_name(u): u.key for u in chunk},
+    }
 
 
 def _dispatch(payloads: list[dict[str, Any]], job: SynthJob) -> list[dict[str, Any]]:
@@ -107,17 +116,23 @@ class UnitRun:
     notes: list[str] = dataclasses.field(default_factory=list)
 
 
-def _estimate_chunk(run: UnitRun, payload: dict[str, Any], error: str, units: dict[str, Unit],
-                    job: SynthJob) -> None:
+def _estimate_chunk(run: UnitRun, payload: dict[str, Any], error: str, units: dict[str, Unit], job: SynthJob) -> None:
     if job.on_error == "raise":
         raise YosysError(error)
     run.notes.append(error)
-    warnings.warn(f"lutsearch.hw: {error}; using the analytic estimate for {len(payload['_keys'])} unit(s)",
-                  stacklevel=4)  # synthesize(), as before the split
+    warnings.warn(
+        f"lutsearch.hw: {error}; using the analytic estimate for {len(payload['_keys'])} unit(s)", stacklevel=4
+    )  # synthesize(), as before the split
     for key in payload["_keys"].values():
         u = units[key]
-        run.results[key] = {"luts": u.cost, "ffs": 0, "muxf7": 0, "muxf8": 0, "depth": u.depth_estimate,
-                            "estimated": True}
+        run.results[key] = {
+            "luts": u.cost,
+            "ffs": 0,
+            "muxf7": 0,
+            "muxf8": 0,
+            "depth": u.depth_estimate,
+            "estimated": True,
+        }
         run.estimated += 1
 
 

@@ -17,7 +17,7 @@ from lutsearch.hw.analysis import address_dependence, propagate_constants, used_
 from lutsearch.hw.rtl import _layer_module, neuron_rom_module
 from lutsearch.tables import TableLayer, TruthTableNetwork
 
-__all__ = ["Unit", "unit_key", "layer_units"]
+__all__ = ["Unit", "layer_units", "unit_key"]
 
 PLACEHOLDER = "@UNIT@"  # the module name inside ``Unit.text``
 
@@ -57,8 +57,9 @@ def _neuron_unit(nu, used_out: np.ndarray) -> Unit | None:
 
 
 def _whole_layer_unit(i: int, layer, n_in: int, live: np.ndarray) -> Unit:
-    text = _layer_module(i, layer, n_in, live, "table", "layer").replace(f"module layer{i} (",
-                                                                       f"module {PLACEHOLDER} (")
+    text = _layer_module(i, layer, n_in, live, "table", "layer").replace(
+        f"module layer{i} (", f"module {PLACEHOLDER} ("
+    )
     return Unit("", text, estimate.layer_luts(layer, live), estimate.layer_depth(layer))
 
 
@@ -69,7 +70,7 @@ def layer_units(network: TruthTableNetwork, mode: str) -> list[list[Unit]]:
     used = used_bits(network)[1] if mode == "neuron" else None
     out, n_in = [], network.n_inputs
     for i, (layer, lv) in enumerate(zip(network.layers, live)):
-        if restricted is not None and isinstance(layer, TableLayer):
+        if restricted is not None and used is not None and isinstance(layer, TableLayer):
             units = (_neuron_unit(nu, used[i][nu.neuron]) for nu in restricted[i])
             out.append([u for u in units if u is not None])
         else:

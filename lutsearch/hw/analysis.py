@@ -15,8 +15,14 @@ import numpy as np
 
 from lutsearch.tables import AdderLayer, TableLayer, TruthTableNetwork
 
-__all__ = ["constant_bits", "address_dependence", "NeuronUnit", "propagate_constants", "used_bits",
-           "simplify_constants"]
+__all__ = [
+    "NeuronUnit",
+    "address_dependence",
+    "constant_bits",
+    "propagate_constants",
+    "simplify_constants",
+    "used_bits",
+]
 
 
 def constant_bits(tables: np.ndarray, out_bits: int) -> tuple[np.ndarray, np.ndarray]:
@@ -64,7 +70,7 @@ def propagate_constants(network: TruthTableNetwork) -> tuple[list[list[NeuronUni
         ob, a_bits = layer.out_bits, layer.address_bits
         cmask = in_const[layer.indices].reshape(layer.n_out, a_bits)  # address bit j*ib+b
         cval = in_val[layer.indices].reshape(layer.n_out, a_bits)
-        weights = (1 << np.arange(a_bits, dtype=np.int64))
+        weights = 1 << np.arange(a_bits, dtype=np.int64)
         mask_int = (cmask * weights).sum(1)
         val_int = (cval * cmask * weights).sum(1)
         entries = np.arange(layer.tables.shape[1], dtype=np.int64)
@@ -119,11 +125,10 @@ def simplify_constants(network: TruthTableNetwork) -> TruthTableNetwork:
     changes nothing on reachable inputs but lets synthesis drop those bits, as a tool that propagates
     constants through pipeline registers (Vivado does) would. Vectorized: one gather per layer.
     """
-    layers = []
+    layers: list[TableLayer | AdderLayer] = []
     in_const = np.zeros((network.n_inputs, network.input_bits), dtype=bool)
     in_val = np.zeros_like(in_const)
     _, consts = propagate_constants(network)
-    values = [None] * len(network.layers)
     for i, layer in enumerate(network.layers):
         if isinstance(layer, TableLayer):
             a_bits = layer.address_bits
@@ -137,9 +142,9 @@ def simplify_constants(network: TruthTableNetwork) -> TruthTableNetwork:
             layers.append(dataclasses.replace(layer, tables=tables))
             # value of constant output bits: read from any consistent entry (entry val_int itself)
             first = np.take_along_axis(tables, val_int[:, None], 1)[:, 0]
-            values[i] = ((first[:, None] >> np.arange(layer.out_bits)) & 1).astype(bool)
+            out_val = ((first[:, None] >> np.arange(layer.out_bits)) & 1).astype(bool)
         else:
             layers.append(layer)
-            values[i] = np.zeros((layer.n_out, layer.out_bits), dtype=bool)
-        in_const, in_val = consts[i], values[i] & consts[i]
+            out_val = np.zeros((layer.n_out, layer.out_bits), dtype=bool)
+        in_const, in_val = consts[i], out_val & consts[i]
     return TruthTableNetwork(network.n_inputs, network.input_bits, layers, network.input_signed, dict(network.meta))

@@ -14,18 +14,22 @@ Depends on ``lutsearch.hw`` and ``lutsearch._registry`` only (no torch, search o
 from __future__ import annotations
 
 import abc
-import importlib.metadata
-import types
-import warnings
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from lutsearch._registry import Registry
 from lutsearch.hw.estimate import analytic_result
 from lutsearch.hw.report import HardwareReport
 from lutsearch.hw.synth import synthesize
 
-__all__ = ["COST_BACKENDS", "AnalyticBackend", "CostBackend", "YosysBackend", "get_cost_backend",
-           "register_cost_backend"]
+__all__ = [
+    "COST_BACKENDS",
+    "AnalyticBackend",
+    "CostBackend",
+    "YosysBackend",
+    "get_cost_backend",
+    "register_cost_backend",
+]
 
 
 class CostBackend(abc.ABC):
@@ -67,8 +71,10 @@ class YosysBackend(CostBackend):
     def estimate(self, network: Any, *, pipeline: int = 1, **options: Any) -> HardwareReport:
         unknown = sorted(set(options) - set(self.OPTIONS))
         if unknown:
-            raise ValueError(f"{self.name} backend: unknown option {unknown[0]!r}; "
-                             f"allowed: {', '.join(('pipeline',) + self.OPTIONS)}")
+            raise ValueError(
+                f"{self.name} backend: unknown option {unknown[0]!r}; "
+                f"allowed: {', '.join(('pipeline',) + self.OPTIONS)}"
+            )
         return synthesize(network, **{"mode": "auto", **options, "pipeline": int(pipeline)})
 
 
@@ -76,8 +82,8 @@ Listener = Callable[[str, CostBackend], None]
 
 
 class _CostBackendRegistry(Registry[CostBackend]):
-    """A ``Registry`` that accepts ``CostBackend`` subclasses from entry points and tells listeners
-    (the hardware objectives) about every backend, including those registered later."""
+    """A ``Registry`` of ``CostBackend``s (instances only) that tells listeners (the hardware
+    objectives) about every backend, including those registered later."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -98,31 +104,13 @@ class _CostBackendRegistry(Registry[CostBackend]):
         for name in self.names():
             listener(name, self._store()[name])
 
-    def _load_entry_points(self) -> None:
-        for ep in importlib.metadata.entry_points(group=self.group):
-            try:
-                obj = ep.load()
-                if isinstance(obj, type) and issubclass(obj, CostBackend):
-                    self.register(ep.name, obj())
-                elif isinstance(obj, CostBackend):
-                    self.register(ep.name, obj)
-                elif isinstance(obj, types.ModuleType):
-                    pass  # importing it registered its backends
-                elif callable(obj):
-                    obj()
-                else:
-                    raise TypeError(f"{type(obj).__name__} is not a CostBackend")
-            except Exception as exc:  # noqa: BLE001  (a broken plug-in is reported, not fatal)
-                message = " ".join(f"{type(exc).__name__}: {exc}".split())
-                warnings.warn(f"{self.kind} plug-in {ep.name!r} ({ep.value}) could not be loaded: {message}",
-                              RuntimeWarning, stacklevel=2)
+
+COST_BACKENDS = _CostBackendRegistry("cost backend", group="lutsearch.cost_backends", item_type=CostBackend)
 
 
-COST_BACKENDS = _CostBackendRegistry("cost backend", group="lutsearch.cost_backends")
-
-
-def register_cost_backend(backend: CostBackend | type[CostBackend], name: str | None = None, *,
-                          replace: bool = False) -> CostBackend:
+def register_cost_backend(
+    backend: CostBackend | type[CostBackend], name: str | None = None, *, replace: bool = False
+) -> CostBackend:
     """Register ``backend`` (an instance, or a subclass to instantiate) as ``name`` (default: its
     ``name``); returns the instance."""
     if isinstance(backend, type) and issubclass(backend, CostBackend):

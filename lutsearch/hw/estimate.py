@@ -22,8 +22,15 @@ from lutsearch.hw.report import HardwareReport
 from lutsearch.hw.rtl import stage_plan
 from lutsearch.tables import AdderLayer, TableLayer, TruthTableNetwork
 
-__all__ = ["logicnets_lut_cost", "lut_depth", "layer_luts", "layer_depth", "network_luts", "register_counts",
-           "analytic_result"]
+__all__ = [
+    "analytic_result",
+    "layer_depth",
+    "layer_luts",
+    "logicnets_lut_cost",
+    "lut_depth",
+    "network_luts",
+    "register_counts",
+]
 
 # LUT levels of a random X-input table after `abc -lut 6` with dch/if/mfs2 (measured, see module doc);
 # index = X. Beyond the table: +1 level per 2 inputs.
@@ -88,8 +95,25 @@ def analytic_result(network: TruthTableNetwork, pipeline: int, note: str = "") -
     stages = stage_plan(len(network.layers), pipeline)
     sd = [int(sum(layer_d[i] for i in s)) for s in stages]
     return HardwareReport(
-        luts=float(sum(layer_l)), ffs=register_counts(network, pipeline), depth=max(sd, default=0),
-        total_depth=int(sum(layer_d)), stage_depths=sd, stage_luts=[float(sum(layer_l[i] for i in s)) for s in stages],
-        layer_luts=layer_l, layer_depths=layer_d, lut_sizes={}, muxf7=0, muxf8=0, pipeline=int(pipeline),
-        mode="analytic", flow="analytic", tool="none", tool_version="", seconds=0.0, estimated=True,
-        backend="analytic", options={"pipeline": int(pipeline)}, notes=[note] if note else [])
+        luts=float(sum(layer_l)),
+        ffs=register_counts(network, pipeline),
+        depth=max(sd, default=0),
+        total_depth=int(sum(layer_d)),
+        stage_depths=sd,
+        stage_luts=[float(sum(layer_l[i] for i in s)) for s in stages],
+        layer_luts=layer_l,
+        layer_depths=layer_d,
+        lut_sizes={},
+        muxf7=0,
+        muxf8=0,
+        pipeline=int(pipeline),
+        mode="analytic",
+        flow="analytic",
+        tool="none",
+        tool_version="",
+        seconds=0.0,
+        estimated=True,
+        backend="analytic",
+        options={"pipeline": int(pipeline)},
+        notes=[note] if note else [],
+    )

@@ -31,6 +31,7 @@ import tempfile
 import time
 import warnings
 from pathlib import Path
+from typing import Literal
 
 from lutsearch.hw import estimate
 from lutsearch.hw._cache import cache_get, cache_put, default_cache_dir, resolve_cache_dir
@@ -41,12 +42,25 @@ from lutsearch.hw.analysis import simplify_constants
 from lutsearch.hw.estimate import register_counts
 from lutsearch.hw.report import HardwareReport
 from lutsearch.hw.rtl import generate_rtl
-from lutsearch.hw.yosys import YosysNotFound, YosysTool, find_yosys, parse_reports, render_script, run_yosys, \
-    template_path
+from lutsearch.hw.yosys import (
+    YosysNotFound,
+    YosysTool,
+    find_yosys,
+    parse_reports,
+    render_script,
+    run_yosys,
+    template_path,
+)
 from lutsearch.tables import TruthTableNetwork
 
 __all__ = [
-    "HardwareReport", "SynthResult", "synthesize", "synthesize_chunk", "default_cache_dir", "register_counts", "MODES",
+    "MODES",
+    "HardwareReport",
+    "SynthResult",
+    "default_cache_dir",
+    "register_counts",
+    "synthesize",
+    "synthesize_chunk",
 ]
 
 MODES = ("auto", "design", "layer", "neuron")
@@ -58,10 +72,22 @@ SynthResult = HardwareReport  # the former name of the report type (lutsearch.hw
 
 
 # ----------------------------------------------------------------------------- public entry
-def synthesize(network: TruthTableNetwork, *, pipeline: int = 1, mode: str = "auto", flow: str = "lut6",
-               script: str | Path | None = None, tool: str | None = None, k: int = 6, jobs: int | None = None,
-               timeout: float | None = 600.0, cache_dir: str | Path | None | bool = None,
-               workdir: str | Path | None = None, ray: bool = False, on_error: str = "estimate") -> HardwareReport:
+def synthesize(
+    network: TruthTableNetwork,
+    *,
+    pipeline: int = 1,
+    mode: str = "auto",
+    flow: str = "lut6",
+    script: str | Path | None = None,
+    tool: str | None = None,
+    k: int = 6,
+    jobs: int | None = None,
+    timeout: float | None = 600.0,
+    cache_dir: str | Path | Literal[False] | None = None,
+    workdir: str | Path | None = None,
+    ray: bool = False,
+    on_error: str = "estimate",
+) -> HardwareReport:
     """Synthesize ``network`` and return its hardware cost (see the module docstring).
 
     ``script``: a custom Yosys template path (overrides ``flow``); ``cache_dir=False`` disables the
@@ -73,45 +99,66 @@ def synthesize(network: TruthTableNetwork, *, pipeline: int = 1, mode: str = "au
     if on_error not in ("estimate", "raise"):
         raise ValueError("on_error must be 'estimate' or 'raise'")
     t0 = time.perf_counter()
-    options = {"pipeline": int(pipeline), "mode": mode, "flow": str(script or flow), "tool": tool, "k": int(k),
-               "jobs": jobs, "timeout": timeout, "ray": bool(ray), "on_error": on_error,
-               "cache_dir": cache_dir if cache_dir is False or cache_dir is None else str(cache_dir)}
+    options = {
+        "pipeline": int(pipeline),
+        "mode": mode,
+        "flow": str(script or flow),
+        "tool": tool,
+        "k": int(k),
+        "jobs": jobs,
+        "timeout": timeout,
+        "ray": bool(ray),
+        "on_error": on_error,
+        "cache_dir": cache_dir if cache_dir is False or cache_dir is None else str(cache_dir),
+    }
     try:
         yosys = find_yosys(tool)
     except YosysNotFound as exc:
         if on_error == "raise":
             raise
-        warnings.warn(f"lutsearch.hw: {str(exc).splitlines()[0]} — falling back to the analytic estimate",
-                      stacklevel=2)
-        return dataclasses.replace(estimate.analytic_result(network, pipeline, note=str(exc).splitlines()[0]),
-                                   backend="synthesis", options=options)
-    job = _make_job(network, yosys, pipeline=pipeline, mode=mode, flow=str(script or flow),
-                    template=template_path(script or flow), k=k, jobs=jobs, timeout=timeout, cache_dir=cache_dir,
-                    workdir=workdir, ray=ray, on_error=on_error)
+        note = str(exc).splitlines()[0]
+        warnings.warn(f"lutsearch.hw: {note} — falling back to the analytic estimate", stacklevel=2)
+        report = estimate.analytic_result(network, pipeline, note=note)
+        return dataclasses.replace(report, backend="synthesis", options=options)
+    job = _make_job(network, yosys, options, template_path(script or flow), workdir)
     res = _synth_design(job) if job.mode == "design" else _synth_units(job)
-    res.update(pipeline=int(pipeline), mode=job.mode, flow=job.flow, tool=yosys.name, tool_version=yosys.version,
-               seconds=time.perf_counter() - t0, backend="synthesis", options=options)
+    res.update(mode=job.mode, flow=job.flow, tool=yosys.name, tool_version=yosys.version, backend="synthesis")
+    res.update(pipeline=int(pipeline), seconds=time.perf_counter() - t0, options=options)
     res.setdefault("notes", [])
     return HardwareReport(**res)
 
 
-def _make_job(network: TruthTableNetwork, yosys: YosysTool, *, pipeline: int, mode: str, flow: str,
-              template: Path, k: int, jobs: int | None, timeout: float | None,
-              cache_dir: str | Path | None | bool, workdir: str | Path | None, ray: bool,
-              on_error: str) -> SynthJob:
-    """Resolve the defaults (cache folder, job count, ``auto`` mode) and simplify constants."""
-    jobs = jobs or os.cpu_count() or 1
+def _make_job(
+    network: TruthTableNetwork, yosys: YosysTool, options: dict, template: Path, workdir: str | Path | None
+) -> SynthJob:
+    """The job of ``synthesize``'s resolved ``options``: the defaults (cache folder, job count,
+    ``auto`` mode) filled in, constants simplified."""
+    jobs = options["jobs"] or os.cpu_count() or 1
+    pipeline, mode = options["pipeline"], options["mode"]
     wd = Path(workdir) if workdir else None
     if wd:
         wd.mkdir(parents=True, exist_ok=True)
     if mode == "auto":
         big = estimate.analytic_result(network, pipeline).luts > AUTO_DESIGN_MAX_LUTS
-        mode = "neuron" if (big and jobs > 1) or ray else "design"
+        mode = "neuron" if (big and jobs > 1) or options["ray"] else "design"
     if mode != "neuron":  # neuron units are restricted by propagate_constants instead
         network = simplify_constants(network)
-    return SynthJob(network=network, pipeline=pipeline, mode=mode, flow=flow, template=template,
-                    script=template.read_text(), tool=yosys, k=k, jobs=jobs, timeout=timeout,
-                    cache_dir=resolve_cache_dir(cache_dir), workdir=wd, ray=bool(ray), on_error=on_error)
+    return SynthJob(
+        network=network,
+        pipeline=pipeline,
+        mode=mode,
+        flow=options["flow"],
+        template=template,
+        script=template.read_text(),
+        tool=yosys,
+        k=options["k"],
+        jobs=jobs,
+        timeout=options["timeout"],
+        cache_dir=resolve_cache_dir(options["cache_dir"]),
+        workdir=wd,
+        ray=options["ray"],
+        on_error=options["on_error"],
+    )
 
 
 # ----------------------------------------------------------------------------- design mode
@@ -138,10 +185,21 @@ def _synth_design(job: SynthJob) -> dict:
     stage_luts = [float(mods.get(f"{top}_stage{s}", {}).get("luts", 0)) for s in range(n_stages)]
     stage_depths = [int(mods.get(f"{top}_stage{s}", {}).get("depth", 0)) for s in range(n_stages)]
     total = rep["total"]
-    res = {"luts": float(total["luts"]), "ffs": int(total["ffs"]), "depth": max(stage_depths, default=0),
-           "stage_depths": stage_depths, "stage_luts": stage_luts, "layer_luts": [], "layer_depths": [],
-           "lut_sizes": rep["lut_sizes"], "muxf7": total["muxf7"], "muxf8": total["muxf8"], "units": 1,
-           "cached_units": 0, "estimated_units": 0}
+    res = {
+        "luts": float(total["luts"]),
+        "ffs": int(total["ffs"]),
+        "depth": max(stage_depths, default=0),
+        "stage_depths": stage_depths,
+        "stage_luts": stage_luts,
+        "layer_luts": [],
+        "layer_depths": [],
+        "lut_sizes": rep["lut_sizes"],
+        "muxf7": total["muxf7"],
+        "muxf8": total["muxf8"],
+        "units": 1,
+        "cached_units": 0,
+        "estimated_units": 0,
+    }
     cache_put(job.cache_dir, key, res)
     return res
 
@@ -159,9 +217,19 @@ def _synth_units(job: SynthJob) -> dict:
     layer_depths = [int(max((s["depth"] for s in ls), default=0)) for ls in stats]
     stage_luts = [float(sum(layer_luts[i] for i in layers)) for layers in job.stages]
     stage_depths = [int(sum(layer_depths[i] for i in layers)) for layers in job.stages]
-    return {"luts": float(sum(layer_luts)), "ffs": register_counts(job.network, job.pipeline),
-            "depth": max(stage_depths, default=0), "stage_depths": stage_depths, "stage_luts": stage_luts,
-            "layer_luts": layer_luts, "layer_depths": layer_depths, "lut_sizes": {},
-            "muxf7": int(sum(s["muxf7"] for ls in stats for s in ls)),
-            "muxf8": int(sum(s["muxf8"] for ls in stats for s in ls)),
-            "units": len(units), "cached_units": run.cached, "estimated_units": run.estimated, "notes": run.notes}
+    return {
+        "luts": float(sum(layer_luts)),
+        "ffs": register_counts(job.network, job.pipeline),
+        "depth": max(stage_depths, default=0),
+        "stage_depths": stage_depths,
+        "stage_luts": stage_luts,
+        "layer_luts": layer_luts,
+        "layer_depths": layer_depths,
+        "lut_sizes": {},
+        "muxf7": int(sum(s["muxf7"] for ls in stats for s in ls)),
+        "muxf8": int(sum(s["muxf8"] for ls in stats for s in ls)),
+        "units": len(units),
+        "cached_units": run.cached,
+        "estimated_units": run.estimated,
+        "notes": run.notes,
+    }

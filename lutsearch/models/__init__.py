@@ -11,6 +11,12 @@ from lutsearch.models._base import (
     enumerate_codes,
     random_indices,
 )
+from lutsearch.models._connectivity import (
+    CONNECTIVITY,
+    ConnectivityScheme,
+    connectivity_names,
+    register_connectivity,
+)
 from lutsearch.models._model import LUTModel
 from lutsearch.models._registry import (
     COMMON_KNOBS,
@@ -30,8 +36,28 @@ from lutsearch.models._registry import (
 discover(__name__)
 
 __all__ = [
-    "MAX_ADDRESS_BITS", "COMMON_KNOBS", "FAMILIES", "FamilySpec", "Knob", "LayerHooks", "LayerPlan", "LUTLayer", "LUTModel", "LUTNetwork",
+    "COMMON_KNOBS",
+    "CONNECTIVITY",
+    "FAMILIES",
+    "MAX_ADDRESS_BITS",
+    "ConnectivityScheme",
+    "FamilySpec",
+    "Knob",
+    "LUTLayer",
+    "LUTModel",
+    "LUTNetwork",
+    "LayerHooks",
+    "LayerPlan",
     "NeuronFunction",
-    "build_model", "enumerate_codes", "family_names", "family_plan", "get_family",
-    "plan_layers", "random_indices", "register_family", "resolve_params",
+    "build_model",
+    "connectivity_names",
+    "enumerate_codes",
+    "family_names",
+    "family_plan",
+    "get_family",
+    "plan_layers",
+    "random_indices",
+    "register_connectivity",
+    "register_family",
+    "resolve_params",
 ]

@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import contextlib
 import copy
-from typing import Any, Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any, Protocol, cast
 
 import numpy as np
 import torch
@@ -29,10 +30,19 @@ from lutsearch.models import _exact as exact
 from lutsearch.models._model import LUTModel
 from lutsearch.models._native import layer as native_layer
 from lutsearch.models._quant import make_act_quant, make_input_quant, quant_scale, to_codes, training_constants
-from lutsearch.tables import TableLayer, TruthTableNetwork, to_unsigned
+from lutsearch.tables import AdderLayer, TableLayer, TruthTableNetwork, to_unsigned
 
-__all__ = ["NeuronFunction", "LayerHooks", "LUTLayer", "LUTNetwork", "LUTModel", "random_indices", "enumerate_codes",
-           "run_layers"]
+__all__ = [
+    "LUTLayer",
+    "LUTModel",
+    "LUTNetwork",
+    "LayerHooks",
+    "NeuronFunction",
+    "WiredNodes",
+    "enumerate_codes",
+    "random_indices",
+    "run_layers",
+]
 
 # Largest truth table (address bits) a layer may enumerate; wider designs are pruned before training.
 MAX_ADDRESS_BITS = 24
@@ -53,11 +63,22 @@ class NeuronFunction(nn.Module):
     enumerating (hidden width, monomial count; bounds the chunk size of ``LUTLayer.truth_tables``).
     ``checkpoint_ready``: False while the current weights are not a final design (SparseLUT before its
     transition epoch). ``sparsifying()``: whether the neuron currently mixes candidate inputs.
+
+    Connectivity hooks (no-ops here; a connectivity scheme's wrapper, e.g. SparseLUT's
+    ``SparseNeuron``, overrides them so that its layer stays a plain ``LUTLayer``): ``slot_rows``
+    computes the slot values from the whole layer input, ``on_epoch_start`` returns new indices for
+    the layer, ``reset_inputs`` hears of indices set from outside.
     """
 
-    native_kernel: "native_layer.NeuronKernel | None" = None
-    enumeration_width: int = 1
-    checkpoint_ready: bool = True
+    native_kernel: native_layer.NeuronKernel | None = None
+
+    @property
+    def enumeration_width(self) -> int:
+        return 1
+
+    @property
+    def checkpoint_ready(self) -> bool:
+        return True
 
     def __init__(self, n_out: int, fan_in: int) -> None:
         super().__init__()
@@ -67,6 +88,25 @@ class NeuronFunction(nn.Module):
         return 0.0
 
     def sparsifying(self) -> bool:
+        return False
+
+    def slot_rows(self, x: torch.Tensor, feature_major: bool) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """None: the layer gathers its input ``x`` at its ``indices``. Else (rows, slots): the slot
+        values as feature-major rows (R, B) computed from ``x`` ((n_in, B) if ``feature_major`` else
+        (B, n_in)), and the (n_out, F) rows each neuron reads."""
+        return None
+
+    def on_epoch_start(self, epoch: int, n_epochs: int) -> torch.Tensor | None:
+        """Called by the layer before each epoch; new (n_out, F) indices for the layer, or None."""
+        return None
+
+    def reset_inputs(self, indices: torch.Tensor, generator: torch.Generator | None = None) -> None:
+        """The layer's indices were set to ``indices`` (n_out, F) from outside."""
+
+    def fold_input_scale(self, scale: torch.Tensor) -> bool:
+        """Rewrite the function so that ``f'(x) == f(x * scale)`` (``scale`` (n_out, F)), to rounding,
+        and say True; False (nothing changed) where the function cannot (the default). Used by
+        SparseLUT to fold its slot scales into the neurons at the transition epoch."""
         return False
 
 
@@ -80,6 +120,21 @@ class LayerHooks:
 
     def on_epoch_start(self, epoch: int, n_epochs: int) -> None:
         pass
+
+
+class WiredNodes:
+    """``n_out`` and ``fan_in`` read off the (n_out, F) ``indices`` buffer of a layer (mixed into the
+    ``nn.Module`` classes of layers that are not ``LUTLayer``s: HGQ's edges, WARP's Walsh nodes)."""
+
+    indices: torch.Tensor
+
+    @property
+    def n_out(self) -> int:
+        return int(self.indices.shape[0])
+
+    @property
+    def fan_in(self) -> int:
+        return int(self.indices.shape[1])
 
 
 def random_indices(n_in: int, n_out: int, fan_in: int, generator: torch.Generator) -> torch.Tensor:
@@ -105,6 +160,11 @@ def enumerate_codes(fan_in: int, bits: int, signed: bool) -> torch.Tensor:
 
 class LUTLayer(LayerHooks, nn.Module):
     """Connectivity + neuron function + batch-norm + output quantizer."""
+
+    neuron: NeuronFunction
+    indices: torch.Tensor
+    bn: nn.Module
+    quant: nn.Module
 
     def __init__(
         self,
@@ -140,13 +200,19 @@ class LUTLayer(LayerHooks, nn.Module):
 
     def gather(self, x: torch.Tensor) -> torch.Tensor:
         """(B, n_in) -> (B, n_out, F): one gather per layer (index_select: ~3x faster than fancy indexing
-        forward + backward; a pure copy, so values are identical)."""
-        return x.index_select(1, self.indices.reshape(-1)).view(x.shape[0], *self.indices.shape)
+        forward + backward; a pure copy, so values are identical). A neuron function that computes its
+        own slot values (``NeuronFunction.slot_rows``) gets those instead."""
+        indices = cast(torch.Tensor, self._buffers["indices"])
+        rows = cast(NeuronFunction, self._modules["neuron"]).slot_rows(x, False)
+        if rows is not None:
+            values, slots = rows
+            return values.t().index_select(1, slots.reshape(-1)).view(x.shape[0], *slots.shape)
+        return x.index_select(1, indices.reshape(-1)).view(x.shape[0], *indices.shape)
 
     def normalize(self, pre: torch.Tensor) -> torch.Tensor:
         """The batch-norm of neuron outputs ``pre`` (B, n_out): on the exact path (float64 evaluation)
         written out as correctly rounded elementwise steps (``_exact.batch_norm``), else PyTorch's module."""
-        bn = self._modules["bn"]
+        bn = cast(nn.Module, self._modules["bn"])
         if isinstance(bn, nn.BatchNorm1d) and exact.active(bn, pre) and bn.track_running_stats:
             return exact.batch_norm(pre, bn)
         return bn(pre)
@@ -160,6 +226,11 @@ class LUTLayer(LayerHooks, nn.Module):
     def regularization(self) -> torch.Tensor | float:
         return self.neuron.regularization()
 
+    def on_epoch_start(self, epoch: int, n_epochs: int) -> None:
+        indices = self.neuron.on_epoch_start(epoch, n_epochs)
+        if indices is not None:
+            self.indices.copy_(indices)
+
     # ------------------------------------------------------------------ fused training step
     def fused_constants(self, x: torch.Tensor, batch: int) -> native_layer.LayerConstants | None:
         """The constants of the fused native training step (gather, neurons, batch-norm, quantizer
@@ -171,13 +242,16 @@ class LUTLayer(LayerHooks, nn.Module):
         faster fused on this CPU (``_native.choice``). ``x`` is the input in either layout, ``batch``
         its number of samples (at least 2, as batch-norm needs)."""
         modules = self._modules  # direct lookups: this runs every step, nn.Module.__getattr__ is slow
-        neuron, bn = modules["neuron"], modules["bn"]
+        neuron, bn = cast(NeuronFunction, modules["neuron"]), cast(Any, modules["bn"])
         kernel = neuron.native_kernel
         if kernel is None or batch < 2 or not (self.training and torch.is_grad_enabled()):
             return None
         cls = type(self)
-        if cls.forward is not LUTLayer.forward or cls.preactivation is not LUTLayer.preactivation \
-                or cls.gather is not LUTLayer.gather:
+        if (
+            cls.forward is not LUTLayer.forward
+            or cls.preactivation is not LUTLayer.preactivation
+            or cls.gather is not LUTLayer.gather
+        ):
             return None
         norm = type(bn) is nn.BatchNorm1d
         if norm and not (bn.training and bn.affine and bn.track_running_stats and bn.momentum is not None):
@@ -185,28 +259,56 @@ class LUTLayer(LayerHooks, nn.Module):
         # ``capable``: can the kernel run it (``supports`` would say whether it should, neurons alone)
         if not (norm or type(bn) is nn.Identity) or not kernel.capable(neuron, x):
             return None
-        quant = training_constants(modules["quant"])
+        quant = training_constants(cast(nn.Module, modules["quant"]))
         if quant is None or not native_layer.choice.fused_allowed(self, x, batch, norm):
             return None
         scaling, threshold, min_val, lo, hi, relu, below, above = quant
-        return native_layer.LayerConstants(scaling, norm, bn.eps if norm else 0.0, bn.momentum if norm else 0.0,
-                                           threshold, min_val, lo, hi, relu, below, above)
+        return native_layer.LayerConstants(
+            scaling,
+            norm,
+            bn.eps if norm else 0.0,
+            bn.momentum if norm else 0.0,
+            threshold,
+            min_val,
+            lo,
+            hi,
+            relu,
+            below,
+            above,
+        )
 
-    def fused_forward(self, x: torch.Tensor, consts: native_layer.LayerConstants,
-                      feature_major: bool = True) -> torch.Tensor:
+    def fused_forward(
+        self, x: torch.Tensor, consts: native_layer.LayerConstants, feature_major: bool = True
+    ) -> torch.Tensor:
         """This layer's training step on ``x``, feature-major (n_in, B) or else (B, n_in) -> (n_out, B):
         the values of ``forward`` (to float32 rounding), batch-norm statistics updated as
         ``nn.BatchNorm1d`` does."""
-        neuron, value = self._modules["neuron"], consts.scaling._parameters["value"]
+        neuron, value = cast(NeuronFunction, self._modules["neuron"]), consts.scaling._parameters["value"]
+        indices = cast(torch.Tensor, self._buffers["indices"])
+        kernel = neuron.native_kernel
+        assert kernel is not None  # fused_constants said so
+        rows = neuron.slot_rows(x, feature_major)
+        if rows is not None:  # the neurons read their slots' rows of the values the neuron computed
+            x, indices = rows
+            feature_major = True
         if consts.norm:
-            bn = self._modules["bn"]
-            buffers, params = bn._buffers, bn._parameters
+            bn = cast(nn.BatchNorm1d, self._modules["bn"])
+            buffers, params = cast(dict[str, torch.Tensor], bn._buffers), bn._parameters
             buffers["num_batches_tracked"].add_(1)
-            return native_layer.layer_step(neuron.native_kernel, neuron, x, feature_major, self._buffers["indices"],
-                                           consts, buffers["running_mean"], buffers["running_var"], value,
-                                           params["weight"], params["bias"])
-        return native_layer.layer_step(neuron.native_kernel, neuron, x, feature_major, self._buffers["indices"],
-                                       consts, None, None, value, None, None)
+            return native_layer.layer_step(
+                kernel,
+                neuron,
+                x,
+                feature_major,
+                indices,
+                consts,
+                buffers["running_mean"],
+                buffers["running_var"],
+                value,
+                params["weight"],
+                params["bias"],
+            )
+        return native_layer.layer_step(kernel, neuron, x, feature_major, indices, consts, None, None, value, None, None)
 
     @torch.no_grad()
     def truth_tables(self, in_scale: torch.Tensor, max_entries_per_chunk: int = 1 << 20) -> np.ndarray:
@@ -226,10 +328,10 @@ class LUTLayer(LayerHooks, nn.Module):
         chunk = max(256, max_entries_per_chunk // max(1, self.n_out * width))
         out = np.empty((self.n_out, n_entries), dtype=np.int64)
         for start in range(0, n_entries, chunk):  # chunks of table entries bound memory
-            v = values[start:start + chunk]
+            v = values[start : start + chunk]
             x = v[:, None, :].expand(v.shape[0], self.n_out, self.fan_in)
             pre = self.normalize(self.neuron(x))
-            out[:, start:start + v.shape[0]] = to_codes(self.quant, pre).T.numpy()
+            out[:, start : start + v.shape[0]] = to_codes(self.quant, pre).T.numpy()
         return to_unsigned(out, self.out_bits)
 
     def table_layer(self, in_scale: torch.Tensor, name: str = "") -> TableLayer:
@@ -244,15 +346,27 @@ class LUTLayer(LayerHooks, nn.Module):
         )
 
 
+class OutputLayer(Protocol):
+    """What ``LUTNetwork`` reads of its last layer (a ``LUTLayer`` or a family's own output layer)."""
+
+    n_out: int
+    out_bits: int
+    out_signed: bool
+    quant: nn.Module
+
+    def preactivation(self, x: torch.Tensor) -> torch.Tensor: ...
+
+
 def run_layers(layers: Iterable[nn.Module], x: torch.Tensor) -> torch.Tensor:
     """``x`` (B, n) through ``layers`` in order; returns (B, n_out). Consecutive layers that take the
     fused training step (``LUTLayer.fused_constants``) hand on feature-major (n, B) activations; a
     layer that does not gets (and returns) the usual (B, n)."""
     feature_major = False
     for layer in layers:
-        consts = layer.fused_constants(x, x.shape[1] if feature_major else x.shape[0]) \
-            if isinstance(layer, LUTLayer) else None
-        if consts is not None:
+        if (
+            isinstance(layer, LUTLayer)
+            and (consts := layer.fused_constants(x, x.shape[1] if feature_major else x.shape[0])) is not None
+        ):
             x = layer.fused_forward(x, consts, feature_major)  # reads either layout in place
             feature_major = True
         else:
@@ -270,7 +384,12 @@ class LUTNetwork(LUTModel):
     the loss, ``on_epoch_start(epoch, n_epochs)`` runs before each epoch, ``prelude(ctx)`` before training.
     """
 
-    def __init__(self, n_inputs: int, input_bits: int, layers: list[nn.Module], config: dict[str, Any] | None = None):
+    input_quant: nn.Module
+    layers: nn.ModuleList
+
+    def __init__(
+        self, n_inputs: int, input_bits: int, layers: Sequence[nn.Module], config: dict[str, Any] | None = None
+    ):
         super().__init__()
         self.n_inputs, self.input_bits = int(n_inputs), int(input_bits)
         self.input_quant = make_input_quant(input_bits)
@@ -296,7 +415,7 @@ class LUTNetwork(LUTModel):
 
     # ------------------------------------------------------------------ exact path
     @contextlib.contextmanager
-    def exact(self) -> Iterator["LUTNetwork"]:
+    def exact(self) -> Iterator[LUTNetwork]:
         """A float64, eval-mode copy: the reference quantized model the tables must reproduce."""
         twin = copy.deepcopy(self).to("cpu").double().eval()
         yield twin
@@ -315,25 +434,28 @@ class LUTNetwork(LUTModel):
             scale = quant_scale(twin.input_quant)
             outs = []
             for start in range(0, len(codes), batch_size):
-                x = torch.as_tensor(codes[start:start + batch_size], dtype=torch.float64) * scale
+                x = torch.as_tensor(codes[start : start + batch_size], dtype=torch.float64) * scale
                 outs.append(twin._codes_from_values(x))
             return np.concatenate(outs) if outs else np.zeros((0, self.n_outputs), dtype=np.int64)
+
+    def _output_layer(self) -> OutputLayer:
+        return cast(OutputLayer, self.layers[-1])
 
     def _codes_from_values(self, x: torch.Tensor) -> np.ndarray:
         for layer in self.layers[:-1]:
             x = layer(x)
-        last = self.layers[-1]
+        last = self._output_layer()
         return to_unsigned(to_codes(last.quant, last.preactivation(x)).numpy(), last.out_bits)
 
     @property
     def n_outputs(self) -> int:
-        return self.layers[-1].n_out
+        return self._output_layer().n_out
 
     def output_code_bits(self) -> int:
-        return self.layers[-1].out_bits
+        return self._output_layer().out_bits
 
     def output_code_signed(self) -> bool:
-        return bool(self.layers[-1].out_signed)
+        return bool(self._output_layer().out_signed)
 
     def output_quant_slot(self) -> tuple[nn.Module, str] | None:
         """The last layer's quantizer."""
@@ -344,8 +466,8 @@ class LUTNetwork(LUTModel):
         """Enumerate every layer into a ``TruthTableNetwork`` (the contract with hardware)."""
         with self.exact() as twin:
             scale = quant_scale(twin.input_quant)
-            table_layers = []
-            for i, layer in enumerate(twin.layers):
+            table_layers: list[TableLayer | AdderLayer] = []
+            for i, layer in enumerate(cast(Iterable[LUTLayer], twin.layers)):
                 table_layers.append(layer.table_layer(scale, name=f"layer{i}"))
                 scale = quant_scale(layer.quant)
         return TruthTableNetwork(
@@ -366,4 +488,3 @@ class LUTNetwork(LUTModel):
 
     def max_address_bits(self) -> int:
         return max((getattr(layer, "address_bits", 0) for layer in self.layers), default=0)
-

@@ -1,496 +1,109 @@
-"""Connectivity schemes that apply to any family (``connectivity:`` knob).
+"""Connectivity schemes: how a network's neurons pick their F inputs (the ``connectivity:`` knob).
 
-``random``: each neuron reads a fixed random subset of F inputs (LogicNets); the family builders
-already draw it, so nothing more happens here.
+A scheme is a ``ConnectivityScheme``: a name, its own knobs (every family accepts them; they take
+effect, and enter the resolved configuration, only when the scheme is chosen) and
+``apply(model, params, generator)``, which adapts a freshly built network *by composition*: it may
+wrap each ``LUTLayer``'s neuron function, and the wrapper talks to its layer through the
+``NeuronFunction`` hooks (``slot_rows``: the neuron computes its own slot values from the whole layer
+input; ``on_epoch_start``: new indices for the layer; ``reset_inputs``: the layer's indices were set
+from outside). No layer ever changes class.
 
-``sparselut``: SparseLUT (Lou, Wu & Leong, "SparseLUT: Sparse Connectivity Optimization for Lookup
-Table-based Deep Neural Networks", arXiv:2503.12829, 2025). Every connection has a trainable
-magnitude ``theta >= 0`` and a fixed random sign; a connection with ``theta <= 0`` is inactive.
-Written by hand here (no library implements it), generically over any family's ``LUTLayer``s:
-
-* each of a neuron's F input *slots* gets a pool of K candidate inputs (the family's own choice is
-  candidate 0; all F*K candidates of a neuron are distinct inputs). During the *sparsification*
-  phase (epochs before the transition epoch T) the slot value fed to the neuron function is the
-  signed mixture ``sum_k sign_k * relu(theta_k) * x[cand_k]``, so a neuron sees up to F*K inputs;
-  an L1 penalty (``sparse_penalty``) shrinks magnitudes and Langevin-style gradient noise
-  (``sparse_noise``) explores, as in Deep-R;
-* at every epoch start, candidates whose magnitude reached zero are regrown in place
-  (``sparse_regrowth``: ``random`` = a uniformly random input the neuron does not use yet;
-  ``gradient`` = the unused input with the largest |dL/dw| on the last training batch, RigL-style),
-  so no slot, hence no neuron, ever dies;
-* at every epoch start ``indices`` is re-synced to each slot's strongest candidate (exactly F
-  distinct inputs per neuron), and a coverage repair re-points redundant slots at inputs nobody
-  reads (when there are enough slots) so every neuron of the previous layer feeds something. The
-  eval-mode model (validation, tables) is always this F-input network, so whichever epoch's weights
-  the trainer keeps as best is a valid design;
-* at T (``sparse_T``: an epoch if >= 1, a fraction of training if < 1; always before the last
-  epoch) the choice is frozen and each slot's scale ``sign * theta`` is folded into the wrapped
-  neuron function's weights on that input (``fold_input_scale``: LogicNets, NeuraLUT and PolyLUT
-  neurons; the scale becomes 1): fine-tuning trains a plain F-input layer, the fused native step
-  included. A neuron function that cannot fold keeps multiplying slot j by its trainable scale.
-
-Training cost: the candidate mixture is one matmul with the dense candidate-weight matrix (few
-inputs) or row gathers of the feature-major layer input (``_CandidateMix``, backward written out);
-the layer then feeds the mixture (n_out * F, B) to the family's fused native layer step as its
-input, each neuron reading its own F rows, so the neurons, batch-norm and quantizer run as for a
-plain layer.
-
-Outside the sparsification phase (and in eval mode always) a layer reads ``x[:, indices]`` and the
-wrapped neuron function sees the slots unscaled (folded) or multiplied by their scales (one
-correctly rounded elementwise op), so ``LUTLayer.truth_tables`` and ``to_tables`` work unchanged and
-reproduce the model exactly; the exact path adds no operation outside ``lutsearch.models._exact``'s.
+``CONNECTIVITY`` is a ``Registry`` like the families' (its items come from the modules of
+``lutsearch.models``, the entry-point group ``lutsearch.connectivity`` and ``plugins:`` files).
+Built in: ``random`` here (each neuron reads a fixed random subset of F inputs, as in LogicNets; the
+family builders already draw it, so applying it changes nothing) and ``sparselut``
+(``lutsearch.models.sparselut``).
 """
 
 from __future__ import annotations
 
-import contextlib
-from typing import Any, Iterator
+import dataclasses
+from collections.abc import Callable
+from typing import Any
 
 import torch
-from torch import nn
-
-from lutsearch.models._base import LUTLayer, LUTNetwork, NeuronFunction
-
-__all__ = ["SCHEMES", "apply_connectivity", "fold_input_scale", "SparseNeuron", "set_layer_indices",
-           "sparse_transition_epoch"]
-
-SCHEMES = ("random", "sparselut")
-REGROWTH = ("random", "gradient")
-
-
-def sparse_transition_epoch(T: float, n_epochs: int) -> int:
-    """The epoch at which sparsification ends: ``T`` itself if >= 1, else ``round(T * n_epochs)``;
-    clipped to ``n_epochs - 1`` so the final F-input network is always fine-tuned and finalized."""
-    epoch = int(round(T)) if T >= 1 else int(round(T * n_epochs))
-    return max(0, min(epoch, n_epochs - 1))
-
-
-class _CandidateMix(torch.autograd.Function):
-    """``apply(x, w, candidates, feature_major)``: the sparsification-phase slot values, feature-major
-    (n_out * F, B): ``v[i F + f] = sum_k w[i, f, k] * x[candidates[i, f, k]]``, from x (n_in, B) if
-    ``feature_major`` else (B, n_in). Layers with few inputs (``_dense_mix``) multiply by the dense
-    (n_in, n_out * F) matrix of the candidate weights (one matmul each way, the weight gradient read
-    off the dense one at the candidates); wider ones gather rows of the feature-major input
-    (``index_select`` on dim 0, then a batched dot over K) and scatter-add rows back (``index_add_``)
-    in the backward: contiguous rows of B samples, where autograd of ``x[:, candidates]`` scattered
-    single elements along dim 1. Training only; tests check values and gradients of both against
-    autograd of that expression."""
-
-    @staticmethod
-    def forward(ctx, x, w, candidates, feature_major):
-        n, F, K = candidates.shape
-        xf = x if feature_major else x.t()
-        n_in = xf.shape[0]
-        flat = candidates.reshape(-1)
-        ctx.feature_major, ctx.n_in = feature_major, n_in
-        if _dense_mix(n_in, n * F, K):
-            # few inputs: the (n_in, n F) matrix of the candidate weights, one matmul each way
-            cols = torch.arange(n * F, device=w.device).repeat_interleave(K)
-            dense = w.new_zeros(n_in, n * F).index_put_((flat, cols), w.reshape(-1))
-            ctx.save_for_backward(w, flat, cols, xf, dense)
-            return dense.t().mm(xf)
-        xs = xf.index_select(0, flat).view(n * F, K, -1)  # (n F, K, B)
-        v = torch.bmm(w.reshape(n * F, 1, K), xs).view(n * F, -1)  # K products added per slot
-        ctx.save_for_backward(w, flat, xs)
-        return v
-
-    @staticmethod
-    def backward(ctx, grad):
-        w, flat, *saved = ctx.saved_tensors
-        n, F, K = w.shape
-        gw = gx = None
-        if len(saved) == 3:  # dense
-            cols, xf, dense = saved
-            if ctx.needs_input_grad[1]:
-                gw = xf.mm(grad.t())[flat, cols].view(n, F, K)  # d loss / d dense, at the candidates
-            if ctx.needs_input_grad[0]:
-                gx = dense.mm(grad)
-        else:
-            (xs,) = saved
-            g = grad.contiguous().view(n * F, -1, 1)  # (n F, B, 1)
-            if ctx.needs_input_grad[1]:
-                gw = torch.bmm(xs, g).view(n, F, K)
-            if ctx.needs_input_grad[0]:
-                rows = (w.reshape(n * F, K, 1) * g.view(n * F, 1, -1)).view(n * F * K, -1)
-                gx = rows.new_zeros(ctx.n_in, rows.shape[1]).index_add_(0, flat, rows)
-        if gx is not None and not ctx.feature_major:
-            gx = gx.t()
-        return gx, gw, None, None
-
-
-DENSE_MIX_INPUTS_PER_CANDIDATE = 64
-
-
-def _dense_mix(n_in: int, slots: int, K: int) -> bool:
-    """Whether the candidate mixture runs as dense matmuls: 3 B n_in n F multiply-adds in BLAS against
-    about 6 passes over B n F K gathered values; BLAS wins while n_in is below ~64 K here."""
-    return n_in <= DENSE_MIX_INPUTS_PER_CANDIDATE * K
-
-
-class _InnerKernel:
-    """The wrapped family's native kernel, handed the inner neuron function: a SparseNeuron whose
-    slots feed the inner function unscaled (sparsification, or scales folded in) *is* that function.
-    Methods that take a neuron unwrap it; other attributes (``stem``, ``entry``, ...) are the kernel's."""
-
-    def __init__(self, kernel: Any) -> None:
-        self.kernel = kernel
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("__") or name == "kernel":  # copy / pickle protocol, construction
-            raise AttributeError(name)
-        return getattr(self.kernel, name)
-
-    def supports(self, neuron: "SparseNeuron", x: torch.Tensor) -> bool:
-        return self.kernel.supports(neuron.inner, x)
-
-    def capable(self, neuron: "SparseNeuron", x: torch.Tensor) -> bool:
-        return self.kernel.capable(neuron.inner, x)
-
-    def shape_key(self, neuron: "SparseNeuron") -> str:
-        return self.kernel.shape_key(neuron.inner)
-
-    def parameters(self, neuron: "SparseNeuron") -> list[torch.Tensor]:
-        return self.kernel.parameters(neuron.inner)
-
-    def arguments(self, neuron: "SparseNeuron", params, grads):
-        return self.kernel.arguments(neuron.inner, params, grads)
-
-    def call(self, layer, args, backward: bool) -> None:
-        self.kernel.call(layer, args, backward)
-
-
-@torch.no_grad()
-def fold_input_scale(inner: NeuronFunction, scale: torch.Tensor) -> bool:
-    """Rewrite ``inner`` so that ``inner'(x) == inner(x * scale)`` (``scale`` (n_out, F)), to rounding;
-    False (nothing changed) for a neuron function this does not know. Families whose inputs first
-    meet a linear map (LogicNets, NeuraLUT, NLA's sub-networks) scale its columns; PolyLUT scales each
-    monomial's coefficient by the product of its inputs' scales. A family may define
-    ``fold_input_scale(scale)`` itself."""
-    own = getattr(inner, "fold_input_scale", None)
-    if callable(own):
-        return bool(own(scale))
-    from lutsearch.models.logicnets import LinearNeurons  # the families import this module's users
-    from lutsearch.models.neuralut import SubNetworkNeurons
-    from lutsearch.models.polylut import PolynomialNeurons
-
-    kind = type(inner)
-    if kind is LinearNeurons:  # weight (n_out, F)
-        inner.weight.mul_(scale.to(inner.weight.dtype))
-    elif kind is SubNetworkNeurons:  # the layers that read the F inputs: weight (n_out, d_out, F)
-        for w in [inner.weights[0]] + ([inner.skip_weights[0]] if inner.n_skips else []):
-            w.mul_(scale[:, None, :].to(w.dtype))
-    elif kind is PolynomialNeurons:  # monomial m of exponents e: coefficient times prod_j scale_j^e_j
-        w, exps = inner.weight, inner.exponents.to(inner.weight.dtype)
-        factor = torch.ones_like(w)
-        for j in range(scale.shape[1]):
-            factor.mul_(scale[:, j:j + 1].to(w.dtype) ** exps[:, j])
-        w.mul_(factor)
-    else:
-        return False
-    return True
-
-
-class SparseNeuron(NeuronFunction):
-    """Wraps a family's neuron function with SparseLUT's candidate pools and slot scales."""
-
-    def __init__(self, inner: NeuronFunction, indices: torch.Tensor, n_in: int, candidates: int,
-                 generator: torch.Generator, T: float, penalty: float, noise: float, regrowth: str,
-                 seed: int) -> None:
-        super().__init__(inner.n_out, inner.fan_in)
-        if regrowth not in REGROWTH:
-            raise ValueError(f"sparse_regrowth {regrowth!r}; allowed: {', '.join(REGROWTH)}")
-        self.inner = inner
-        self.n_in = int(n_in)
-        self.K = max(1, min(int(candidates), self.n_in // max(1, self.fan_in)))
-        self.T, self.penalty, self.noise, self.regrowth = float(T), float(penalty), float(noise), regrowth
-        self.seed = int(seed)
-        shape = (self.n_out, self.fan_in, self.K)
-        self.register_buffer("candidates", torch.zeros(shape, dtype=torch.int64))
-        self.register_buffer("sign", torch.ones(shape))
-        self.theta = nn.Parameter(torch.zeros(shape))
-        self.register_buffer("choice", torch.zeros(self.n_out, self.fan_in, dtype=torch.int64))
-        self.register_buffer("final", torch.zeros((), dtype=torch.bool))
-        # slot j of neuron i is row i * F + j of the mixed (n_out * F, B) input: the fused step's gather
-        self.register_buffer("slots", torch.arange(self.n_out * self.fan_in).view(self.n_out, self.fan_in),
-                             persistent=False)
-        self._inner_kernel = None if inner.native_kernel is None else _InnerKernel(inner.native_kernel)
-        self._folded: bool | None = False
-        self.reset_candidates(indices, generator)
-        self._last_x: torch.Tensor | None = None
-        self._last_grad: torch.Tensor | None = None
-
-    # ------------------------------------------------------------------ state
-    @torch.no_grad()
-    def reset_candidates(self, indices: torch.Tensor, generator: torch.Generator) -> None:
-        """New candidate pools whose candidate 0 is ``indices`` (n_out, F); all distinct per neuron."""
-        n_out, F, K = self.n_out, self.fan_in, self.K
-        keys = torch.rand(n_out, self.n_in, generator=generator)
-        # the given inputs sort first, in slot order; the rest of the pool is a random draw
-        keys.scatter_(1, indices.cpu(), torch.arange(F, dtype=keys.dtype).expand(n_out, F) - F - 1.0)
-        pool = torch.argsort(keys, dim=1)[:, :F * K]
-        cand = torch.cat([pool[:, :F, None], pool[:, F:].reshape(n_out, F, K - 1)], dim=2)
-        self.candidates.copy_(cand)
-        self.sign.copy_(torch.where(torch.rand(cand.shape, generator=generator) < 0.5, -1.0, 1.0))
-        self.sign[:, :, 0] = 1.0
-        theta = torch.rand(cand.shape, generator=generator) * 0.5 + 0.5
-        theta[:, :, 0] = 1.0  # the family's own connection starts strongest
-        self.theta.data.copy_(theta / K)
-        self.choice.zero_()
-        self.final.fill_(False)
-        self._folded = False
-
-    @property
-    def enumeration_width(self) -> int:
-        return int(self.inner.enumeration_width)
-
-    @property
-    def is_final(self) -> bool:
-        return bool(self.final)
-
-    @property
-    def folded(self) -> bool:
-        """After the transition: the slot scales were folded into the inner neuron function (all 1),
-        so the neuron *is* its inner function on ``x[:, indices]``."""
-        if self._folded is None:  # after load_state_dict: read it off the state
-            self._folded = self.is_final and bool((self.slot_scale() == 1).all())
-        return self._folded
-
-    @property
-    def native_kernel(self):  # type: ignore[override]
-        """The inner function's kernel while the neuron is that function on its slot values."""
-        if self._inner_kernel is None or not (self.sparsifying() or self.folded):
-            return None
-        return self._inner_kernel
-
-    def _load_from_state_dict(self, *args, **kwargs) -> None:
-        super()._load_from_state_dict(*args, **kwargs)
-        self._folded = None
-
-    @property
-    def checkpoint_ready(self) -> bool:
-        """Best-validation checkpoints are only taken once the connectivity is final (after T)."""
-        return self.is_final
-
-    def sparsifying(self) -> bool:
-        return self.training and not self.is_final
-
-    def slot_scale(self) -> torch.Tensor:
-        """(n_out, F): sign * theta of each slot's chosen candidate."""
-        return (self.sign * self.theta).gather(2, self.choice[..., None])[..., 0]
-
-    def chosen_indices(self) -> torch.Tensor:
-        return self.candidates.gather(2, self.choice[..., None])[..., 0]
-
-    # ------------------------------------------------------------------ forward
-    def mix_rows(self, x: torch.Tensor, feature_major: bool) -> torch.Tensor:
-        """Sparsification-phase slot values, feature-major (n_out * F, B), from the layer input x,
-        (n_in, B) if ``feature_major`` else (B, n_in): ``sum_k sign_k relu(theta_k) x[cand_k]``."""
-        w = self.sign * torch.relu(self.theta)
-        v = _CandidateMix.apply(x, w, self.candidates, feature_major)
-        if self.regrowth == "gradient" and v.requires_grad:
-            self._last_x = (x if feature_major else x.t()).detach()
-            v.register_hook(self._store_grad)
-        return v
-
-    def mix(self, x: torch.Tensor) -> torch.Tensor:
-        """Sparsification-phase slot values (B, n_out, F) from the layer input x (B, n_in)."""
-        return self.mix_rows(x, False).t().reshape(x.shape[0], self.n_out, self.fan_in)
-
-    def _store_grad(self, grad: torch.Tensor) -> None:
-        self._last_grad = grad.detach()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not (self.sparsifying() or self.folded):  # x = x[:, indices]: scale each slot by its connection
-            x = x * self.slot_scale()
-        return self.inner(x)
-
-    def regularization(self) -> torch.Tensor | float:
-        reg = self.inner.regularization()
-        if self.sparsifying():
-            reg = reg + self.penalty * torch.relu(self.theta).sum()
-            if self.noise > 0:  # a zero-mean term whose gradient is Gaussian noise (Langevin step)
-                reg = reg + self.noise * (self.theta * torch.randn_like(self.theta)).sum()
-        return reg
-
-    # ------------------------------------------------------------------ schedule
-    @torch.no_grad()
-    def schedule(self, epoch: int, n_epochs: int) -> None:
-        """Regrow, reselect, and finalize at the transition (called by the layer's epoch hook)."""
-        if self.is_final:
-            return
-        gen = torch.Generator().manual_seed(self.seed * 100003 + epoch)
-        if epoch > 0:
-            self._regrow(gen)
-        self._select()
-        if epoch >= sparse_transition_epoch(self.T, n_epochs):
-            self.finalize()
-
-    @torch.no_grad()
-    def _select(self) -> None:
-        self.choice.copy_(self.theta.argmax(dim=2))
-        self._repair_coverage()
-
-    @torch.no_grad()
-    def finalize(self) -> None:
-        """Exactly one input per slot (F distinct per neuron, covering the inputs); fine-tune from here.
-
-        Each slot's scale ``sign * theta`` is folded into the inner function's first linear map (its
-        weights on that input; ``fold_input_scale``) and set to 1, so fine-tuning trains a plain
-        F-input layer (the fused training step where the family has one). The scale and the weights
-        it multiplies are one parameter then, as in SparseLUT, where the connection weight is the
-        layer's weight. A family that cannot fold keeps the trainable scale in front of its neurons."""
-        self._select()
-        self.final.fill_(True)
-        self._last_x = self._last_grad = None
-        self._folded = fold_input_scale(self.inner, self.slot_scale())
-        if self._folded:
-            one = torch.ones_like(self.choice, dtype=self.theta.dtype)[..., None]
-            self.theta.data.scatter_(2, self.choice[..., None], one)
-            self.sign.scatter_(2, self.choice[..., None], one.to(self.sign.dtype))
-
-    @torch.no_grad()
-    def _regrow(self, gen: torch.Generator) -> None:
-        dead = self.theta <= 0  # (n_out, F, K)
-        if not dead.any():
-            return
-        dev = self.theta.device
-        n_out, F, K = self.n_out, self.fan_in, self.K
-        in_use = torch.zeros(n_out, self.n_in, dtype=torch.bool, device=dev)
-        in_use.scatter_(1, self.candidates.reshape(n_out, -1), True)
-        new = self.candidates.clone()
-        if self.regrowth == "gradient" and self._last_grad is not None and self._last_x is not None:
-            g, xf = self._last_grad.to(dev).reshape(n_out, F, -1), self._last_x.to(dev)  # (n F, B), (n_in, B)
-            score = torch.einsum("nfb,ub->nfu", g, xf).abs()  # |dL/dw| of every possible connection
-            for j in range(F):  # slots one at a time, so two slots never grow the same input
-                s = score[:, j].masked_fill(in_use, -1.0)
-                top = torch.topk(s, K, dim=1)  # (n_out, K) best unused inputs, best first
-                rank = torch.cumsum(dead[:, j].long(), dim=1) - 1
-                pick = top.indices.gather(1, rank.clamp(min=0))
-                ok = dead[:, j] & (top.values.gather(1, rank.clamp(min=0)) >= 0)
-                new[:, j] = torch.where(ok, pick, new[:, j])
-                in_use.scatter_(1, torch.where(ok, pick, new[:, j]), True)
-        else:
-            keys = torch.rand(n_out, self.n_in, generator=gen).to(dev).masked_fill(in_use, 2.0)
-            order = torch.argsort(keys, dim=1)  # unused inputs first, in random order
-            n_free = (~in_use).sum(1, keepdim=True)
-            flat_dead = dead.reshape(n_out, -1)
-            rank = torch.cumsum(flat_dead.long(), dim=1) - 1
-            pick = order.gather(1, rank.clamp(min=0, max=self.n_in - 1))
-            ok = flat_dead & (rank < n_free)
-            new = torch.where(ok, pick, new.reshape(n_out, -1)).reshape(n_out, F, K)
-        alive = self.theta[~dead]
-        init = 0.1 * float(alive.mean()) if alive.numel() else 1.0 / K
-        self.candidates.copy_(new)
-        self.theta.data[dead] = init
-        flip = torch.rand(self.sign.shape, generator=gen).to(dev) < 0.5
-        self.sign[dead] = torch.where(flip, -1.0, 1.0).to(self.sign.dtype)[dead]
-        self._last_x = self._last_grad = None
-
-    @torch.no_grad()
-    def _repair_coverage(self) -> None:
-        """Point redundant slots at inputs no slot reads, while slots allow (vectorized per input)."""
-        idx = self.chosen_indices()
-        counts = torch.bincount(idx.flatten(), minlength=self.n_in)
-        for u in torch.nonzero(counts == 0).flatten().tolist():  # once, at the transition only
-            c = counts[idx]  # (n_out, F): how many slots read the same input as this slot
-            # prefer the most redundant slot, then the weakest connection among those
-            score = c.to(self.theta.dtype) - self.slot_scale().abs() / (1 + self.slot_scale().abs().max())
-            score = score.masked_fill(c < 2, float("-inf"))
-            best = int(torch.argmax(score))
-            if not torch.isfinite(score.flatten()[best]):
-                break  # fewer slots than inputs: the rest stay unread
-            i, j = divmod(best, self.fan_in)
-            old = int(idx[i, j])
-            counts[old] -= 1
-            counts[u] += 1
-            pool = self.candidates[i]
-            pool[pool == u] = old  # u may sit unchosen elsewhere in the pool: swap, keep it a set
-            pool[j, self.choice[i, j]] = u
-            idx[i, j] = u
-
-
-class _SparseGather:
-    """Mixin for LUTLayer classes: during sparsification the layer feeds its neuron the mixture.
-
-    Fused native training steps (``LUTLayer.fused_constants`` / ``fused_forward``) still apply: during
-    sparsification the mixture (n_out * F, B) is the fused layer's input, each neuron reading its own
-    F rows (``SparseNeuron.slots``); afterwards, with the slot scales folded, the layer is a plain
-    layer on ``indices``. Either way the family's own fused kernel runs on the inner neuron function;
-    the plain class's checks decide as for any layer."""
-
-    def gather(self, x: torch.Tensor) -> torch.Tensor:
-        neuron = self.neuron
-        if isinstance(neuron, SparseNeuron) and neuron.sparsifying():
-            return neuron.mix(x)
-        return super().gather(x)
-
-    def fused_constants(self, x: torch.Tensor, batch: int):
-        neuron = self._modules["neuron"]
-        if not isinstance(neuron, SparseNeuron) or neuron.native_kernel is None:
-            return None
-        with _as_plain(self):
-            return self.fused_constants(x, batch)
-
-    def fused_forward(self, x: torch.Tensor, consts, feature_major: bool = True) -> torch.Tensor:
-        neuron = self._modules["neuron"]
-        if not neuron.sparsifying():
-            with _as_plain(self):
-                return self.fused_forward(x, consts, feature_major)
-        v = neuron.mix_rows(x, feature_major)
-        buffers = self._buffers
-        indices = buffers["indices"]
-        buffers["indices"] = neuron._buffers["slots"]  # the neurons read their slots' rows of v
-        try:
-            with _as_plain(self):
-                return self.fused_forward(v, consts, True)
-        finally:
-            buffers["indices"] = indices
-
-    def on_epoch_start(self, epoch: int, n_epochs: int) -> None:
-        neuron = self.neuron
-        if isinstance(neuron, SparseNeuron) and not neuron.is_final:
-            neuron.schedule(epoch, n_epochs)
-            self.indices.copy_(neuron.chosen_indices())
-
-
-_CLASSES: dict[type, type] = {}
-_PLAIN: dict[type, type] = {}
-
-
-@contextlib.contextmanager
-def _as_plain(layer: nn.Module) -> Iterator[None]:
-    """Within: ``layer`` is an instance of the plain class it was made from (so that class's own
-    methods and checks run on it unchanged)."""
-    cls = type(layer)
-    layer.__class__ = _PLAIN[cls]
-    try:
-        yield
-    finally:
-        layer.__class__ = cls
-
-
-def _sparse_class(cls: type) -> type:
-    if issubclass(cls, _SparseGather):
-        return cls
-    if cls not in _CLASSES:
-        name = f"SparseLUT{cls.__name__}"
-        _CLASSES[cls] = type(name, (_SparseGather, cls), {"__module__": __name__, "__qualname__": name})
-        _PLAIN[_CLASSES[cls]] = cls
-        globals()[name] = _CLASSES[cls]  # picklable by name
-    return _CLASSES[cls]
-
-
-def _layer_inputs(model: LUTNetwork) -> dict[int, int]:
-    """Input width of every LUTLayer, found by one eval-mode forward pass (works for any family)."""
+
+from lutsearch._registry import Registry
+from lutsearch.models._base import LUTLayer, LUTNetwork
+from lutsearch.models._knobs import Knob
+
+__all__ = [
+    "CONNECTIVITY",
+    "ConnectivityScheme",
+    "apply_connectivity",
+    "connectivity_names",
+    "layer_inputs",
+    "lut_layers",
+    "register_connectivity",
+    "scheme_knobs",
+    "set_layer_indices",
+]
+
+Apply = Callable[[LUTNetwork, dict[str, Any], torch.Generator], LUTNetwork]
+
+
+@dataclasses.dataclass(frozen=True)
+class ConnectivityScheme:
+    """One way for neurons to pick their inputs: ``apply`` gets the built network, the resolved
+    parameters (the scheme's own knobs filled in) and the build's random generator."""
+
+    name: str
+    apply: Apply
+    knobs: dict[str, Knob] = dataclasses.field(default_factory=dict)
+    doc: str = ""
+
+
+class _ConnectivityRegistry(Registry[ConnectivityScheme]):
+    """A knob name belongs to one scheme only (the resolved configuration says whose it is)."""
+
+    def register(self, name: str, item: ConnectivityScheme, *, replace: bool = False) -> ConnectivityScheme:
+        for other_name, other in self._store().items():
+            clash = sorted(set(other.knobs) & set(item.knobs))
+            if clash and other_name != name:
+                raise ValueError(f"connectivity {name!r}: knob {clash[0]!r} is already connectivity {other_name!r}'s")
+        return super().register(name, item, replace=replace)
+
+
+CONNECTIVITY: Registry[ConnectivityScheme] = _ConnectivityRegistry(
+    "connectivity scheme", short="connectivity", package="lutsearch.models", group="lutsearch.connectivity"
+)
+
+
+def register_connectivity(scheme: ConnectivityScheme) -> ConnectivityScheme:
+    return CONNECTIVITY.register(scheme.name, scheme)
+
+
+def connectivity_names() -> list[str]:
+    return CONNECTIVITY.names()
+
+
+def scheme_knobs() -> dict[str, tuple[str, Knob]]:
+    """Every registered scheme's knobs: knob name -> (scheme name, knob)."""
+    return {key: (name, knob) for name in CONNECTIVITY.names() for key, knob in CONNECTIVITY.get(name).knobs.items()}
+
+
+def apply_connectivity(model: LUTNetwork, params: dict[str, Any], generator: torch.Generator) -> LUTNetwork:
+    return CONNECTIVITY.get(params.get("connectivity", "random")).apply(model, params, generator)
+
+
+def lut_layers(model: torch.nn.Module) -> list[LUTLayer]:
+    """Every ``LUTLayer`` of ``model``, in module order."""
+    return [m for m in model.modules() if isinstance(m, LUTLayer)]
+
+
+def layer_inputs(model: LUTNetwork) -> dict[int, int]:
+    """Input width of every LUTLayer (by ``id``), found by one eval-mode forward pass (any family)."""
     widths: dict[int, int] = {}
-    hooks = [m.register_forward_pre_hook(lambda mod, args: widths.__setitem__(id(mod), args[0].shape[1]))
-             for m in model.modules() if isinstance(m, LUTLayer)]
+    layers = lut_layers(model)
+    hooks = [
+        m.register_forward_pre_hook(lambda mod, args: widths.__setitem__(id(mod), args[0].shape[1])) for m in layers
+    ]
     was = model.training
     model.eval()
     try:
         with torch.no_grad():
             model(torch.zeros(2, model.n_inputs))
-            if any(id(m) not in widths for m in model.modules() if isinstance(m, LUTLayer)):
+            if any(id(m) not in widths for m in layers):
                 LUTNetwork.forward(model, torch.zeros(2, model.n_inputs))  # a forward that skips layer calls
     finally:
         model.train(was)
@@ -500,30 +113,21 @@ def _layer_inputs(model: LUTNetwork) -> dict[int, int]:
 
 
 def set_layer_indices(layer: LUTLayer, indices: torch.Tensor, generator: torch.Generator | None = None) -> None:
-    """Set a layer's connectivity (e.g. NLA's learned grouping), SparseLUT-aware."""
+    """Set a layer's connectivity from outside (e.g. NLA's learned grouping); its neuron function
+    (e.g. SparseLUT's candidate pools) follows through ``reset_inputs``."""
     indices = indices.to(layer.indices.device, torch.int64)
-    if isinstance(layer.neuron, SparseNeuron):
-        layer.neuron.reset_candidates(indices, generator or torch.Generator().manual_seed(layer.neuron.seed))
+    layer.neuron.reset_inputs(indices, generator)
     layer.indices.copy_(indices)
 
 
-def apply_connectivity(model: LUTNetwork, params: dict[str, Any], generator: torch.Generator) -> LUTNetwork:
-    scheme = params.get("connectivity", "random")
-    if scheme == "random":
-        return model
-    if scheme != "sparselut":
-        raise ValueError(f"unknown connectivity {scheme!r}; allowed: {', '.join(SCHEMES)}")
-    if not any(isinstance(m, LUTLayer) for m in model.modules()):
-        raise ValueError(f"connectivity 'sparselut' does not apply to family {model.family!r} (it has no L-LUT "
-                         f"layers with a fan-in to learn); use connectivity: random")
-    widths = _layer_inputs(model)
-    base_seed = int(torch.randint(0, 2**31 - 1, (1,), generator=generator))
-    for n, layer in enumerate(m for m in model.modules() if isinstance(m, LUTLayer)):
-        layer.neuron = SparseNeuron(
-            layer.neuron, layer.indices, widths[id(layer)], params.get("sparse_candidates", 4), generator,
-            T=params.get("sparse_T", 0.5), penalty=params.get("sparse_penalty", 1e-4),
-            noise=params.get("sparse_noise", 0.0), regrowth=params.get("sparse_regrowth", "random"),
-            seed=base_seed + n,
-        )
-        layer.__class__ = _sparse_class(type(layer))
+def _keep_random(model: LUTNetwork, params: dict[str, Any], generator: torch.Generator) -> LUTNetwork:
     return model
+
+
+register_connectivity(
+    ConnectivityScheme(
+        name="random",
+        apply=_keep_random,
+        doc="each neuron reads a fixed random subset of F inputs (LogicNets); drawn by the family's builder",
+    )
+)

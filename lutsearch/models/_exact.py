@@ -17,22 +17,23 @@ is built from operations whose result is fixed by IEEE 754 alone:
   between glibc, SLEEF's vector versions and other platforms); :func:`tanh` below uses only the
   operations above.
 
-The exact path is evaluation in float64 (:func:`active`). Loops here run over a reduction axis (a fan-in, a hidden width, a monomial count), never over
-neurons or table entries. Training never takes this path; it may use any fast kernel.
-``tests/test_exactness.py`` records the ATen operators the exact path of every family runs and
-rejects any outside this list.
+The exact path is evaluation in float64 (:func:`active`). Loops here run over a reduction axis (a
+fan-in, a hidden width, a monomial count), never over neurons or table entries. Training never takes
+this path; it may use any fast kernel. ``tests/test_exactness.py`` records the ATen operators the
+exact path of every family runs and rejects any outside this list.
 """
 
 from __future__ import annotations
 
 import math
+from typing import cast
 
 import torch
 from torch import nn
 
 from lutsearch.models._native import exact as native_exact
 
-__all__ = ["active", "ordered_sum", "ordered_dot", "per_neuron_affine", "batch_norm", "tanh"]
+__all__ = ["active", "batch_norm", "ordered_dot", "ordered_sum", "per_neuron_affine", "tanh"]
 
 
 def active(module: nn.Module, x: torch.Tensor) -> bool:
@@ -66,8 +67,9 @@ def ordered_dot(a: torch.Tensor, b: torch.Tensor, dim: int = -1) -> torch.Tensor
     return acc
 
 
-def per_neuron_affine(h: torch.Tensor, weight: torch.Tensor, init: torch.Tensor | None,
-                      relu: bool = False) -> torch.Tensor:
+def per_neuron_affine(
+    h: torch.Tensor, weight: torch.Tensor, init: torch.Tensor | None, relu: bool = False
+) -> torch.Tensor:
     """``init + sum_k weight[:, :, k] * h[:, k]`` per neuron, accumulated in order k = 0, 1, ...; then
     ``clamp_min(0)`` when ``relu``.
 
@@ -90,17 +92,18 @@ def per_neuron_affine(h: torch.Tensor, weight: torch.Tensor, init: torch.Tensor 
         acc.copy_(init.expand(n, d_out, rows))
         first = 0
     for k in range(first, d_in):
-        torch.mul(weight[:, :, k:k + 1], h[:, k:k + 1, :], out=tmp)
+        torch.mul(weight[:, :, k : k + 1], h[:, k : k + 1, :], out=tmp)
         acc.add_(tmp)
     return acc.clamp_min_(0.0) if relu else acc
 
 
-def batch_norm(x: torch.Tensor, bn: nn.Module) -> torch.Tensor:
+def batch_norm(x: torch.Tensor, bn: nn.BatchNorm1d) -> torch.Tensor:
     """Eval-mode ``nn.BatchNorm1d`` over the last axis of ``x`` as separate correctly rounded steps:
     ``(x - mean) / sqrt(var + eps) * weight + bias``. PyTorch's own kernel folds this into
     ``x * alpha + beta``, which a vectorized build may compute with or without an FMA."""
-    std = torch.sqrt(bn.running_var + bn.eps)
-    y = (x - bn.running_mean) / std
+    # the running statistics are tracked (None only without ``track_running_stats``, which callers exclude)
+    std = torch.sqrt(cast(torch.Tensor, bn.running_var) + bn.eps)
+    y = (x - cast(torch.Tensor, bn.running_mean)) / std
     if bn.affine:
         y = y * bn.weight + bn.bias
     return y

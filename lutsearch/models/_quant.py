@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import math
 import warnings
+from typing import Any
 
 import torch
 from torch import nn
@@ -16,8 +17,15 @@ with warnings.catch_warnings():
     from brevitas.inject.enum import StatsOp
     from brevitas.quant import Int8ActPerTensorFloat, Uint8ActPerTensorFloat
 
-__all__ = ["make_act_quant", "make_input_quant", "quant_scale", "quantize_with_codes", "set_fused_training",
-           "to_codes", "training_constants"]
+__all__ = [
+    "make_act_quant",
+    "make_input_quant",
+    "quant_scale",
+    "quantize_with_codes",
+    "set_fused_training",
+    "to_codes",
+    "training_constants",
+]
 
 
 class _LearnedScaleQuant(torch.autograd.Function):
@@ -59,13 +67,15 @@ class _LearnedScaleQuant(torch.autograd.Function):
         return (grad_x if ctx.needs_input_grad[0] else None), grad_v, None, None, None, None, None
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _pass_band(lo: float, hi: float, relu: bool, dtype: torch.dtype) -> tuple[float, float]:
     """Open interval (below, above) of ``z`` whose rounded code lies in [lo, hi] (and z > 0 after a
     ReLU), exact in ``dtype`` under round-half-to-even: ``z = hi + 0.5`` rounds into range only when
     ``hi`` is even, ``z = lo - 0.5`` only when ``lo`` is even; an included end moves one ulp out."""
+
     def step(edge: float, towards: float) -> float:
         return float(torch.nextafter(torch.tensor(edge, dtype=dtype), torch.tensor(towards, dtype=dtype)))
+
     above = hi + 0.5 if hi % 2 else step(hi + 0.5, math.inf)
     if relu:
         return 0.0, above
@@ -77,13 +87,19 @@ def _learned_scale_constants(module: nn.Module) -> tuple | None:
     phase with the configuration ``make_act_quant`` builds; None otherwise (Brevitas runs)."""
     cached = module.__dict__.get("_fast_constants")  # (scaling, constants): fixed once built
     if cached is None:
-        proxy = module.act_quant.fused_activation_quant_proxy
+        act_quant: Any = module.act_quant  # Brevitas is untyped
+        proxy = act_quant.fused_activation_quant_proxy
         tq = proxy.tensor_quant
         scaling = tq.scaling_impl
         bits = tq.msb_clamp_bit_width_impl()
-        cached = (scaling, float(tq.int_scaling_impl(bits).abs()), float(scaling.clamp_scaling.clamp_min_ste.min_val),
-                  float(tq.int_quant.min_int(bits)), float(tq.int_quant.max_int(bits)),
-                  isinstance(proxy.activation_impl, nn.ReLU))
+        cached = (
+            scaling,
+            float(tq.int_scaling_impl(bits).abs()),
+            float(scaling.clamp_scaling.clamp_min_ste.min_val),
+            float(tq.int_quant.min_int(bits)),
+            float(tq.int_quant.max_int(bits)),
+            isinstance(proxy.activation_impl, nn.ReLU),
+        )
         module.__dict__["_fast_constants"] = cached
     scaling = cached[0]
     if scaling.counter <= scaling.collect_stats_steps:  # statistics phase, or its last (init) step
@@ -164,10 +180,20 @@ def make_act_quant(bits: int, signed: bool) -> nn.Module:
     if signed:
         if bits < 2:
             raise ValueError("a signed activation needs at least 2 bits")
-        return QuantIdentity(act_quant=Int8ActPerTensorFloat, bit_width=bits, scaling_stats_op=StatsOp.MAX,
-                             return_quant_tensor=False, **stats)
-    return QuantReLU(act_quant=Uint8ActPerTensorFloat, bit_width=bits, scaling_stats_op=StatsOp.MAX,
-                     return_quant_tensor=False, **stats)
+        return QuantIdentity(
+            act_quant=Int8ActPerTensorFloat,
+            bit_width=bits,
+            scaling_stats_op=StatsOp.MAX,
+            return_quant_tensor=False,
+            **stats,
+        )
+    return QuantReLU(
+        act_quant=Uint8ActPerTensorFloat,
+        bit_width=bits,
+        scaling_stats_op=StatsOp.MAX,
+        return_quant_tensor=False,
+        **stats,
+    )
 
 
 class InputQuant(qnn.QuantIdentity):
@@ -204,12 +230,14 @@ def make_input_quant(bits: int) -> nn.Module:
 
 def quant_scale(quant: nn.Module) -> torch.Tensor:
     """The (scalar) scale of a Brevitas activation quantizer in its current (eval) state."""
-    return quant.act_quant.scale().detach().reshape(())
+    act_quant: Any = quant.act_quant  # Brevitas is untyped
+    return act_quant.scale().detach().reshape(())
 
 
 def quantize_with_codes(quant: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """One pass of a Brevitas quantizer: its output value (with grad), integer codes (int64, two's
     complement values for signed) and its scalar scale."""
+    brevitas_quant: Any = quant  # Brevitas is untyped: its attributes are not a Module's
     fast = _learned_scale_constants(quant) if _fused_training(quant) else None
     if fast is not None:  # the fused training step; codes and scale exactly as Brevitas derives them
         scaling, threshold, min_val, lo, hi, relu = fast
@@ -218,12 +246,12 @@ def quantize_with_codes(quant: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor
             scale = scaling.value.abs().clamp_min(min_val) / threshold
             codes = torch.round(value / scale).to(torch.int64)
         return value, codes, scale.reshape(())
-    was = quant.return_quant_tensor
-    quant.return_quant_tensor = True
+    was = brevitas_quant.return_quant_tensor
+    brevitas_quant.return_quant_tensor = True
     try:
         qt = quant(x)
     finally:
-        quant.return_quant_tensor = was
+        brevitas_quant.return_quant_tensor = was
     # value / scale + zero_point, rounded: what ``QuantTensor.int()`` returns. ``int()`` itself refuses a
     # valid 1-bit tensor whose values are all equal (its binary check wants two distinct values), as a
     # constant neuron or a constant table chunk produces, so the codes are read off directly.

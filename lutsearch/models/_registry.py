@@ -8,58 +8,31 @@ allowed ones, and returns a ready ``LUTNetwork``.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 
 from lutsearch._registry import Registry
 from lutsearch.models._base import LUTNetwork
-from lutsearch.models._connectivity import SCHEMES, apply_connectivity
+from lutsearch.models._connectivity import apply_connectivity, connectivity_names, scheme_knobs
+from lutsearch.models._knobs import Knob
 
 __all__ = [
-    "Knob",
-    "FamilySpec",
-    "FAMILIES",
-    "LayerPlan",
     "COMMON_KNOBS",
-    "register_family",
-    "get_family",
-    "family_names",
+    "FAMILIES",
+    "FamilySpec",
+    "Knob",
+    "LayerPlan",
     "build_model",
-    "resolve_params",
+    "check_fan_in",
+    "family_names",
+    "get_family",
+    "layer_fan_in",
     "plan_layers",
+    "register_family",
+    "resolve_params",
 ]
-
-
-@dataclasses.dataclass(frozen=True)
-class Knob:
-    """One searchable parameter of a family. ``kind``: int, float, bool, str, int_list."""
-
-    kind: str
-    default: Any = None
-    doc: str = ""
-    choices: tuple[Any, ...] | None = None
-    required: bool = False
-
-    def problem(self, value: Any) -> str | None:
-        """Why ``value`` cannot be this knob's value (a short phrase), or None when it can."""
-        if self.choices is not None:
-            return None if value in self.choices else (
-                f"{value!r} is not allowed; allowed: {', '.join(map(str, self.choices))}")
-        if value is None and self.default is None:
-            return None
-        ok = {
-            "int": lambda v: isinstance(v, int) and not isinstance(v, bool),
-            "float": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
-            "bool": lambda v: isinstance(v, bool),
-            "str": lambda v: isinstance(v, str),
-            "int_list": lambda v: isinstance(v, (list, tuple)) and all(
-                isinstance(i, int) and not isinstance(i, bool) for i in v),
-            "dict": lambda v: isinstance(v, (dict, str)),  # a mapping, or its JSON text
-        }[self.kind]
-        names = {"int": "an integer", "float": "a number", "bool": "true or false", "str": "a string",
-                 "int_list": "a list of integers", "dict": "a mapping"}
-        return None if ok(value) else f"{value!r} is not {names[self.kind]}"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,13 +61,6 @@ COMMON_KNOBS: dict[str, Knob] = {
     "fan_in": Knob("int", 3, "fan-in of hidden layers' neurons"),
     "output_fan_in": Knob("int", 3, "fan-in of the output layer's neurons"),
     "batch_norm": Knob("bool", True, "batch-norm before each quantizer"),
-    "connectivity": Knob("str", "random", "how neurons pick their F inputs", choices=SCHEMES),
-    "sparse_T": Knob("float", 0.5, "SparseLUT transition epoch (>= 1) or fraction of training (< 1)"),
-    "sparse_penalty": Knob("float", 1e-4, "SparseLUT L1 penalty on connection magnitudes before T"),
-    "sparse_noise": Knob("float", 0.0, "SparseLUT gradient-noise scale on magnitudes before T"),
-    "sparse_regrowth": Knob("str", "random", "SparseLUT regrowth of dropped connections",
-                            choices=("random", "gradient")),
-    "sparse_candidates": Knob("int", 4, "SparseLUT candidate inputs per neuron input slot before T"),
 }
 
 Builder = Callable[[dict[str, Any], int, int, torch.Generator], LUTNetwork]
@@ -110,11 +76,21 @@ class FamilySpec:
 
     @property
     def all_knobs(self) -> dict[str, Knob]:
-        return {**COMMON_KNOBS, **self.knobs}
+        """The common knobs, the family's own, ``connectivity`` and every connectivity scheme's knobs."""
+        return {**COMMON_KNOBS, **self.knobs, **connectivity_knobs()}
 
 
-FAMILIES: Registry[FamilySpec] = Registry("model family", short="family", package="lutsearch.models",
-                                         group="lutsearch.families")
+def connectivity_knobs() -> dict[str, Knob]:
+    """``connectivity`` (its choices: the registered schemes) and the knobs the schemes contribute."""
+    return {
+        "connectivity": Knob("str", "random", "how neurons pick their F inputs", choices=tuple(connectivity_names())),
+        **{key: knob for key, (_, knob) in scheme_knobs().items()},
+    }
+
+
+FAMILIES: Registry[FamilySpec] = Registry(
+    "model family", short="family", package="lutsearch.models", group="lutsearch.families"
+)
 
 
 def register_family(spec: FamilySpec) -> FamilySpec:
@@ -136,8 +112,12 @@ def resolve_params(family: str, params: dict[str, Any]) -> dict[str, Any]:
     unknown = sorted(set(params) - set(knobs))
     if unknown:
         raise ValueError(f"family {family!r} has no knob {unknown[0]!r}; allowed: {', '.join(sorted(knobs))}")
+    scheme = params.get("connectivity", "random")
+    others = {key for key, (owner, _) in scheme_knobs().items() if owner != scheme}
     resolved = {}
     for name, knob in knobs.items():
+        if name in others:
+            continue  # a knob of a scheme this design does not use (a space may search the scheme)
         if name in params:
             value = params[name]
             if knob.choices is not None and value not in knob.choices:
@@ -151,16 +131,29 @@ def resolve_params(family: str, params: dict[str, Any]) -> dict[str, Any]:
     return resolved
 
 
+def layer_fan_in(params: dict[str, Any], i: int, n_layers: int, n_in: int, who: str = "") -> int:
+    """The fan-in of layer ``i`` of ``n_layers`` from the common knobs: ``input_fan_in`` for the first
+    layer, ``output_fan_in`` for the last, ``fan_in`` between; an error (naming ``who``, e.g. the
+    family, and the layer) when it exceeds the layer's ``n_in`` inputs, never a silent clip."""
+    knob = "input_fan_in" if i == 0 else "output_fan_in" if i == n_layers - 1 else "fan_in"
+    return check_fan_in(int(params[knob]), n_in, i, who)
+
+
+def check_fan_in(fan_in: int, n_in: int, i: int, who: str = "") -> int:
+    """``fan_in`` if layer ``i`` with ``n_in`` inputs can have it, else the one error every plan raises."""
+    if fan_in > n_in:
+        raise ValueError(f"{who + ': ' if who else ''}layer {i}: fan-in {fan_in} exceeds its {n_in} inputs")
+    return fan_in
+
+
 def plan_layers(params: dict[str, Any], n_inputs: int, n_classes: int) -> list[LayerPlan]:
     """The common layer plan: widths + output layer, fan-ins clipped to nothing (an error instead)."""
     widths = list(params["widths"]) + [n_classes]
     plans, n_in, in_bits, in_signed = [], n_inputs, params["input_bits"], False
     for i, n_out in enumerate(widths):
-        first, last = i == 0, i == len(widths) - 1
-        fan_in = params["input_fan_in"] if first else params["output_fan_in"] if last else params["fan_in"]
+        last = i == len(widths) - 1
+        fan_in = layer_fan_in(params, i, len(widths), n_in)
         out_bits = params["output_bits"] if last else params["hidden_bits"]
-        if fan_in > n_in:
-            raise ValueError(f"layer {i}: fan-in {fan_in} exceeds its {n_in} inputs")
         plans.append(LayerPlan(n_in, n_out, fan_in, in_bits, in_signed, out_bits, last))
         n_in, in_bits, in_signed = n_out, out_bits, last
     return plans
@@ -179,6 +172,11 @@ def build_model(family: str, params: dict[str, Any], n_inputs: int, n_classes: i
     model = spec.build(resolved, n_inputs, n_classes, generator)
     model.family = family
     model = apply_connectivity(model, resolved, generator)
-    model.config = {"family": family, "params": resolved, "n_inputs": n_inputs, "n_classes": n_classes,
-                    "seed": int(seed)}
+    model.config = {
+        "family": family,
+        "params": resolved,
+        "n_inputs": n_inputs,
+        "n_classes": n_classes,
+        "seed": int(seed),
+    }
     return model

@@ -51,16 +51,17 @@ widths [64, 32] and 4 tanh units per edge: ~120 kFLOP per sample forward + backw
 from __future__ import annotations
 
 import math
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, cast
 
 import numpy as np
 import torch
 from torch import nn
 
 from lutsearch.models import _exact as exact
-from lutsearch.models._base import LayerHooks, LUTNetwork, enumerate_codes, random_indices
+from lutsearch.models._base import LayerHooks, LUTNetwork, WiredNodes, enumerate_codes, random_indices
 from lutsearch.models._quant import make_act_quant, quant_scale, quantize_with_codes, to_codes, training_constants
-from lutsearch.models._registry import FamilySpec, Knob, LayerPlan, register_family
+from lutsearch.models._registry import FamilySpec, Knob, LayerPlan, layer_fan_in, register_family
 from lutsearch.tables import AdderLayer, TableLayer, TruthTableNetwork, to_unsigned
 
 __all__ = ["EdgeLayer", "HGQNetwork"]
@@ -112,7 +113,7 @@ class _EdgeTableSum(torch.autograd.Function):
     @staticmethod
     def forward(ctx, v, onehot, xk, w1, b1, w2, b2, bits, sv, consts):
         indices, dense, max_bits, lo, hi, from_value, threshold, min_val = consts
-        n_out, fan_in = indices.shape
+        n_out, _fan_in = indices.shape
         n_in, k = v.shape[1], xk.shape[0]
         hidden = b1 is not None
         # -- edge functions on the table: op for op the per-sample module's forward
@@ -156,9 +157,9 @@ class _EdgeTableSum(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_acc, grad_s):
-        onehot, xk, w1, w2, sv = ctx.saved_tensors
+        onehot, xk, _w1, w2, sv = ctx.saved_tensors
         h, z, r, step, mask_q, mask_k, s = ctx.saved
-        indices, dense, max_bits, lo, hi, from_value, threshold, min_val = ctx.consts
+        indices, dense, _max_bits, _lo, _hi, from_value, threshold, _min_val = ctx.consts
         n_out, n_in, k, hidden = ctx.shape
         grad_acc = grad_acc.contiguous()
         grad_v = None
@@ -212,22 +213,26 @@ class _StatsTap(torch.autograd.Function):
         grad_v = None
         if ctx.need_x:  # tables (n_out, K, F); counts (K, n_in)
             k = fprime.shape[1]
-            per_input = grad.new_zeros(k, ctx.n_in).index_add_(1, indices.reshape(-1),
-                                                              (grad * fprime).transpose(0, 1).reshape(k, -1))
+            per_input = grad.new_zeros(k, ctx.n_in).index_add_(
+                1, indices.reshape(-1), (grad * fprime).transpose(0, 1).reshape(k, -1)
+            )
             per_input = per_input / counts.clamp_min(1.0)
             grad_v = per_input.gather(0, codes)  # (B, n_in): per_input[codes[b, j], j]
         return grad, grad_v, None, None, None, None
 
 
-class EdgeLayer(LayerHooks, nn.Module):
+class EdgeLayer(WiredNodes, LayerHooks, nn.Module):
     """``n_out`` neurons, each the sum of ``F`` quantized one-input edge functions.
 
     ``indices`` (n_out, F): the source signal of every edge. Non-output layers own the neuron's
     requantization (``requant``), applied by the next layer to this layer's sums.
     """
 
-    def __init__(self, indices: torch.Tensor, hidden: int, edge_bits: int, act_bits: int | None,
-                 batch_norm: bool) -> None:
+    indices: torch.Tensor  # registered buffer
+
+    def __init__(
+        self, indices: torch.Tensor, hidden: int, edge_bits: int, act_bits: int | None, batch_norm: bool
+    ) -> None:
         super().__init__()
         n_out, fan_in = indices.shape
         self.register_buffer("indices", indices.to(torch.int64).clone())
@@ -246,21 +251,13 @@ class EdgeLayer(LayerHooks, nn.Module):
         self.edge_quant = make_act_quant(edge_bits, signed=True)
         self.is_output = act_bits is None
         self.bn = nn.BatchNorm1d(n_out) if batch_norm and not self.is_output else None
-        if not self.is_output:
+        if act_bits is not None:  # not self.is_output
             self.act_bits = int(act_bits)
             self.out_quant = make_act_quant(act_bits, signed=False)
 
-    @property
-    def n_out(self) -> int:
-        return self.indices.shape[0]
-
-    @property
-    def fan_in(self) -> int:
-        return self.indices.shape[1]
-
     def _is_dense(self, n_in: int) -> bool:
         """Whether every neuron reads inputs 0..n_in-1 in order (the table needs no spreading)."""
-        indices = self._buffers["indices"]
+        indices = cast(torch.Tensor, self._buffers["indices"])
         return self.fan_in == n_in and bool((indices == torch.arange(n_in, device=indices.device)).all())
 
     # ------------------------------------------------------------------ edges
@@ -293,20 +290,22 @@ class EdgeLayer(LayerHooks, nn.Module):
         y = self._edge_outputs(xk, exact_ops=True)
         code = to_codes(self.edge_quant, y).to(y.dtype)  # Brevitas' elementwise quantizer: clamp(round(y / s))
         bits = torch.clamp(torch.round(self.bit_param * _BIT_RATE), 0.0, float(self.max_bits))
-        steps = torch.tensor([2.0 ** (self.max_bits - b) for b in range(self.max_bits + 1)], dtype=y.dtype,
-                             device=y.device)
+        steps = torch.tensor(
+            [2.0 ** (self.max_bits - b) for b in range(self.max_bits + 1)], dtype=y.dtype, device=y.device
+        )
         step = steps[bits.to(torch.int64)].unsqueeze(1)  # exact powers of two, from Python floats
         q = step * torch.round(code / step)  # integers over powers of two: exact
         half = float(1 << (self.max_bits - 1))
         return torch.clamp(q, -half, half - 1.0)
 
-    def _train_sums(self, v: torch.Tensor, codes: torch.Tensor, onehot: torch.Tensor,
-                    xk: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _train_sums(
+        self, v: torch.Tensor, codes: torch.Tensor, onehot: torch.Tensor, xk: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Training: input values ``v`` (B, n_in), their ``codes`` (B, n_in, integer-valued floats) and
         ``_one_hot`` rows, ``xk`` (K,) the value of each code -> (B, n_out) adder outputs and the edge
         scale (``_EdgeTableSum``)."""
         n_in = v.shape[1]
-        quant = self.edge_quant
+        quant: Any = self.edge_quant  # Brevitas is untyped: its attributes are not a Module's
         fast = training_constants(quant)
         tq = quant.act_quant.fused_activation_quant_proxy.tensor_quant
         if fast is not None:  # past Brevitas' statistics phase: the scale from its learned parameter
@@ -325,8 +324,9 @@ class EdgeLayer(LayerHooks, nn.Module):
                     fprime = ((1.0 - h * h) * (self.w1 * self.w2)[:, None]).sum(-1)
                 else:
                     fprime = self.w1[:, None].expand_as(y).contiguous()
-            tapped = _StatsTap.apply(torch.where(used, y, torch.zeros_like(y)), v, codes.to(torch.int64), fprime,
-                                     counts, self.indices)
+            tapped = _StatsTap.apply(
+                torch.where(used, y, torch.zeros_like(y)), v, codes.to(torch.int64), fprime, counts, self.indices
+            )
             was = quant.return_quant_tensor
             quant.return_quant_tensor = True
             try:
@@ -334,8 +334,16 @@ class EdgeLayer(LayerHooks, nn.Module):
             finally:
                 quant.return_quant_tensor = was
             from_value = False
-        consts = (self.indices, self._is_dense(n_in), self.max_bits, float(lo), float(hi), from_value,
-                  float(threshold), float(min_val))
+        consts = (
+            self.indices,
+            self._is_dense(n_in),
+            self.max_bits,
+            float(lo),
+            float(hi),
+            from_value,
+            float(threshold),
+            float(min_val),
+        )
         b1 = self.b1 if self.hidden else None
         w2 = self.w2 if self.hidden else None
         return _EdgeTableSum.apply(v, onehot, xk, self.w1, b1, w2, self.b2, self.edge_bits(), sv, consts)
@@ -351,7 +359,7 @@ class EdgeLayer(LayerHooks, nn.Module):
         for i in range(fan_in):  # one gather + one add per input slot
             term = flat[base + codes[:, self.indices[:, i]] * fan_in + i]
             acc = term if acc is None else acc.add_(term)
-        return acc
+        return cast(torch.Tensor, acc)  # fan_in >= 1: set
 
     # ------------------------------------------------------------------ neuron requantization
     def requant(self, acc: torch.Tensor, scale: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -383,6 +391,11 @@ class HGQNetwork(LUTNetwork):
         super().__init__(n_inputs, input_bits, layers)
         self.sparsity = float(sparsity)
 
+    @property
+    def edge_layers(self) -> Sequence[EdgeLayer]:
+        """``layers``, typed: every layer is an ``EdgeLayer``."""
+        return cast("Sequence[EdgeLayer]", self.layers)
+
     def _scale(self, layer: EdgeLayer) -> torch.Tensor:
         return quant_scale(layer.edge_quant)
 
@@ -401,7 +414,7 @@ class HGQNetwork(LUTNetwork):
         if not self.training:
             return self._exact_logits(codes.to(torch.int64), v.dtype)
         bits = self.input_bits
-        for layer in self.layers:
+        for layer in self.edge_layers:
             xk = _code_values(s, bits, v.dtype)
             acc, scale = layer._train_sums(v, codes, _one_hot(codes, 1 << bits, v.dtype), xk)
             if layer.is_output:
@@ -413,7 +426,7 @@ class HGQNetwork(LUTNetwork):
     def _exact_accs(self, codes: torch.Tensor, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
         """Exact path: input codes (B, n_inputs) -> the output adders (B, n_classes) and their scale."""
         s, bits = self._input_scale(dtype, codes.device), self.input_bits
-        for layer in self.layers:
+        for layer in self.edge_layers:
             acc = layer._exact_sums(codes, _code_values(s, bits, dtype))
             scale = self._scale(layer).to(dtype)
             if layer.is_output:
@@ -430,7 +443,7 @@ class HGQNetwork(LUTNetwork):
     def regularization(self) -> torch.Tensor | float:
         if self.sparsity <= 0:
             return 0.0
-        return self.sparsity * sum(layer.regularization() for layer in self.layers) / len(self.layers)
+        return self.sparsity * sum(layer.regularization() for layer in self.edge_layers) / len(self.layers)
 
     def output_quant_slot(self) -> tuple[nn.Module, str]:
         """Where the logits' scale lives (ensembles share it across members)."""
@@ -438,7 +451,7 @@ class HGQNetwork(LUTNetwork):
 
     # ------------------------------------------------------------------ widths
     def adder_widths(self) -> list[int]:
-        return [adder_bits(int(layer.edge_mask().sum(1).max()), layer.max_bits) for layer in self.layers]
+        return [adder_bits(int(layer.edge_mask().sum(1).max()), layer.max_bits) for layer in self.edge_layers]
 
     def output_code_bits(self) -> int:
         return self.adder_widths()[-1]
@@ -448,7 +461,7 @@ class HGQNetwork(LUTNetwork):
 
     @property
     def n_outputs(self) -> int:
-        return self.layers[-1].n_out
+        return self.edge_layers[-1].n_out
 
     def max_address_bits(self) -> int:
         return max([self.input_bits] + self.adder_widths()[:-1])
@@ -457,10 +470,11 @@ class HGQNetwork(LUTNetwork):
     @torch.no_grad()
     def predict_codes(self, codes: np.ndarray, batch_size: int = 4096) -> np.ndarray:
         out_bits = self.output_code_bits()
-        with self.exact() as twin:
+        with self.exact() as exact_twin:
+            twin = cast(HGQNetwork, exact_twin)
             outs = []
             for start in range(0, len(codes), batch_size):
-                chunk = torch.as_tensor(np.asarray(codes[start:start + batch_size]), dtype=torch.int64)
+                chunk = torch.as_tensor(np.asarray(codes[start : start + batch_size]), dtype=torch.int64)
                 outs.append(twin._exact_accs(chunk, torch.float64)[0].to(torch.int64).numpy())
         total = np.concatenate(outs) if outs else np.zeros((0, self.n_outputs), dtype=np.int64)
         return to_unsigned(total, out_bits)
@@ -469,45 +483,54 @@ class HGQNetwork(LUTNetwork):
     def to_tables(self, meta: dict[str, Any] | None = None) -> TruthTableNetwork:
         widths = self.adder_widths()
         layers: list[TableLayer | AdderLayer] = []
-        with self.exact() as twin:
+        with self.exact() as exact_twin:
+            twin = cast(HGQNetwork, exact_twin)
             in_bits, in_signed = self.input_bits, False
             s, k_bits = twin._input_scale(torch.float64), self.input_bits
-            for i, layer in enumerate(twin.layers):
+            for i, layer in enumerate(twin.edge_layers):
                 table = layer._exact_table(_code_values(s, k_bits, torch.float64))  # (n_out, K, F)
                 if i == 0:  # input codes 0..K-1 are the table addresses
                     codes = table
                 else:  # address = the previous adder's signed code: its requantized code picks the entry
-                    prev = twin.layers[i - 1]
+                    prev = twin.edge_layers[i - 1]
                     dom = enumerate_codes(1, in_bits, in_signed)[:, 0].to(torch.float64)  # address order
                     grid = dom[:, None].expand(len(dom), prev.n_out)
                     _, hidden_codes, _ = prev.requant(grid, twin._scale(prev).to(torch.float64))
                     pick = hidden_codes[:, layer.indices].transpose(0, 1)  # (n_out, E, F)
                     codes = table.gather(1, pick)
                 tables = codes.transpose(1, 2).to(torch.int64).reshape(layer.n_out * layer.fan_in, -1).numpy()
-                layers.append(TableLayer(
-                    indices=layer.indices.reshape(-1, 1).numpy(),
-                    tables=to_unsigned(tables, layer.max_bits),
-                    in_bits=in_bits, out_bits=layer.max_bits, in_signed=in_signed, out_signed=True,
-                    name=f"layer{i}_edges",
-                ))
-                layers.append(AdderLayer(
-                    indices=np.arange(layer.n_out * layer.fan_in).reshape(layer.n_out, layer.fan_in),
-                    mask=layer.edge_mask().numpy(),
-                    in_bits=layer.max_bits, out_bits=widths[i], in_signed=True, out_signed=True,
-                    name=f"layer{i}_sum",
-                ))
+                layers.append(
+                    TableLayer(
+                        indices=layer.indices.reshape(-1, 1).numpy(),
+                        tables=to_unsigned(tables, layer.max_bits),
+                        in_bits=in_bits,
+                        out_bits=layer.max_bits,
+                        in_signed=in_signed,
+                        out_signed=True,
+                        name=f"layer{i}_edges",
+                    )
+                )
+                layers.append(
+                    AdderLayer(
+                        indices=np.arange(layer.n_out * layer.fan_in).reshape(layer.n_out, layer.fan_in),
+                        mask=layer.edge_mask().numpy(),
+                        in_bits=layer.max_bits,
+                        out_bits=widths[i],
+                        in_signed=True,
+                        out_signed=True,
+                        name=f"layer{i}_sum",
+                    )
+                )
                 if not layer.is_output:  # the next layer's table is indexed by this layer's requantized codes
                     s = quant_scale(layer.out_quant).to(torch.float64)
                     k_bits = layer.act_bits
                 in_bits, in_signed = widths[i], True
         return TruthTableNetwork(
-            n_inputs=self.n_inputs, input_bits=self.input_bits, layers=layers,
+            n_inputs=self.n_inputs,
+            input_bits=self.input_bits,
+            layers=layers,
             meta={"family": self.family, "config": self.config, **(meta or {})},
         )
-
-    def pruned_fraction(self) -> float:
-        masks = [layer.edge_mask() for layer in self.layers]
-        return 1.0 - float(sum(int(m.sum()) for m in masks)) / sum(m.numel() for m in masks)
 
 
 # ---------------------------------------------------------------------- registration
@@ -517,12 +540,7 @@ def _layer_shapes(params: dict[str, Any], n_inputs: int, n_classes: int) -> list
     shapes, n_in = [], n_inputs
     for i, n_out in enumerate(widths):
         last = i == len(widths) - 1
-        if params["dense"]:
-            fan_in = n_in
-        else:
-            fan_in = params["input_fan_in"] if i == 0 else params["output_fan_in"] if last else params["fan_in"]
-        if fan_in > n_in:
-            raise ValueError(f"layer {i}: fan-in {fan_in} exceeds its {n_in} inputs")
+        fan_in = n_in if params["dense"] else layer_fan_in(params, i, len(widths), n_in)
         bits = params["output_bits"] if last else params["edge_bits"]
         if bits < 2:
             raise ValueError("hgq: edge codes are signed and need at least 2 bits")
@@ -549,21 +567,26 @@ def build(params, n_inputs, n_classes, generator) -> HGQNetwork:
         else:
             indices = random_indices(n_in, n_out, fan_in, generator)
         last = i == len(shapes) - 1
-        layers.append(EdgeLayer(indices, params["edge_hidden"], bits, None if last else params["hidden_bits"],
-                                params["batch_norm"]))
+        layers.append(
+            EdgeLayer(
+                indices, params["edge_hidden"], bits, None if last else params["hidden_bits"], params["batch_norm"]
+            )
+        )
     return HGQNetwork(n_inputs, params["input_bits"], layers, params["sparsity"])
 
 
-register_family(FamilySpec(
-    name="hgq",
-    build=build,
-    knobs={
-        "edge_hidden": Knob("int", 8, "tanh units of each edge's one-input MLP (0: affine edge)"),
-        "edge_bits": Knob("int", 3, "signed bits of hidden layers' edge tables (output layer: output_bits)"),
-        "output_bits": Knob("int", 4, "signed bits of the output layer's edge tables"),
-        "dense": Knob("bool", True, "every neuron has an edge from every input (else the fan-in knobs)"),
-        "sparsity": Knob("float", 0.0, "weight of mean per-edge bitwidth in the loss (edge pruning pressure)"),
-    },
-    doc=__doc__.splitlines()[0],
-    plan=plan,
-))
+register_family(
+    FamilySpec(
+        name="hgq",
+        build=build,
+        knobs={
+            "edge_hidden": Knob("int", 8, "tanh units of each edge's one-input MLP (0: affine edge)"),
+            "edge_bits": Knob("int", 3, "signed bits of hidden layers' edge tables (output layer: output_bits)"),
+            "output_bits": Knob("int", 4, "signed bits of the output layer's edge tables"),
+            "dense": Knob("bool", True, "every neuron has an edge from every input (else the fan-in knobs)"),
+            "sparsity": Knob("float", 0.0, "weight of mean per-edge bitwidth in the loss (edge pruning pressure)"),
+        },
+        doc=__doc__.splitlines()[0],
+        plan=plan,
+    )
+)

@@ -37,6 +37,11 @@ class LinearNeurons(NeuronFunction):
             return exact.ordered_dot(x, self.weight) + self.bias
         return (x * self.weight).sum(-1) + self.bias
 
+    @torch.no_grad()
+    def fold_input_scale(self, scale: torch.Tensor) -> bool:
+        self.weight.mul_(scale.to(self.weight.dtype))  # weight (n_out, F): column j times input j's scale
+        return True
+
 
 def build_layers(params, n_inputs, n_classes, generator, neuron_factory) -> list[LUTLayer]:
     """Common stacking used by every single-function-per-neuron family."""

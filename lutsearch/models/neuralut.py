@@ -47,7 +47,7 @@ from lutsearch.models._native import subnet as native_subnet
 from lutsearch.models._registry import FamilySpec, Knob, register_family
 from lutsearch.models.logicnets import build_layers
 
-__all__ = ["SubNetworkNeurons", "MIN_BMM_ROWS", "per_neuron_affine"]
+__all__ = ["MIN_BMM_ROWS", "SubNetworkNeurons", "per_neuron_affine"]
 
 MIN_BMM_ROWS = 64  # with d_in * d_out >= 16 this keeps every bmm above PyTorch's slow naive-kernel cutoff
 _MIN_BMM_WORK = 16
@@ -100,8 +100,8 @@ class _SubNetworks(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, neuron, *params):
         depth = neuron.depth
-        weights, biases = params[:depth], params[depth:2 * depth]
-        skip_w, skip_b = params[2 * depth:2 * depth + neuron.n_skips], params[2 * depth + neuron.n_skips:]
+        weights, biases = params[:depth], params[depth : 2 * depth]
+        skip_w, skip_b = params[2 * depth : 2 * depth + neuron.n_skips], params[2 * depth + neuron.n_skips :]
         h = x.transpose(0, 1).contiguous()  # (n_out, B, F): neurons are the matmul batch
         inputs, pending = [], None
         for l in range(depth):
@@ -127,7 +127,7 @@ class _SubNetworks(torch.autograd.Function):
         depth, n_skips = neuron.depth, neuron.n_skips
         saved = ctx.saved_tensors
         inputs, params = saved[:depth], saved[depth:]
-        weights, skip_w = params[:depth], params[2 * depth:2 * depth + n_skips]
+        weights, skip_w = params[:depth], params[2 * depth : 2 * depth + n_skips]
         g_w, g_b = [None] * depth, [None] * depth
         g_sw, g_sb = [None] * n_skips, [None] * n_skips
         g = grad.t().unsqueeze(-1).contiguous()  # d loss / d z of the last layer: (n_out, B, 1)
@@ -164,9 +164,9 @@ class SubNetworkNeurons(NeuronFunction):
         self.dims = [fan_in] + [self.width] * (self.depth - 1) + [1]
         self.weights, self.biases = nn.ParameterList(), nn.ParameterList()
         for l in range(self.depth):
-            w, b = _linear_init(n_out, self.dims[l + 1], self.dims[l])
+            w, bias = _linear_init(n_out, self.dims[l + 1], self.dims[l])
             self.weights.append(w)
-            self.biases.append(b)
+            self.biases.append(bias)
         # Skip b spans layers 2b and 2b+1: from dims[2b] to dims[2b+2].
         self.skip_weights, self.skip_biases = nn.ParameterList(), nn.ParameterList()
         if self.skip:
@@ -184,6 +184,13 @@ class SubNetworkNeurons(NeuronFunction):
     def n_skips(self) -> int:
         return len(self.skip_weights)
 
+    @torch.no_grad()
+    def fold_input_scale(self, scale: torch.Tensor) -> bool:
+        """The layers that read the F inputs (weight (n_out, d_out, F)) scale their columns."""
+        for w in [self.weights[0]] + ([self.skip_weights[0]] if self.n_skips else []):
+            w.mul_(scale[:, None, :].to(w.dtype))
+        return True
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if exact.active(self, x):
             return self._exact_forward(x)
@@ -196,7 +203,6 @@ class SubNetworkNeurons(NeuronFunction):
         out = _SubNetworks.apply(x, self, *params)
         return out[:rows] if rows < MIN_BMM_ROWS else out
 
-
     def _exact_forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, n_out, F) -> (B, n_out) with ``_exact`` arithmetic only (see the module docstring): the
         same function as the training path, summed in a fixed order, on feature-major activations
@@ -207,8 +213,9 @@ class SubNetworkNeurons(NeuronFunction):
             weight, bias, relu = self.weights[l], self.biases[l][:, :, None], l < self.depth - 1
             if l % 2 == 0 and l // 2 < self.n_skips:
                 b = l // 2
-                pending = exact.per_neuron_affine(h, self.skip_weights[b],
-                                                  (self.skip_biases[b] + self.biases[l + 1])[:, :, None])
+                pending = exact.per_neuron_affine(
+                    h, self.skip_weights[b], (self.skip_biases[b] + self.biases[l + 1])[:, :, None]
+                )
                 h = exact.per_neuron_affine(h, weight, bias, relu)
             elif pending is not None:
                 h, pending = exact.per_neuron_affine(h, weight, pending, relu), None
@@ -219,18 +226,21 @@ class SubNetworkNeurons(NeuronFunction):
 
 def build(params, n_inputs, n_classes, generator) -> LUTNetwork:
     width, depth, skip = int(params["hidden_width"]), int(params["hidden_depth"]), bool(params["skip"])
-    layers = build_layers(params, n_inputs, n_classes, generator,
-                          lambda p: SubNetworkNeurons(p.n_out, p.fan_in, width, depth, skip))
+    layers = build_layers(
+        params, n_inputs, n_classes, generator, lambda p: SubNetworkNeurons(p.n_out, p.fan_in, width, depth, skip)
+    )
     return LUTNetwork(n_inputs, params["input_bits"], layers)
 
 
-register_family(FamilySpec(
-    name="neuralut",
-    build=build,
-    knobs={
-        "hidden_width": Knob("int", 16, "width N of each neuron's hidden MLP"),
-        "hidden_depth": Knob("int", 4, "number L of linear layers in each neuron's MLP (F->N...->1)"),
-        "skip": Knob("bool", True, "linear skip connection around every two MLP layers"),
-    },
-    doc=__doc__.splitlines()[0],
-))
+register_family(
+    FamilySpec(
+        name="neuralut",
+        build=build,
+        knobs={
+            "hidden_width": Knob("int", 16, "width N of each neuron's hidden MLP"),
+            "hidden_depth": Knob("int", 4, "number L of linear layers in each neuron's MLP (F->N...->1)"),
+            "skip": Knob("bool", True, "linear skip connection around every two MLP layers"),
+        },
+        doc=__doc__.splitlines()[0],
+    )
+)

@@ -27,7 +27,8 @@ verbatim), ``support_fan_in`` / ``level_fan_ins`` (fan-in per tree level), ``sup
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -35,10 +36,10 @@ from torch import nn
 from lutsearch.models._base import LUTLayer, LUTNetwork, enumerate_codes, random_indices
 from lutsearch.models._connectivity import set_layer_indices
 from lutsearch.models._quant import make_act_quant, make_input_quant, quantize_with_codes
-from lutsearch.models._registry import FamilySpec, Knob, LayerPlan, register_family
+from lutsearch.models._registry import FamilySpec, Knob, LayerPlan, check_fan_in, layer_fan_in, register_family
 from lutsearch.models.neuralut import SubNetworkNeurons
 
-__all__ = ["NLANetwork", "DenseGroupingNet", "support_flags", "plan", "build"]
+__all__ = ["DenseGroupingNet", "NLANetwork", "build", "plan", "support_flags"]
 
 
 def support_flags(params: dict[str, Any], n_layers: int) -> list[int]:
@@ -66,18 +67,18 @@ def plan(params: dict[str, Any], n_inputs: int, n_classes: int) -> list[LayerPla
         if flags[i]:
             if level_fan_ins and level > len(level_fan_ins):
                 raise ValueError(f"nla: level_fan_ins {level_fan_ins} has no fan-in for tree level {level}")
-            fan_in = level_fan_ins[level - 1] if level_fan_ins else params["support_fan_in"]
+            fan_in = check_fan_in(
+                int(level_fan_ins[level - 1] if level_fan_ins else params["support_fan_in"]), n_in, i, "nla"
+            )
         else:
-            fan_in = params["input_fan_in"] if i == 0 else params["output_fan_in"] if last else params["fan_in"]
+            fan_in = layer_fan_in(params, i, len(widths), n_in, "nla")
         if last:
             out_bits, out_signed = params["output_bits"], True
         elif flags[i + 1]:
             out_bits, out_signed = params["support_bits"], True
         else:
             out_bits, out_signed = params["hidden_bits"], False
-        if fan_in > n_in:
-            raise ValueError(f"nla: layer {i}: fan-in {fan_in} exceeds its {n_in} inputs")
-        plans.append(LayerPlan(n_in, n_out, int(fan_in), in_bits, in_signed, out_bits, out_signed))
+        plans.append(LayerPlan(n_in, n_out, fan_in, in_bits, in_signed, out_bits, out_signed))
         n_in, in_bits, in_signed = n_out, out_bits, out_signed
     return plans
 
@@ -100,8 +101,9 @@ class _DenseLevel(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # Only the dense input matmuls (nearly all of the phase's work) may run in bfloat16; their
         # outputs return to float32, so the rest (node MLPs, batch-norm, quantizer) is unchanged.
-        with torch.autocast(x.device.type, dtype=self.matmul_dtype or torch.bfloat16,
-                            enabled=self.matmul_dtype is not None):
+        with torch.autocast(
+            x.device.type, dtype=self.matmul_dtype or torch.bfloat16, enabled=self.matmul_dtype is not None
+        ):
             h = self.fc1(x)
             r = self.res(x) if self.res is not None else None
         h, r = h.float(), (r.float() if r is not None else None)
@@ -135,8 +137,14 @@ class DenseGroupingNet(nn.Module):
         self.input_quant = make_input_quant(params["input_bits"])
         self.levels = nn.ModuleList(
             _DenseLevel(p, params["neuron_width"], params["neuron_depth"], params["skip"], params["batch_norm"])
-            for p in plans)
+            for p in plans
+        )
         self.lambda1, self.lambda2 = float(params["group_lambda1"]), float(params["group_lambda2"])
+
+    @property
+    def dense_levels(self) -> Sequence[_DenseLevel]:
+        """``levels``, typed: every level is a ``_DenseLevel``."""
+        return cast("Sequence[_DenseLevel]", self.levels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.input_quant(x)
@@ -145,17 +153,19 @@ class DenseGroupingNet(nn.Module):
         return x
 
     def set_matmul_dtype(self, dtype: torch.dtype | None) -> None:
-        for level in self.levels:
+        for level in self.dense_levels:
             level.matmul_dtype = dtype
 
     def group_regularizer(self) -> torch.Tensor:
-        norms = torch.cat([level.group_norms() for level in self.levels])
+        norms = torch.cat([level.group_norms() for level in self.dense_levels])
         return self.lambda1 * (torch.exp2(self.lambda2 * norms) - 1).sum()
 
     def grouping(self, fan_ins: list[int]) -> list[torch.Tensor]:
         """Per level, each node's top-F inputs (sorted), the learned tree wiring."""
-        return [torch.topk(level.importance(), f, dim=1).indices.sort(dim=1).values
-                for level, f in zip(self.levels, fan_ins)]
+        return [
+            torch.topk(level.importance(), f, dim=1).indices.sort(dim=1).values
+            for level, f in zip(self.dense_levels, fan_ins)
+        ]
 
 
 class _TableLookup(torch.autograd.Function):
@@ -203,7 +213,7 @@ def table_preactivation(layer: LUTLayer, x: torch.Tensor, codes: torch.Tensor, s
     grid = entries[:, None, :].expand(entries.shape[0], n, F).clone().requires_grad_(True)
     with torch.enable_grad():
         table = layer.neuron(grid)  # (A, n), graph to the neuron's weights
-        jac, = torch.autograd.grad(table.sum(), grid, retain_graph=True)  # (A, n, F): d table / d input
+        (jac,) = torch.autograd.grad(table.sum(), grid, retain_graph=True)  # (A, n, F): d table / d input
     return _TableLookup.apply(table, layer.gather(x), addr, jac)
 
 
@@ -245,7 +255,7 @@ class NLANetwork(LUTNetwork):
         if not self.table_training:
             return super().forward(x)
         x, codes, scale = quantize_with_codes(self.input_quant, x)
-        for i, layer in enumerate(self.layers):
+        for i, layer in enumerate(cast("Sequence[LUTLayer]", self.layers)):  # every layer a LUTLayer
             if self._use_table(layer, x.shape[0]):
                 pre = layer.normalize(table_preactivation(layer, x, codes, scale))
             else:
@@ -264,12 +274,15 @@ class NLANetwork(LUTNetwork):
         dense = DenseGroupingNet(self.plans, self.params).to(ctx.cfg.device)
         precision = prelude_precision(self.params["prelude_precision"], ctx.cfg.device)
         dense.set_matmul_dtype(torch.bfloat16 if precision == "bfloat16" else None)
-        result = ctx.fit(dense, epochs, extra_loss=dense.group_regularizer,
-                         lr=float(self.params["prelude_lr"]) or None)
-        for layer, idx in zip(self.layers, dense.grouping([p.fan_in for p in self.plans])):
+        result = ctx.fit(dense, epochs, extra_loss=dense.group_regularizer, lr=float(self.params["prelude_lr"]) or None)
+        for layer, idx in zip(cast("Sequence[LUTLayer]", self.layers), dense.grouping([p.fan_in for p in self.plans])):
             set_layer_indices(layer, idx)
-        self.grouping_history = {"val_acc": result.best_val_acc, "epochs": result.epochs_run,
-                                 "seconds": result.train_seconds, "precision": precision}
+        self.grouping_history = {
+            "val_acc": result.best_val_acc,
+            "epochs": result.epochs_run,
+            "seconds": result.train_seconds,
+            "precision": precision,
+        }
 
 
 def build(params, n_inputs, n_classes, generator) -> LUTNetwork:
@@ -281,7 +294,10 @@ def build(params, n_inputs, n_classes, generator) -> LUTNetwork:
         LUTLayer(
             SubNetworkNeurons(p.n_out, p.fan_in, width, depth, skip),
             random_indices(p.n_in, p.n_out, p.fan_in, generator),
-            in_bits=p.in_bits, in_signed=p.in_signed, out_bits=p.out_bits, out_signed=p.out_signed,
+            in_bits=p.in_bits,
+            in_signed=p.in_signed,
+            out_bits=p.out_bits,
+            out_signed=p.out_signed,
             batch_norm=params["batch_norm"],
         )
         for p in plans
@@ -289,28 +305,37 @@ def build(params, n_inputs, n_classes, generator) -> LUTNetwork:
     return NLANetwork(n_inputs, params, plans, layers)
 
 
-register_family(FamilySpec(
-    name="nla",
-    build=build,
-    plan=plan,
-    knobs={
-        "tree_depth": Knob("int", 2, "L-LUT levels per assembled neuron (layers grouped from the output)"),
-        "support_layers": Knob("int_list", (), "explicit 0/1 support flag per layer (overrides tree_depth)"),
-        "support_fan_in": Knob("int", 2, "fan-in of tree nodes above the leaf level"),
-        "level_fan_ins": Knob("int_list", (), "fan-in per tree level 1..depth-1 (overrides support_fan_in)"),
-        "support_bits": Knob("int", 3, "bits of the signed signals between tree levels"),
-        "neuron_width": Knob("int", 64, "hidden width N of each node's sub-network"),
-        "neuron_depth": Knob("int", 2, "linear layers per node sub-network (2 = F->N->1, the reference)"),
-        "skip": Knob("bool", True, "linear skip F->1 inside every node (the tree's residual path)"),
-        "prelude_epochs": Knob("int", 25, "epochs of the dense grouping phase (0 = random wiring)"),
-        "prelude_lr": Knob("float", 0.0, "learning rate of the grouping phase (0 = the training lr)"),
-        "prelude_precision": Knob("str", "auto", "arithmetic of the grouping phase: auto (bfloat16 where the "
-                                  "hardware has bfloat16 matmul units), float32, bfloat16",
-                                  choices=PRELUDE_PRECISIONS),
-        "group_lambda1": Knob("float", 1e-4, "lambda1 of the exponential group regularizer"),
-        "group_lambda2": Knob("float", 0.07, "lambda2 (exponent scale) of the group regularizer"),
-        "table_training": Knob("bool", True, "train small-table levels through their enumerated tables "
-                                              "(same values and gradients, less work)"),
-    },
-    doc=__doc__.splitlines()[0],
-))
+register_family(
+    FamilySpec(
+        name="nla",
+        build=build,
+        plan=plan,
+        knobs={
+            "tree_depth": Knob("int", 2, "L-LUT levels per assembled neuron (layers grouped from the output)"),
+            "support_layers": Knob("int_list", (), "explicit 0/1 support flag per layer (overrides tree_depth)"),
+            "support_fan_in": Knob("int", 2, "fan-in of tree nodes above the leaf level"),
+            "level_fan_ins": Knob("int_list", (), "fan-in per tree level 1..depth-1 (overrides support_fan_in)"),
+            "support_bits": Knob("int", 3, "bits of the signed signals between tree levels"),
+            "neuron_width": Knob("int", 64, "hidden width N of each node's sub-network"),
+            "neuron_depth": Knob("int", 2, "linear layers per node sub-network (2 = F->N->1, the reference)"),
+            "skip": Knob("bool", True, "linear skip F->1 inside every node (the tree's residual path)"),
+            "prelude_epochs": Knob("int", 25, "epochs of the dense grouping phase (0 = random wiring)"),
+            "prelude_lr": Knob("float", 0.0, "learning rate of the grouping phase (0 = the training lr)"),
+            "prelude_precision": Knob(
+                "str",
+                "auto",
+                "arithmetic of the grouping phase: auto (bfloat16 where the "
+                "hardware has bfloat16 matmul units), float32, bfloat16",
+                choices=PRELUDE_PRECISIONS,
+            ),
+            "group_lambda1": Knob("float", 1e-4, "lambda1 of the exponential group regularizer"),
+            "group_lambda2": Knob("float", 0.07, "lambda2 (exponent scale) of the group regularizer"),
+            "table_training": Knob(
+                "bool",
+                True,
+                "train small-table levels through their enumerated tables (same values and gradients, less work)",
+            ),
+        },
+        doc=__doc__.splitlines()[0],
+    )
+)

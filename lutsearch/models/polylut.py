@@ -15,9 +15,10 @@ batched matmul of the degree <= D-1 monomials with a matrix gathered from the we
 The exact path (evaluation: ``predict_codes`` and table enumeration) builds the same monomials
 (elementwise products, exact by construction) and contracts them with ``_exact`` arithmetic: the
 products ``w_m * mono_m`` added one monomial after another in the fixed monomial order, then the
-bias (``_exact.per_neuron_affine``: one native call where ``_native/exact.cpp`` is built). No BLAS call or ``sum`` decides the order, so the tables and the model agree on every CPU,
-BLAS, thread count and batch size (on an AVX2 CPU, MKL's batched matmul gave other float64 bits
-for other batch sizes). Tests check it across batch sizes and layouts, and golden table hashes.
+bias (``_exact.per_neuron_affine``: one native call where ``_native/exact.cpp`` is built). No BLAS
+call or ``sum`` decides the order, so the tables and the model agree on every CPU, BLAS, thread count
+and batch size (on an AVX2 CPU, MKL's batched matmul gave other float64 bits for other batch sizes).
+Tests check it across batch sizes and layouts, and golden table hashes.
 
 Training steps on CPU in float32 run a fused C++ kernel instead (``lutsearch.models._native.polynomial``:
 monomials of 16 samples at a time in L1, the backward recomputing them and differentiating through
@@ -104,7 +105,7 @@ def monomial_groups(fan_in: int, degree: int) -> torch.Tensor:
     return torch.tensor(rows, dtype=torch.int64).reshape(-1, 4)
 
 
-def _monomial_rows(x: torch.Tensor, neuron: "PolynomialNeurons") -> torch.Tensor:
+def _monomial_rows(x: torch.Tensor, neuron: PolynomialNeurons) -> torch.Tensor:
     """(B, n_out, F) -> (n_out, M, B): per group, one product of a prefix of the previous
     degree's block with the row x_j, written in place (constant row first)."""
     xt = x.permute(1, 2, 0).contiguous()  # (n_out, F, B)
@@ -129,7 +130,7 @@ def _contract(mono: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     if n_terms * MIN_BMM_ROWS < 400:
         total = mono[:, 0] * weight[:, :1]
         for m in range(1, n_terms):  # a loop over at most 6 monomials, never over neurons or samples
-            total += mono[:, m] * weight[:, m:m + 1]
+            total += mono[:, m] * weight[:, m : m + 1]
         return total
     cols = mono.shape[2]
     if cols < MIN_BMM_ROWS:
@@ -200,7 +201,7 @@ class _SpareBuffer:
     def give(self, buf: torch.Tensor) -> None:
         self.tensor = buf
 
-    def __deepcopy__(self, memo) -> "_SpareBuffer":
+    def __deepcopy__(self, memo) -> _SpareBuffer:
         return _SpareBuffer()
 
     def __reduce__(self):
@@ -211,6 +212,7 @@ class PolynomialNeurons(NeuronFunction):
     """``n_out`` independent degree-``degree`` polynomials of ``fan_in`` inputs each."""
 
     native_kernel = native_polynomial.KERNEL
+    exponents: torch.Tensor  # (n_terms, F) exponent of each input in each monomial
 
     def __init__(self, n_out: int, fan_in: int, degree: int) -> None:
         super().__init__(n_out, fan_in)
@@ -225,15 +227,25 @@ class PolynomialNeurons(NeuronFunction):
         # child[m', j] = index of monomial m' * x_j, for every monomial m' of degree <= D-1.
         n_lower = n_monomials(fan_in, self.degree - 1) if self.degree >= 1 else 0
         lookup = {tuple(e): k for k, e in enumerate(exps.tolist())}
-        child = [[lookup[tuple(e[:j] + [e[j] + 1] + e[j + 1:])] for j in range(fan_in)]
-                 for e in exps[:n_lower].tolist()]
-        self.register_buffer("child", torch.tensor(child, dtype=torch.int64).reshape(n_lower, fan_in),
-                             persistent=False)
+        child = [
+            [lookup[tuple(e[:j] + [e[j] + 1] + e[j + 1 :])] for j in range(fan_in)] for e in exps[:n_lower].tolist()
+        ]
+        self.register_buffer("child", torch.tensor(child, dtype=torch.int64).reshape(n_lower, fan_in), persistent=False)
         self.register_buffer("child_coef", (exps[:n_lower] + 1).to(torch.get_default_dtype()), persistent=False)
         # Same init as the reference (uniform +-1/sqrt(#monomials) weights, nn.Linear-style bias).
         bound = 1.0 / math.sqrt(self.n_terms)
         self.weight = nn.Parameter(torch.empty(n_out, self.n_terms).uniform_(-bound, bound))
         self.bias = nn.Parameter(torch.empty(n_out).uniform_(-bound, bound))
+
+    @torch.no_grad()
+    def fold_input_scale(self, scale: torch.Tensor) -> bool:
+        """Monomial m of exponents e: its coefficient times prod_j scale_j^e_j."""
+        w, exps = self.weight, self.exponents.to(self.weight.dtype)
+        factor = torch.ones_like(w)
+        for j in range(scale.shape[1]):  # F <= ~8 inputs, vectorized over neurons and monomials
+            factor.mul_(scale[:, j : j + 1].to(w.dtype) ** exps[:, j])
+        w.mul_(factor)
+        return True
 
     @property
     def enumeration_width(self) -> int:
@@ -265,14 +277,17 @@ def build(params, n_inputs, n_classes, generator) -> LUTNetwork:
     degree = int(params["degree"])
     if degree < 1:
         raise ValueError(f"polylut: degree must be >= 1, got {degree}")
-    layers = build_layers(params, n_inputs, n_classes, generator,
-                          lambda p: PolynomialNeurons(p.n_out, p.fan_in, degree))
+    layers = build_layers(
+        params, n_inputs, n_classes, generator, lambda p: PolynomialNeurons(p.n_out, p.fan_in, degree)
+    )
     return LUTNetwork(n_inputs, params["input_bits"], layers)
 
 
-register_family(FamilySpec(
-    name="polylut",
-    build=build,
-    knobs={"degree": Knob("int", 2, "maximum total degree D of each neuron's polynomial")},
-    doc=__doc__.splitlines()[0],
-))
+register_family(
+    FamilySpec(
+        name="polylut",
+        build=build,
+        knobs={"degree": Knob("int", 2, "maximum total degree D of each neuron's polynomial")},
+        doc=__doc__.splitlines()[0],
+    )
+)

@@ -30,22 +30,23 @@ bit for bit on every CPU; the popcounts are ordered adds of whole numbers.
 from __future__ import annotations
 
 import functools
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, cast
 
 import numpy as np
 import torch
 from torch import nn
 
 from lutsearch.models import _exact as exact
-from lutsearch.models._base import LayerHooks, LUTNetwork, enumerate_codes, random_indices
-from lutsearch.models._native import native_enabled
+from lutsearch.models._base import LayerHooks, LUTNetwork, WiredNodes, enumerate_codes, random_indices
 from lutsearch.models._native import layer as native_layer
+from lutsearch.models._native import native_enabled
 from lutsearch.models._native import polynomial as native_polynomial
 from lutsearch.models._quant import to_codes
-from lutsearch.models._registry import FamilySpec, Knob, LayerPlan, register_family
+from lutsearch.models._registry import FamilySpec, Knob, LayerPlan, layer_fan_in, register_family
 from lutsearch.tables import AdderLayer, TableLayer, TruthTableNetwork
 
-__all__ = ["WalshNodes", "WARPNetwork", "walsh_basis"]
+__all__ = ["WARPNetwork", "WalshNodes", "walsh_basis"]
 
 
 def walsh_basis(z: torch.Tensor) -> torch.Tensor:
@@ -55,7 +56,7 @@ def walsh_basis(z: torch.Tensor) -> torch.Tensor:
     is also the exact path's basis (``lutsearch.models._exact``)."""
     basis = torch.ones(*z.shape[:-1], 1, dtype=z.dtype, device=z.device)
     for j in range(z.shape[-1]):  # loop over the k inputs of a node (k <= 8): doubles the basis
-        basis = torch.cat([basis, basis * z[..., j:j + 1]], dim=-1)
+        basis = torch.cat([basis, basis * z[..., j : j + 1]], dim=-1)
     return basis
 
 
@@ -65,19 +66,19 @@ def _basis_rows(z: torch.Tensor) -> torch.Tensor:
     out = z.new_empty(n, 1 << m, batch)
     out[:, 0] = 1.0
     for j in range(m):
-        torch.mul(out[:, :1 << j], z[:, j:j + 1], out=out[:, 1 << j:2 << j])
+        torch.mul(out[:, : 1 << j], z[:, j : j + 1], out=out[:, 1 << j : 2 << j])
     return out
 
 
 def _basis_rows_backward(grad: torch.Tensor, basis: torch.Tensor, z: torch.Tensor, out: torch.Tensor) -> None:
     """d loss / d z into ``out`` (n, m, B) from d loss / d basis (n, 2^m, B); ``grad`` is overwritten."""
     for j in reversed(range(z.shape[1])):  # undo the doublings, last first
-        hi = grad[:, 1 << j:2 << j]
+        hi = grad[:, 1 << j : 2 << j]
         if j == 0:  # basis[:, 0] is 1
             out[:, 0].copy_(hi[:, 0])
             break
-        torch.sum(hi * basis[:, :1 << j], dim=1, out=out[:, j])
-        grad[:, :1 << j].addcmul_(hi, z[:, j:j + 1])
+        torch.sum(hi * basis[:, : 1 << j], dim=1, out=out[:, j])
+        grad[:, : 1 << j].addcmul_(hi, z[:, j : j + 1])
 
 
 @functools.lru_cache(maxsize=64)
@@ -127,7 +128,7 @@ class _WalshLayer(torch.autograd.Function):
             chain = [t]
             for j in reversed(range(k1, k)):  # contract psi's inputs, highest first
                 half = t.shape[1] // 2
-                t = torch.addcmul(t[:, :half], t[:, half:], zg[:, j:j + 1])
+                t = torch.addcmul(t[:, :half], t[:, half:], zg[:, j : j + 1])
                 chain.append(t)
             f = t.view(n, batch)
             saved = (zg, phi, *chain[:-1])
@@ -161,14 +162,13 @@ class _WalshLayer(torch.autograd.Function):
             half = t.shape[1] // 2
             if need_x:
                 torch.sum(g * t[:, half:], dim=1, out=gz[:, j])
-            g = torch.cat([g, g * zg[:, j:j + 1]], dim=1)
+            g = torch.cat([g, g * zg[:, j : j + 1]], dim=1)
         # g: d loss / d (C phi), (n, 2^k2, B)
         gc = torch.bmm(g, phi.transpose(1, 2)).view(n, 1 << k).mul_(ctx.scale)
         if need_x:
             gphi = torch.bmm(coeffs.view(n, g.shape[1], phi.shape[1]).transpose(1, 2), g)
             _basis_rows_backward(gphi, phi, zg[:, :k1], gz)
-            gx = gz.new_zeros(ctx.n_in, batch).index_add_(0, idx.reshape(-1), gz.view(n * k, batch),
-                                                          alpha=ctx.scale)
+            gx = gz.new_zeros(ctx.n_in, batch).index_add_(0, idx.reshape(-1), gz.view(n * k, batch), alpha=ctx.scale)
         return gx, gc, None, None, None, None
 
 
@@ -178,7 +178,7 @@ def logistic_noise(rows: int, batch: int, dtype: torch.dtype, device: torch.devi
     work per sample (drawing the noise was a fifth of a WARP training step). The noise is cut at
     +-11.8 (``logit(2^-17)``: a 2^-16 tail per draw) and its quantiles are 2^-16 apart."""
     n = rows * batch
-    words = torch.randint(-2**63, 2**63 - 1, ((n + 3) // 4,), dtype=torch.int64, device=device)
+    words = torch.randint(-(2**63), 2**63 - 1, ((n + 3) // 4,), dtype=torch.int64, device=device)
     k = words.view(torch.int16)[:n].view(rows, batch)
     return k.to(dtype).add_(32768.5).mul_(1.0 / 65536).logit_()
 
@@ -251,12 +251,25 @@ def _layer_args(z: torch.Tensor, idx: torch.Tensor, pre: torch.Tensor) -> native
     z (n_in, B), node i reading rows ``idx[i]``, pre (n, B); input gradients feature-major (n, F, B)."""
     n, k = idx.shape
     n_in, batch = z.shape
-    return native_layer.LayerArgs(n=n, F=k, B=batch, n_in=n_in, x=z.data_ptr(), idx=idx.data_ptr(), xr=batch, xs=1,
-                                  pre=pre.data_ptr(), gr=batch, gs=1)
+    return native_layer.LayerArgs(
+        n=n,
+        F=k,
+        B=batch,
+        n_in=n_in,
+        x=z.data_ptr(),
+        idx=idx.data_ptr(),
+        xr=batch,
+        xs=1,
+        pre=pre.data_ptr(),
+        gr=batch,
+        gs=1,
+    )
 
 
-class WalshNodes(LayerHooks, nn.Module):
+class WalshNodes(WiredNodes, LayerHooks, nn.Module):
     """``n`` WARP nodes of ``k`` inputs each, reading ``indices`` (n, k) of the previous layer."""
+
+    indices: torch.Tensor  # registered buffer
 
     def __init__(self, indices: torch.Tensor, tau: float, gumbel: bool, residual_init: float) -> None:
         super().__init__()
@@ -266,14 +279,6 @@ class WalshNodes(LayerHooks, nn.Module):
         coeffs = torch.randn(n, 1 << k) * 0.1
         coeffs[:, 1] += residual_init  # S = {input 0}: the node starts as a copy of its first input
         self.coeffs = nn.Parameter(coeffs)
-
-    @property
-    def n_out(self) -> int:
-        return self.indices.shape[0]
-
-    @property
-    def fan_in(self) -> int:
-        return self.indices.shape[1]
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         """(B, n, k) inputs in [0, 1] -> (B, n) Walsh expansion. In evaluation (the exact path) with
@@ -289,8 +294,11 @@ class WalshNodes(LayerHooks, nn.Module):
         and ``LUTSEARCH_NATIVE`` is not ``torch``/``0``. Not the per-shape measured choice of
         ``_native/choice.py`` (that times PolyLUT's own neurons): the kernel was 1.5-2x faster than
         ``_WalshLayer`` here (AMD EPYC Zen 4, fan-in 4 and 6)."""
-        return torch.is_grad_enabled() and native_enabled() and \
-            native_polynomial.KERNEL.capable(_WalshPolynomial(self.coeffs, self.fan_in), z)
+        return (
+            torch.is_grad_enabled()
+            and native_enabled()
+            and native_polynomial.KERNEL.capable(_WalshPolynomial(self.coeffs, self.fan_in), z)
+        )
 
     def noise(self, batch: int, device: torch.device | str = "cpu") -> torch.Tensor | None:
         """Logistic noise (n, B) of the Gumbel-sigmoid (the difference of two Gumbels), or None."""
@@ -298,7 +306,7 @@ class WalshNodes(LayerHooks, nn.Module):
             return None
         return logistic_noise(self.n_out, batch, self.coeffs.dtype, device)
 
-    def native_forward(self, z: torch.Tensor, noise: torch.Tensor | None | bool = True) -> torch.Tensor:
+    def native_forward(self, z: torch.Tensor, noise: torch.Tensor | bool | None = True) -> torch.Tensor:
         """Training step on feature-major signed inputs (n_in, B) -> signed outputs (n, B) by the PolyLUT
         kernel (``_WalshNative``); ``train_forward`` is the same step in PyTorch. ``noise``: True draws
         it here, else the (n, B) noise already divided by ``2 tau``, or None."""
@@ -308,8 +316,9 @@ class WalshNodes(LayerHooks, nn.Module):
             noise = None if noise is None else noise.mul_(scale)
         return _WalshNative.apply(z, self.coeffs, self.indices, noise, scale)
 
-    def train_forward(self, z: torch.Tensor, binary: bool = False,
-                      noise: torch.Tensor | None | bool = True) -> torch.Tensor:
+    def train_forward(
+        self, z: torch.Tensor, binary: bool = False, noise: torch.Tensor | bool | None = True
+    ) -> torch.Tensor:
         """Training step on feature-major signed inputs ``2 p - 1`` (n_in, B) -> signed outputs
         ``2 q - 1`` (n, B), q the Gumbel-sigmoid outputs. ``binary``: the inputs are 0/1 bits instead
         (float or uint8: the first layer's; read as tables, no input gradient then). ``noise`` as in
@@ -353,11 +362,17 @@ def thermometer(codes: torch.Tensor, bits: int) -> torch.Tensor:
 
 
 class WARPNetwork(LUTNetwork):
-    def __init__(self, n_inputs: int, input_bits: int, layers: list[WalshNodes], n_classes: int,
-                 group_tau: float) -> None:
+    def __init__(
+        self, n_inputs: int, input_bits: int, layers: list[WalshNodes], n_classes: int, group_tau: float
+    ) -> None:
         super().__init__(n_inputs, input_bits, layers)
         self.n_classes, self.group_tau = int(n_classes), float(group_tau)
         self.group_size = layers[-1].n_out // n_classes
+
+    @property
+    def walsh_layers(self) -> Sequence[WalshNodes]:
+        """``layers``, typed: every layer is a ``WalshNodes``."""
+        return cast("Sequence[WalshNodes]", self.layers)
 
     def _bits_in(self, codes: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
         return thermometer(codes, self.input_bits).to(dtype) if self.input_bits > 1 else codes.to(dtype)
@@ -367,29 +382,30 @@ class WARPNetwork(LUTNetwork):
         the layers feature-major (``WalshNodes.train_forward``); evaluation reads each node's hard
         table and counts with ``_exact`` adds (whole numbers: exact in any order, but no reduction)."""
         if self.training:
-            if all(layer.native_ok(x) for layer in self.layers[1:]):
+            layers = self.walsh_layers
+            if all(layer.native_ok(x) for layer in layers[1:]):
                 # every layer's noise drawn up front, in one call (PyTorch ops between kernel calls
                 # share the cores with the kernels' helper threads), the first layer's bits as tables
                 # (cheaper than any expansion), then the kernel
                 noise = self._noise(x.shape[0], x.device)
-                h = self.layers[0].train_forward(x.t().to(torch.uint8).contiguous(), True, noise[0])
-                for layer, nz in zip(self.layers[1:], noise[1:]):
+                h = layers[0].train_forward(x.t().to(torch.uint8).contiguous(), True, noise[0])
+                for layer, nz in zip(layers[1:], noise[1:]):
                     h = layer.native_forward(h, None if nz is None else nz.mul_(0.5 / layer.tau))
             else:
                 h = x.t().contiguous()  # 0/1 bits: the first layer reads them as tables
-                for i, layer in enumerate(self.layers):
+                for i, layer in enumerate(layers):
                     h = layer.train_forward(h, binary=i == 0)  # signed: 2 q - 1
             return h.view(self.n_classes, self.group_size, -1).sum(1).t().add(self.group_size).mul(0.5)
-        for layer in self.layers:
+        for layer in self.walsh_layers:
             x = layer(x)
         return exact.ordered_sum(x.reshape(x.shape[0], self.n_classes, self.group_size))
 
     def _noise(self, batch: int, device: torch.device | str) -> list[torch.Tensor | None]:
         """Every layer's Gumbel noise (``WalshNodes.noise``), one draw for all layers."""
-        sizes = [layer.n_out if layer.gumbel else 0 for layer in self.layers]
+        sizes = [layer.n_out if layer.gumbel else 0 for layer in self.walsh_layers]
         if not any(sizes):
             return [None] * len(sizes)
-        flat = logistic_noise(sum(sizes), batch, self.layers[0].coeffs.dtype, device)
+        flat = logistic_noise(sum(sizes), batch, self.walsh_layers[0].coeffs.dtype, device)
         return [part if n else None for part, n in zip(flat.split(sizes), sizes)]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -405,20 +421,22 @@ class WARPNetwork(LUTNetwork):
 
     def output_quant_slot(self) -> None:
         """Popcount logits have no quantizer: every member's codes are already on one scale."""
-        return None
 
     @property
     def n_outputs(self) -> int:
         return self.n_classes
 
     def max_address_bits(self) -> int:
-        return max([self.input_bits] + [layer.fan_in for layer in self.layers])
+        return max([self.input_bits] + [layer.fan_in for layer in self.walsh_layers])
 
     @torch.no_grad()
     def predict_codes(self, codes: np.ndarray, batch_size: int = 8192) -> np.ndarray:
-        with self.exact() as twin:
-            outs = [twin._group_counts(twin._bits_in(torch.as_tensor(codes[s:s + batch_size]), torch.float64))
-                    for s in range(0, len(codes), batch_size)]
+        with self.exact() as exact_twin:
+            twin = cast(WARPNetwork, exact_twin)
+            outs = [
+                twin._group_counts(twin._bits_in(torch.as_tensor(codes[s : s + batch_size]), torch.float64))
+                for s in range(0, len(codes), batch_size)
+            ]
         if not outs:
             return np.zeros((0, self.n_classes), dtype=np.int64)
         return torch.cat(outs).round().to(torch.int64).numpy()
@@ -429,23 +447,44 @@ class WARPNetwork(LUTNetwork):
         if self.input_bits > 1:
             levels = (1 << self.input_bits) - 1
             codes = np.arange(1 << self.input_bits)
-            layers.append(TableLayer(
-                indices=np.repeat(np.arange(self.n_inputs), levels)[:, None],
-                tables=np.tile((codes[None, :] > np.arange(levels)[:, None]).astype(np.int64), (self.n_inputs, 1)),
-                in_bits=self.input_bits, out_bits=1, name="thermometer",
-            ))
-        with self.exact() as twin:
-            for i, layer in enumerate(twin.layers):
-                layers.append(TableLayer(indices=layer.indices.numpy(), tables=layer.truth_tables(),
-                                         in_bits=1, out_bits=1, name=f"layer{i}"))
+            layers.append(
+                TableLayer(
+                    indices=np.repeat(np.arange(self.n_inputs), levels)[:, None],
+                    tables=np.tile((codes[None, :] > np.arange(levels)[:, None]).astype(np.int64), (self.n_inputs, 1)),
+                    in_bits=self.input_bits,
+                    out_bits=1,
+                    name="thermometer",
+                )
+            )
+        with self.exact() as exact_twin:
+            for i, layer in enumerate(cast(WARPNetwork, exact_twin).walsh_layers):
+                layers.append(
+                    TableLayer(
+                        indices=layer.indices.numpy(),
+                        tables=layer.truth_tables(),
+                        in_bits=1,
+                        out_bits=1,
+                        name=f"layer{i}",
+                    )
+                )
         g = self.group_size
-        layers.append(AdderLayer(
-            indices=np.arange(self.n_classes * g).reshape(self.n_classes, g),
-            mask=np.ones((self.n_classes, g), dtype=bool),
-            in_bits=1, out_bits=self.output_code_bits(), in_signed=False, out_signed=False, name="popcount",
-        ))
-        return TruthTableNetwork(n_inputs=self.n_inputs, input_bits=self.input_bits, layers=layers,
-                                 meta={"family": self.family, "config": self.config, **(meta or {})})
+        layers.append(
+            AdderLayer(
+                indices=np.arange(self.n_classes * g).reshape(self.n_classes, g),
+                mask=np.ones((self.n_classes, g), dtype=bool),
+                in_bits=1,
+                out_bits=self.output_code_bits(),
+                in_signed=False,
+                out_signed=False,
+                name="popcount",
+            )
+        )
+        return TruthTableNetwork(
+            n_inputs=self.n_inputs,
+            input_bits=self.input_bits,
+            layers=layers,
+            meta={"family": self.family, "config": self.config, **(meta or {})},
+        )
 
 
 # ---------------------------------------------------------------------- registration
@@ -457,11 +496,9 @@ def plan(params: dict[str, Any], n_inputs: int, n_classes: int) -> list[LayerPla
         n_in = n_inputs * ((1 << b) - 1)
     widths = list(params["widths"]) + [n_classes * params["group_size"]]
     for i, n_out in enumerate(widths):
-        k = params["input_fan_in"] if i == 0 else params["output_fan_in"] if i == len(widths) - 1 else params["fan_in"]
-        if k > n_in:
-            raise ValueError(f"warp layer {i}: fan-in {k} exceeds its {n_in} inputs")
+        k = layer_fan_in(params, i, len(widths), n_in, "warp")
         if k > 8:
-            raise ValueError(f"warp layer {i}: {2 ** k} Walsh coefficients per node is beyond this family (k <= 8)")
+            raise ValueError(f"warp layer {i}: {2**k} Walsh coefficients per node is beyond this family (k <= 8)")
         plans.append(LayerPlan(n_in, n_out, k, 1, False, 1, False))
         n_in = n_out
     return plans
@@ -469,28 +506,36 @@ def plan(params: dict[str, Any], n_inputs: int, n_classes: int) -> list[LayerPla
 
 def build(params, n_inputs, n_classes, generator) -> WARPNetwork:
     layers = [
-        WalshNodes(random_indices(p.n_in, p.n_out, p.fan_in, generator), params["tau"], params["gumbel"],
-                   params["residual_init"])
-        for p in plan(params, n_inputs, n_classes) if p.in_bits == 1
+        WalshNodes(
+            random_indices(p.n_in, p.n_out, p.fan_in, generator),
+            params["tau"],
+            params["gumbel"],
+            params["residual_init"],
+        )
+        for p in plan(params, n_inputs, n_classes)
+        if p.in_bits == 1
     ]
     return WARPNetwork(n_inputs, params["input_bits"], layers, n_classes, params["group_tau"])
 
 
-register_family(FamilySpec(
-    name="warp",
-    build=build,
-    knobs={
-        "input_bits": Knob("int", 2, "bits per input feature, thermometer-coded into 2^b - 1 binary inputs"),
-        "hidden_bits": Knob("int", 1, "node outputs are Boolean", choices=(1,)),
-        "output_bits": Knob("int", 1, "output nodes are Boolean (their per-class popcount is the logit)",
-                            choices=(1,)),
-        "batch_norm": Knob("bool", False, "unused: Boolean nodes have no batch-norm", choices=(False,)),
-        "group_size": Knob("int", 16, "output nodes per class (popcount width)"),
-        "group_tau": Knob("float", 2.0, "training logits = popcount / group_tau"),
-        "tau": Knob("float", 1.0, "Gumbel-sigmoid temperature"),
-        "gumbel": Knob("bool", True, "add logistic (Gumbel-difference) noise to node logits in training"),
-        "residual_init": Knob("float", 1.0, "initial coefficient of the first input (node starts as a wire)"),
-    },
-    doc=__doc__.splitlines()[0],
-    plan=plan,
-))
+register_family(
+    FamilySpec(
+        name="warp",
+        build=build,
+        knobs={
+            "input_bits": Knob("int", 2, "bits per input feature, thermometer-coded into 2^b - 1 binary inputs"),
+            "hidden_bits": Knob("int", 1, "node outputs are Boolean", choices=(1,)),
+            "output_bits": Knob(
+                "int", 1, "output nodes are Boolean (their per-class popcount is the logit)", choices=(1,)
+            ),
+            "batch_norm": Knob("bool", False, "unused: Boolean nodes have no batch-norm", choices=(False,)),
+            "group_size": Knob("int", 16, "output nodes per class (popcount width)"),
+            "group_tau": Knob("float", 2.0, "training logits = popcount / group_tau"),
+            "tau": Knob("float", 1.0, "Gumbel-sigmoid temperature"),
+            "gumbel": Knob("bool", True, "add logistic (Gumbel-difference) noise to node logits in training"),
+            "residual_init": Knob("float", 1.0, "initial coefficient of the first input (node starts as a wire)"),
+        },
+        doc=__doc__.splitlines()[0],
+        plan=plan,
+    )
+)

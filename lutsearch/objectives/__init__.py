@@ -15,6 +15,12 @@ from lutsearch.objectives._registry import (
 discover(__name__)
 
 __all__ = [
-    "OBJECTIVES", "EvalContext", "ObjectiveSpec", "evaluate_objective", "get_objective", "load_plugin",
-    "objective_names", "register_objective",
+    "OBJECTIVES",
+    "EvalContext",
+    "ObjectiveSpec",
+    "evaluate_objective",
+    "get_objective",
+    "load_plugin",
+    "objective_names",
+    "register_objective",
 ]

@@ -13,21 +13,22 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from lutsearch._registry import Registry
 from lutsearch.tables import TruthTableNetwork
 
 __all__ = [
+    "OBJECTIVES",
     "EvalContext",
     "ObjectiveSpec",
-    "OBJECTIVES",
-    "register_objective",
-    "get_objective",
-    "objective_names",
     "evaluate_objective",
+    "get_objective",
     "load_plugin",
+    "objective_names",
+    "register_objective",
 ]
 
 
@@ -67,8 +68,9 @@ class _ObjectiveRegistry(Registry[ObjectiveSpec]):
         return _OBJECTIVES  # looked up on each call, so a test may swap in a copy
 
 
-OBJECTIVES: Registry[ObjectiveSpec] = _ObjectiveRegistry("objective", package="lutsearch.objectives",
-                                                         group="lutsearch.objectives")
+OBJECTIVES: Registry[ObjectiveSpec] = _ObjectiveRegistry(
+    "objective", package="lutsearch.objectives", group="lutsearch.objectives"
+)
 
 
 def register_objective(
@@ -91,8 +93,13 @@ def register_objective(
         raise ValueError(f"objective {name!r} registered with two directions")
     backends = {**spec.backends, backend: fn}
     default_backend = backend if default else spec.default_backend
-    OBJECTIVES.register(name, dataclasses.replace(spec, backends=backends, default_backend=default_backend,
-                                                  doc=spec.doc or doc, unit=spec.unit or unit), replace=True)
+    OBJECTIVES.register(
+        name,
+        dataclasses.replace(
+            spec, backends=backends, default_backend=default_backend, doc=spec.doc or doc, unit=spec.unit or unit
+        ),
+        replace=True,
+    )
 
 
 def objective_names() -> list[str]:
@@ -127,7 +134,7 @@ def load_plugin(path: str | Path) -> None:
         raise FileNotFoundError(f"objective plugin {path} does not exist")
     module_name = f"lutsearch_plugin_{path.stem}_{abs(hash(str(path.resolve()))) % 10**8}"
     spec = importlib.util.spec_from_file_location(module_name, path)
+    assert spec is not None and spec.loader is not None  # a Python file that exists has both
     module = importlib.util.module_from_spec(spec)
-    assert spec.loader is not None
     spec.loader.exec_module(module)
     _LOADED_PLUGINS.add(path)

@@ -26,9 +26,29 @@ def analytic_depth(network: TruthTableNetwork) -> float:
     return float(depth)
 
 
-register_objective("accuracy", "maximize", "data", lambda ctx, **_: ctx.metrics["val_acc"], default=True,
-                   doc="validation accuracy of the exact (truth-table) model")
-register_objective("luts", "minimize", "analytic", lambda ctx, **_: network_luts(ctx.network), default=True,
-                   doc="6-input LUTs", unit="LUT")
-register_objective("depth", "minimize", "analytic", lambda ctx, **_: analytic_depth(ctx.network), default=True,
-                   doc="logic depth in L-LUT layers", unit="layers")
+register_objective(
+    "accuracy",
+    "maximize",
+    "data",
+    lambda ctx, **_: ctx.metrics["val_acc"],
+    default=True,
+    doc="validation accuracy of the exact (truth-table) model",
+)
+register_objective(
+    "luts",
+    "minimize",
+    "analytic",
+    lambda ctx, **_: network_luts(ctx.network),
+    default=True,
+    doc="6-input LUTs",
+    unit="LUT",
+)
+register_objective(
+    "depth",
+    "minimize",
+    "analytic",
+    lambda ctx, **_: analytic_depth(ctx.network),
+    default=True,
+    doc="logic depth in L-LUT layers",
+    unit="layers",
+)

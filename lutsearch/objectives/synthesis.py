@@ -28,15 +28,15 @@ in a ``CostBackend`` and registered in ``COST_BACKENDS``.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
-from typing import Any, Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from lutsearch.hw import timing
 from lutsearch.hw.backends import COST_BACKENDS, CostBackend
 from lutsearch.hw.report import HardwareReport
 from lutsearch.objectives._registry import EvalContext, register_objective
 
-__all__ = ["hardware_report", "register_hw_backend", "HW_BACKENDS"]
+__all__ = ["HW_BACKENDS", "hardware_report", "register_hw_backend"]
 
 # the functions given to register_hw_backend (kept for compatibility; COST_BACKENDS is the registry)
 HW_BACKENDS: dict[str, Callable[..., HardwareReport | Mapping[str, Any]]] = {}
@@ -67,38 +67,55 @@ def hardware_report(ctx: EvalContext, via: str = "synthesis", **options: Any) ->
             report = HardwareReport.coerce(backend.estimate(ctx.network, **options), backend=via)
         if backend.report_file and ctx.workdir is not None:
             ctx.workdir.mkdir(parents=True, exist_ok=True)
-            (ctx.workdir / backend.report_file).write_text(json.dumps(report.to_dict(), indent=2, sort_keys=True,
-                                                                      default=str))
+            (ctx.workdir / backend.report_file).write_text(
+                json.dumps(report.to_dict(), indent=2, sort_keys=True, default=str)
+            )
         ctx.cache[key] = report
     return ctx.cache[key]
 
 
+def _total_depth(report: HardwareReport) -> float:
+    assert report.total_depth is not None  # HardwareReport fills it in when a backend leaves it out
+    return report.total_depth
+
+
 _METRICS: dict[str, tuple[str, Callable[[HardwareReport], float], str, str]] = {
     "luts": ("minimize", lambda r: r.luts, "6-input LUTs", "LUT"),
-    "lut_depth": ("minimize", lambda r: r.total_depth, "LUT levels through the network", "levels"),
-    "latency_ns": ("minimize", lambda r: timing.latency_ns(r.stage_depths),
-                   "pipeline stages x clock period (UltraScale+ delay model)", "ns"),
-    "fmax_mhz": ("maximize", lambda r: timing.fmax_mhz(r.stage_depths),
-                 "maximum clock frequency of the slowest pipeline stage", "MHz"),
+    "lut_depth": ("minimize", _total_depth, "LUT levels through the network", "levels"),
+    "latency_ns": (
+        "minimize",
+        lambda r: timing.latency_ns(r.stage_depths),
+        "pipeline stages x clock period (UltraScale+ delay model)",
+        "ns",
+    ),
+    "fmax_mhz": (
+        "maximize",
+        lambda r: timing.fmax_mhz(r.stage_depths),
+        "maximum clock frequency of the slowest pipeline stage",
+        "MHz",
+    ),
 }
 
 
 def _adapter(metric: Callable[[HardwareReport], float], via: str) -> Callable[..., float]:
     def fn(ctx: EvalContext, **options: Any) -> float:
         return float(metric(hardware_report(ctx, via, **options)))
+
     return fn
 
 
-def _register_objectives(via: str, _backend: CostBackend | None = None, *, default: bool = False,
-                         timing_only: bool = False) -> None:
+def _register_objectives(
+    via: str, _backend: CostBackend | None = None, *, default: bool = False, timing_only: bool = False
+) -> None:
     for name, (direction, metric, doc, unit) in _METRICS.items():
         if timing_only and name == "luts":
             continue
         register_objective(name, direction, via, _adapter(metric, via), default=default, doc=doc, unit=unit)
 
 
-def register_hw_backend(name: str, fn: Callable[..., HardwareReport | Mapping[str, Any]], *,
-                        default_for_timing: bool = False) -> None:
+def register_hw_backend(
+    name: str, fn: Callable[..., HardwareReport | Mapping[str, Any]], *, default_for_timing: bool = False
+) -> None:
     """Compatibility wrapper: register ``fn(ctx, **options)`` as cost backend ``name`` (it then serves luts,
     lut_depth, latency_ns and fmax_mhz); ``default_for_timing`` makes it the default of the last three."""
     HW_BACKENDS[name] = fn

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Callable, Hashable
 from pathlib import Path
-from typing import Any, Callable, Hashable
+from typing import Any
 
 import optuna
 from optuna.trial import TrialState
@@ -21,7 +22,7 @@ from lutsearch.search._study import StudyHandle, count_done, open_study, recover
 from lutsearch.space import SearchSpace
 from lutsearch.trial import TrialResult
 
-__all__ = ["RunOptions", "RunSummary", "run_study", "prune_reason"]
+__all__ = ["RunOptions", "RunSummary", "prune_reason", "run_study"]
 
 
 @dataclasses.dataclass
@@ -92,10 +93,83 @@ def _tell(study: optuna.Study, space: SearchSpace, trial: optuna.Trial, result: 
     return TrialState.COMPLETE
 
 
+_EventSink = Callable[[str, optuna.Study, dict[str, Any]], None]
+
+
+@dataclasses.dataclass
+class _Dispatcher:
+    """The driver loop's state and steps: ask the study for trials, prune or submit them, tell it the results.
+
+    ``driver_seconds`` adds up the time spent outside trials; ``trial_seconds`` the trials' own wall time.
+    """
+
+    study: optuna.Study
+    space: SearchSpace
+    study_dir: Path
+    executor: BaseExecutor
+    emit: _EventSink
+    n_features: int
+    n_classes: int
+    in_flight: dict[Hashable, tuple[optuna.Trial, float]] = dataclasses.field(default_factory=dict)
+    driver_seconds: float = 0.0
+    trial_seconds: float = 0.0
+
+    def fill(self, workers: int, target: int) -> None:
+        """Start trials until ``workers`` are in flight or the finished and running ones reach ``target``."""
+        t_drv = time.perf_counter()
+        done = count_done(self.study)
+        while len(self.in_flight) < max(1, workers) and done + len(self.in_flight) < target:
+            trial = self.study.ask()
+            config = _trial_config(self.space, self.space.sample(trial), trial.number)
+            reason = prune_reason(self.space, config, self.n_features, self.n_classes)
+            if reason is not None:
+                self._prune(trial, reason)
+                done += 1
+                continue
+            artifact_dir = (self.study_dir / "trials" / str(trial.number)).resolve()
+            trial.set_user_attr("artifact_dir", str(artifact_dir))
+            t_submit = time.perf_counter()
+            self.driver_seconds += t_submit - t_drv
+            handle = self.executor.submit(config, str(artifact_dir))
+            t_drv = time.perf_counter()
+            self.in_flight[handle] = (trial, t_submit)
+            self.emit("started", self.study, {"number": trial.number, "running": len(self.in_flight)})
+        self.driver_seconds += time.perf_counter() - t_drv
+
+    def _prune(self, trial: optuna.Trial, reason: str) -> None:
+        trial.set_user_attr("prune_reason", reason)
+        self.study.tell(trial, state=TrialState.PRUNED)
+        self.emit("pruned", self.study, {"number": trial.number, "reason": reason})
+
+    def collect(self) -> None:
+        """Wait until at least one running trial finishes; tell the study the results."""
+        for handle, result in self.executor.wait(list(self.in_flight)):
+            t_tell = time.perf_counter()
+            trial, _ = self.in_flight.pop(handle)
+            self.trial_seconds += float(result.seconds)
+            state = _tell(self.study, self.space, trial, result)
+            self.driver_seconds += time.perf_counter() - t_tell
+            self.emit(
+                "finished",
+                self.study,
+                {"number": trial.number, "state": state.name, "running": len(self.in_flight), "error": result.error},
+            )
+
+
+def _executor_for(options: RunOptions) -> BaseExecutor:
+    return make_executor(
+        options.executor,
+        ray_address=options.ray_address,
+        cpus_per_trial=options.cpus_per_trial,
+        gpus_per_trial=options.gpus_per_trial,
+        workers=options.workers,
+    )
+
+
 def run_study(
     space: SearchSpace,
     options: RunOptions,
-    on_event: Callable[[str, optuna.Study, dict[str, Any]], None] | None = None,
+    on_event: _EventSink | None = None,
     executor: BaseExecutor | None = None,
 ) -> RunSummary:
     """Run (or resume) the study until it holds ``options.trials`` finished trials."""
@@ -111,56 +185,40 @@ def run_study(
     data = load_trial_dataset(space.dataset)
     emit = on_event or (lambda *_: None)
     own_executor = executor is None
-    executor = executor or make_executor(options.executor, ray_address=options.ray_address,
-                                         cpus_per_trial=options.cpus_per_trial,
-                                         gpus_per_trial=options.gpus_per_trial, workers=options.workers)
-    emit("start", study, {"target": options.trials, "recovered": recovered, "executor": executor.description,
-                          "dataset": data.describe()})
-    in_flight: dict[Hashable, tuple[optuna.Trial, float]] = {}
-    trial_seconds = 0.0
-    driver_seconds = 0.0
+    executor = executor or _executor_for(options)
+    emit(
+        "start",
+        study,
+        {
+            "target": options.trials,
+            "recovered": recovered,
+            "executor": executor.description,
+            "dataset": data.describe(),
+        },
+    )
+    loop = _Dispatcher(study, space, handle.study_dir, executor, emit, data.n_features, data.n_classes)
     try:
         while True:
-            t_drv = time.perf_counter()
-            done = count_done(study)
-            while len(in_flight) < max(1, options.workers) and done + len(in_flight) < options.trials:
-                trial = study.ask()
-                config = _trial_config(space, space.sample(trial), trial.number)
-                reason = prune_reason(space, config, data.n_features, data.n_classes)
-                if reason is not None:
-                    trial.set_user_attr("prune_reason", reason)
-                    study.tell(trial, state=TrialState.PRUNED)
-                    emit("pruned", study, {"number": trial.number, "reason": reason})
-                    done += 1
-                    continue
-                artifact_dir = (handle.study_dir / "trials" / str(trial.number)).resolve()
-                trial.set_user_attr("artifact_dir", str(artifact_dir))
-                t_submit = time.perf_counter()
-                driver_seconds += t_submit - t_drv
-                handle_ = executor.submit(config, str(artifact_dir))
-                t_drv = time.perf_counter()
-                in_flight[handle_] = (trial, t_submit)
-                emit("started", study, {"number": trial.number, "running": len(in_flight)})
-            driver_seconds += time.perf_counter() - t_drv
-            if not in_flight:
+            loop.fill(options.workers, options.trials)
+            if not loop.in_flight:
                 break
-            for handle_, result in executor.wait(list(in_flight)):
-                t_tell = time.perf_counter()
-                trial, _ = in_flight.pop(handle_)
-                trial_seconds += float(result.seconds)
-                state = _tell(study, space, trial, result)
-                driver_seconds += time.perf_counter() - t_tell
-                emit("finished", study, {"number": trial.number, "state": state.name, "running": len(in_flight),
-                                         "error": result.error})
+            loop.collect()
     except BaseException:
         # Ctrl-C or an error in the driver: the running trials are stopped, recorded FAIL and re-queued.
-        executor.cancel(list(in_flight))
+        executor.cancel(list(loop.in_flight))
         recover_interrupted(study, space.retries)
         raise
     finally:
         if own_executor:
             executor.shutdown()
-    summary = RunSummary(handle, count_done(study), options.trials, recovered, time.perf_counter() - t0,
-                         driver_seconds, trial_seconds)
+    summary = RunSummary(
+        handle,
+        count_done(study),
+        options.trials,
+        recovered,
+        time.perf_counter() - t0,
+        loop.driver_seconds,
+        loop.trial_seconds,
+    )
     emit("end", study, {"summary": summary})
     return summary

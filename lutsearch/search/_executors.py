@@ -10,7 +10,8 @@ from __future__ import annotations
 import math
 import os
 import socket
-from typing import Any, Hashable
+from collections.abc import Hashable
+from typing import Any
 
 from lutsearch.trial import TrialResult, run_trial
 
@@ -66,8 +67,14 @@ class InProcessExecutor(BaseExecutor):
 class RayExecutor(BaseExecutor):
     """Each trial is a Ray task with its own CPU/GPU resources; a worker that dies is retried once."""
 
-    def __init__(self, address: str | None = None, cpus_per_trial: float = 1.0, gpus_per_trial: float = 0.0,
-                 num_cpus: int | None = None, max_retries: int = 1) -> None:
+    def __init__(
+        self,
+        address: str | None = None,
+        cpus_per_trial: float = 1.0,
+        gpus_per_trial: float = 0.0,
+        num_cpus: int | None = None,
+        max_retries: int = 1,
+    ) -> None:
         os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # no telemetry prompt or upload
         os.environ.setdefault("RAY_DEDUP_LOGS", "0")
         import ray
@@ -75,8 +82,9 @@ class RayExecutor(BaseExecutor):
         self._ray = ray
         self.started_here = not ray.is_initialized()
         if self.started_here:
-            kwargs: dict[str, Any] = dict(include_dashboard=False, log_to_driver=False, logging_level="ERROR",
-                                          configure_logging=True)
+            kwargs: dict[str, Any] = dict(
+                include_dashboard=False, log_to_driver=False, logging_level="ERROR", configure_logging=True
+            )
             if address and address != "auto":
                 _check_reachable(address)
             try:
@@ -86,8 +94,12 @@ class RayExecutor(BaseExecutor):
                     ray.init(num_cpus=num_cpus, **kwargs)
             except Exception as exc:  # connection refused, authentication, bad address...
                 first = next((line for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
-                hint = ("; a cluster with token authentication needs RAY_AUTH_MODE=token and its token "
-                        "(~/.ray/auth_token or RAY_AUTH_TOKEN)" if "auth" in str(exc).lower() else "")
+                hint = (
+                    "; a cluster with token authentication needs RAY_AUTH_MODE=token and its token "
+                    "(~/.ray/auth_token or RAY_AUTH_TOKEN)"
+                    if "auth" in str(exc).lower()
+                    else ""
+                )
                 raise ExecutorError(f"could not start Ray ({address or 'local'}): {first[:300]}{hint}") from None
         self.address = address or "local"
         self.threads = max(1, math.ceil(cpus_per_trial))
@@ -107,8 +119,14 @@ class RayExecutor(BaseExecutor):
             try:
                 out.append((ref, ray.get(ref)))
             except Exception as exc:  # the worker process died (also after its retry) or was OOM-killed
-                out.append((ref, TrialResult.failure(f"ray task failed: {type(exc).__name__}: "
-                                                     f"{str(exc).splitlines()[0] if str(exc) else ''}")))
+                out.append(
+                    (
+                        ref,
+                        TrialResult.failure(
+                            f"ray task failed: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+                        ),
+                    )
+                )
         return out
 
     def cancel(self, handles):
@@ -135,8 +153,9 @@ def _check_reachable(address: str, timeout: float = 10.0) -> None:
         raise ExecutorError(f"no Ray cluster answers at {address}: {exc}") from None
 
 
-def make_executor(kind: str, *, ray_address: str | None, cpus_per_trial: float, gpus_per_trial: float,
-                  workers: int) -> BaseExecutor:
+def make_executor(
+    kind: str, *, ray_address: str | None, cpus_per_trial: float, gpus_per_trial: float, workers: int
+) -> BaseExecutor:
     if kind == "inprocess":
         return InProcessExecutor(threads=max(1, math.ceil(cpus_per_trial)))
     if kind == "ray":

@@ -18,14 +18,12 @@ from rich.text import Text
 
 from lutsearch.search._study import REQUEUED, count_done
 
-__all__ = ["study_counts", "front_table", "status_renderable", "ProgressReporter", "front_rows"]
-
-
+__all__ = ["ProgressReporter", "front_rows", "front_table", "status_renderable", "study_counts"]
 
 
 def study_counts(study: optuna.Study) -> dict[str, Any]:
     trials = study.get_trials(deepcopy=False)
-    by_state = {s: 0 for s in ("COMPLETE", "PRUNED", "FAIL", "RUNNING", "WAITING")}
+    by_state = dict.fromkeys(("COMPLETE", "PRUNED", "FAIL", "RUNNING", "WAITING"), 0)
     for t in trials:
         by_state[t.state.name] = by_state.get(t.state.name, 0) + 1
     durations = [t.duration.total_seconds() for t in trials if t.state == TrialState.COMPLETE and t.duration]
@@ -68,8 +66,9 @@ def _fmt(value: Any) -> str:
 def front_table(study: optuna.Study, limit: int = 15) -> Table:
     rows = front_rows(study)
     names = study.metric_names or []
-    table = Table(title=f"Pareto front ({len(rows)} feasible trial{'s' if len(rows) != 1 else ''})",
-                  title_justify="left")
+    table = Table(
+        title=f"Pareto front ({len(rows)} feasible trial{'s' if len(rows) != 1 else ''})", title_justify="left"
+    )
     table.add_column("trial", justify="right")
     for name, direction in zip(names, study.directions):
         arrow = "↑" if direction == optuna.study.StudyDirection.MAXIMIZE else "↓"
@@ -90,9 +89,11 @@ def counts_line(counts: dict[str, Any], started: float | None = None, done_at_st
         eta = f"{rate * (target - done) / 60:.1f} min"
     elif counts.get("mean_trial_seconds") and target > done:
         eta = f"~{counts['mean_trial_seconds'] * (target - done) / 60:.1f} min (serial)"
-    return (f"trials {done}/{target}  running {counts['running']}  complete {counts['complete']}  "
-            f"pruned {counts['pruned']}  failed {counts['failed']}  interrupted+requeued {counts['interrupted']}"
-            f"  ETA {eta}")
+    return (
+        f"trials {done}/{target}  running {counts['running']}  complete {counts['complete']}  "
+        f"pruned {counts['pruned']}  failed {counts['failed']}  interrupted+requeued {counts['interrupted']}"
+        f"  ETA {eta}"
+    )
 
 
 def status_renderable(study: optuna.Study, started: float | None = None, done_at_start: int = 0) -> Group:
@@ -113,13 +114,19 @@ class ProgressReporter:
     def __call__(self, event: str, study: optuna.Study, info: dict[str, Any]) -> None:
         if event == "start":
             self.done_at_start = count_done(study)
-            self.console.print(f"study {study.study_name}: target {info['target']} trials, executor "
-                               f"{info['executor']}, dataset {info['dataset']['variant']}"
-                               + (f", recovered interrupted trials {info['recovered']}" if info["recovered"] else ""),
-                               soft_wrap=True)
+            self.console.print(
+                f"study {study.study_name}: target {info['target']} trials, executor "
+                f"{info['executor']}, dataset {info['dataset']['variant']}"
+                + (f", recovered interrupted trials {info['recovered']}" if info["recovered"] else ""),
+                soft_wrap=True,
+            )
             if not self.quiet:
-                self.live = Live(status_renderable(study, self.started, self.done_at_start), console=self.console,
-                                 refresh_per_second=2, transient=True)
+                self.live = Live(
+                    status_renderable(study, self.started, self.done_at_start),
+                    console=self.console,
+                    refresh_per_second=2,
+                    transient=True,
+                )
                 self.live.start()
             return
         if event == "end":
@@ -128,8 +135,10 @@ class ProgressReporter:
                 self.live = None
             summary = info["summary"]
             self.console.print(status_renderable(study), soft_wrap=True)
-            self.console.print(f"storage: {summary.handle.storage_url}\nartifacts: {summary.handle.study_dir / 'trials'}",
-                               soft_wrap=True)
+            self.console.print(
+                f"storage: {summary.handle.storage_url}\nartifacts: {summary.handle.study_dir / 'trials'}",
+                soft_wrap=True,
+            )
             return
         if self.quiet:
             if event == "finished":

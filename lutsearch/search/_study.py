@@ -13,11 +13,12 @@ import warnings
 from pathlib import Path
 
 import optuna
+from optuna.study import StudyDirection
 from optuna.trial import TrialState
 
 from lutsearch.space import SearchSpace
 
-__all__ = ["StudyHandle", "open_study", "load_existing_study", "recover_interrupted", "count_done", "StudyError"]
+__all__ = ["StudyError", "StudyHandle", "count_done", "load_existing_study", "open_study", "recover_interrupted"]
 
 REQUEUED = "requeued"
 RETRIES = "retries"
@@ -42,43 +43,55 @@ def default_storage(study_dir: Path) -> str:
     return f"sqlite:///{study_dir.resolve() / 'study.db'}"
 
 
-def open_study(space: SearchSpace, *, runs_dir: Path, storage: str | None = None,
-               study_name: str | None = None) -> StudyHandle:
+def open_study(
+    space: SearchSpace, *, runs_dir: Path, storage: str | None = None, study_name: str | None = None
+) -> StudyHandle:
     """Create the study or load it to resume; refuse a space whose objectives changed."""
     name = study_name or space.name
     study_dir = Path(runs_dir) / name
     study_dir.mkdir(parents=True, exist_ok=True)
     url = storage or default_storage(study_dir)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(storage=url, study_name=name, directions=space.directions, load_if_exists=True,
-                                sampler=space.build_sampler(space.seed))
+    directions = [StudyDirection[d.upper()] for d in space.directions]  # "minimize"/"maximize" as Optuna's enum
+    study = optuna.create_study(
+        storage=url,
+        study_name=name,
+        directions=directions,
+        load_if_exists=True,
+        sampler=space.build_sampler(space.seed),
+    )
     if study.metric_names is None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             study.set_metric_names(space.metric_names)
     elif list(study.metric_names) != space.metric_names:
-        raise StudyError(f"study {name!r} has objectives {study.metric_names}, the space asks for "
-                         f"{space.metric_names}; use another --study name")
+        raise StudyError(
+            f"study {name!r} has objectives {study.metric_names}, the space asks for "
+            f"{space.metric_names}; use another --study name"
+        )
     if "space" not in study.user_attrs:
         study.set_user_attr("space", space.raw)
         study.set_user_attr("space_path", str(space.path))
         (study_dir / "space.yaml").write_text(space.path.read_text())
     elif study.user_attrs["space"] != json.loads(json.dumps(space.raw)):
         optuna.logging.get_logger("lutsearch").warning(
-            "space %s differs from the one study %r started with; resuming with the new one", space.path, name)
+            "space %s differs from the one study %r started with; resuming with the new one", space.path, name
+        )
     return StudyHandle(study, study_dir, url)
 
 
-def load_existing_study(study_dir: Path | None = None, *, storage: str | None = None,
-                        study_name: str | None = None) -> StudyHandle:
+def load_existing_study(
+    study_dir: Path | None = None, *, storage: str | None = None, study_name: str | None = None
+) -> StudyHandle:
     """Open a study for reading (status, export): ``runs/<name>`` or a storage URL + name."""
     if study_dir is not None:
         study_dir = Path(study_dir)
         study_name = study_name or study_dir.name
         if storage is None:
             if not (study_dir / "study.db").is_file():
-                raise StudyError(f"{study_dir}: no study here (no study database study.db); "
-                                 f"pass --storage URL for other storages")
+                raise StudyError(
+                    f"{study_dir}: no study here (no study database study.db); pass --storage URL for other storages"
+                )
             storage = default_storage(study_dir)
     if storage is None or study_name is None:
         raise StudyError("name a study folder (runs/<study>) or both --storage and --study")
@@ -87,8 +100,9 @@ def load_existing_study(study_dir: Path | None = None, *, storage: str | None = 
         study = optuna.load_study(study_name=study_name, storage=storage)
     except KeyError:
         names = [s.study_name for s in optuna.get_all_study_summaries(storage)]
-        raise StudyError(f"study {study_name!r} not found in {storage}; studies there: "
-                         f"{', '.join(names) or 'none'}") from None
+        raise StudyError(
+            f"study {study_name!r} not found in {storage}; studies there: {', '.join(names) or 'none'}"
+        ) from None
     except Exception as exc:  # storage errors: a bad URL, an unreadable file, a server that is down
         raise StudyError(f"cannot open study {study_name!r} in {storage}: {str(exc).splitlines()[0]}") from None
     return StudyHandle(study, study_dir or Path("runs") / study_name, storage)
@@ -103,8 +117,9 @@ def recover_interrupted(study: optuna.Study, max_retries: int) -> list[int]:
         retries = int(frozen.user_attrs.get(RETRIES, 0))
         if retries < max_retries:
             trial.set_user_attr(REQUEUED, True)
-            study.enqueue_trial(frozen.params, user_attrs={RETRIES: retries + 1, "retry_of": frozen.number},
-                                skip_if_exists=False)
+            study.enqueue_trial(
+                frozen.params, user_attrs={RETRIES: retries + 1, "retry_of": frozen.number}, skip_if_exists=False
+            )
         study.tell(frozen.number, state=TrialState.FAIL)
         recovered.append(frozen.number)
     return recovered

@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Protocol
 
-__all__ = ["SpaceError", "Param", "Fixed", "IntRange", "FloatRange", "Categorical", "PerLayer", "parse_param"]
+__all__ = ["Categorical", "Fixed", "FloatRange", "IntRange", "Param", "PerLayer", "SpaceError", "parse_param"]
 
 
 class SpaceError(ValueError):
@@ -22,8 +22,9 @@ class SpaceError(ValueError):
 
 class Suggester(Protocol):  # the subset of optuna.Trial used here
     def suggest_int(self, name: str, low: int, high: int, step: int = 1, log: bool = False) -> int: ...
-    def suggest_float(self, name: str, low: float, high: float, *, step: float | None = None,
-                      log: bool = False) -> float: ...
+    def suggest_float(
+        self, name: str, low: float, high: float, *, step: float | None = None, log: bool = False
+    ) -> float: ...
     def suggest_categorical(self, name: str, choices: Any) -> Any: ...
 
 

@@ -7,7 +7,6 @@ The schema is documented in docs/spaces.md.
 from __future__ import annotations
 
 import dataclasses
-import inspect
 import re
 from pathlib import Path
 from typing import Any
@@ -15,12 +14,25 @@ from typing import Any
 import yaml
 
 from lutsearch.space._params import Categorical, Fixed, FloatRange, IntRange, Param, PerLayer, SpaceError, parse_param
+from lutsearch.space._samplers import SAMPLERS
 
-__all__ = ["SearchSpace", "ObjectiveRef", "Constraint", "load_space", "parse_space", "SAMPLERS", "TOP_LEVEL_KEYS"]
+__all__ = ["TOP_LEVEL_KEYS", "Constraint", "ObjectiveRef", "SearchSpace", "load_space", "parse_space"]
 
-TOP_LEVEL_KEYS = ("name", "description", "source", "seed", "dataset", "model", "train", "objectives",
-                  "constraints", "sampler", "limits", "plugins", "retries")
-SAMPLERS = ("tpe", "nsga2", "nsga3", "gp", "random")
+TOP_LEVEL_KEYS = (
+    "name",
+    "description",
+    "source",
+    "seed",
+    "dataset",
+    "model",
+    "train",
+    "objectives",
+    "constraints",
+    "sampler",
+    "limits",
+    "plugins",
+    "retries",
+)
 _DATASET_KEYS = ("name", "split_seed", "val_fraction", "options")
 _MODEL_KEYS = ("family", "params", "when")
 _LIMIT_KEYS = ("max_address_bits",)
@@ -102,17 +114,9 @@ class SearchSpace:
         train = {key: spec.sample(trial, f"train.{key}", {}) for key, spec in self.train.items()}
         return {"family": family, "params": params, "train": train}
 
-    def build_sampler(self, seed: int):
-        import optuna
-
-        cls = {
-            "tpe": optuna.samplers.TPESampler,
-            "nsga2": optuna.samplers.NSGAIISampler,
-            "nsga3": optuna.samplers.NSGAIIISampler,
-            "gp": optuna.samplers.GPSampler,
-            "random": optuna.samplers.RandomSampler,
-        }[self.sampler]
-        return cls(seed=seed, **self.sampler_options)
+    def build_sampler(self, seed: int) -> Any:
+        """The space's Optuna sampler (from the sampler registry), seeded with ``seed``."""
+        return SAMPLERS.get(self.sampler).build(seed, self.sampler_options)
 
 
 def _mapping(where: str, value: Any, allowed: tuple[str, ...] | None = None) -> dict[str, Any]:
@@ -153,8 +157,9 @@ def _objectives(f: str, raw: Any) -> list[ObjectiveRef]:
             raise SpaceError(f"{where}.direction: {direction!r}; allowed: maximize, minimize")
         via = item.get("via")
         if via is not None and via not in spec.backends:
-            raise SpaceError(f"{where}.via: objective {name!r} has no backend {via!r}; "
-                             f"allowed: {', '.join(sorted(spec.backends))}")
+            raise SpaceError(
+                f"{where}.via: objective {name!r} has no backend {via!r}; allowed: {', '.join(sorted(spec.backends))}"
+            )
         out.append(ObjectiveRef(name, direction, via, dict(_mapping(f"{where}.options", item.get("options")))))
     names = [o.name for o in out]
     if len(set(names)) != len(names):
@@ -200,11 +205,16 @@ def _check_knob(where: str, param: Param, knobs: dict[str, Any]) -> None:
         elif isinstance(param, Categorical):
             values = [list(c) if isinstance(c, tuple) else c for c in param.choices]
         elif isinstance(param, (IntRange, FloatRange)):
-            if knob.kind not in ("int", "float") or knob.choices is not None or (
-                    isinstance(param, FloatRange) and knob.kind == "int"):
+            if (
+                knob.kind not in ("int", "float")
+                or knob.choices is not None
+                or (isinstance(param, FloatRange) and knob.kind == "int")
+            ):
                 kind = "an integer range" if isinstance(param, IntRange) else "a float range"
-                raise SpaceError(f"{where}: {kind} cannot set knob of family {fam!r} that takes "
-                                 f"{'one of ' + ', '.join(map(str, knob.choices)) if knob.choices else knob.kind}")
+                raise SpaceError(
+                    f"{where}: {kind} cannot set knob of family {fam!r} that takes "
+                    f"{'one of ' + ', '.join(map(str, knob.choices)) if knob.choices else knob.kind}"
+                )
             values = [param.low, param.high]
         elif isinstance(param, PerLayer):
             if knob.kind != "int_list":
@@ -237,12 +247,15 @@ def _model(f: str, raw: Any) -> tuple[Param, dict[str, Param], dict[str, dict[st
         missing = [fam for fam in families if key not in knobs[fam]]
         if missing:
             owners = [fam for fam in family_names() if key in get_family(fam).all_knobs]
-            hint = (f"knob of {', '.join(owners)} only: put it under model.when.<family>" if owners
-                    else f"allowed: {', '.join(sorted(knobs[missing[0]]))}")
+            hint = (
+                f"knob of {', '.join(owners)} only: put it under model.when.<family>"
+                if owners
+                else f"allowed: {', '.join(sorted(knobs[missing[0]]))}"
+            )
             raise SpaceError(f"{f}model.params.{key}: not a knob of family {missing[0]!r}; {hint}")
         params[key] = parse_param(f"{f}model.params.{key}", value)
         _check_knob(f"{f}model.params.{key}", params[key], {fam: knobs[fam][key] for fam in families})
-    when = {}
+    when: dict[str, dict[str, Param]] = {}
     for cond, block in _mapping(f"{f}model.when", model.get("when")).items():
         where = f"{f}model.when.{cond}"
         knob, _, value = str(cond).partition("=")
@@ -251,16 +264,18 @@ def _model(f: str, raw: Any) -> tuple[Param, dict[str, Param], dict[str, dict[st
             if not owners:
                 raise SpaceError(f"{where}: {knob!r} is not a knob of {', '.join(families)}")
         elif cond not in families:
-            raise SpaceError(f"{where}: not among the space's families ({', '.join(families)}) "
-                             f"nor a 'knob=value' condition")
+            raise SpaceError(
+                f"{where}: not among the space's families ({', '.join(families)}) nor a 'knob=value' condition"
+            )
         else:
             owners = [cond]
         when[cond] = {}
         for key, item in _mapping(where, block).items():
             for fam in owners:
                 if key not in knobs[fam]:
-                    raise SpaceError(f"{where}.{key}: unknown knob of family {fam!r}; "
-                                     f"allowed: {', '.join(sorted(knobs[fam]))}")
+                    raise SpaceError(
+                        f"{where}.{key}: unknown knob of family {fam!r}; allowed: {', '.join(sorted(knobs[fam]))}"
+                    )
             when[cond][key] = parse_param(f"{where}.{key}", item)
             _check_knob(f"{where}.{key}", when[cond][key], {fam: knobs[fam][key] for fam in owners})
     for fam in families:
@@ -282,8 +297,11 @@ def _dataset(f: str, raw: Any) -> dict[str, Any]:
     options = _mapping(f"{f}dataset.options", ds.get("options"), tuple(spec.options) or ("(none)",))
     for key, value in options.items():
         kind = spec.options[key][0]
-        ok = isinstance(value, kind) or (kind is float and isinstance(value, int)) or (
-            kind in (list, tuple) and isinstance(value, list))
+        ok = (
+            isinstance(value, kind)
+            or (kind is float and isinstance(value, int))
+            or (kind in (list, tuple) and isinstance(value, list))
+        )
         if not ok or (kind is not bool and isinstance(value, bool)):
             raise SpaceError(f"{f}dataset.options.{key}: expected {kind.__name__}, got {value!r}")
     val_fraction = ds.get("val_fraction", 0.1)
@@ -302,8 +320,7 @@ def _train(f: str, raw: Any) -> dict[str, Param]:
 
     # device and threads follow the resources Ray gives each trial (--cpus/--gpus-per-trial)
     fields = tuple(fld.name for fld in dataclasses.fields(TrainConfig) if fld.name not in ("device", "threads"))
-    return {key: parse_param(f"{f}train.{key}", value)
-            for key, value in _mapping(f"{f}train", raw, fields).items()}
+    return {key: parse_param(f"{f}train.{key}", value) for key, value in _mapping(f"{f}train", raw, fields).items()}
 
 
 def _sampler(f: str, raw: Any) -> tuple[str, dict[str, Any]]:
@@ -312,15 +329,15 @@ def _sampler(f: str, raw: Any) -> tuple[str, dict[str, Any]]:
     sampler = _mapping(f"{f}sampler", raw, ("name", "options"))
     name = sampler.get("name", "tpe")
     if name not in SAMPLERS:
-        raise SpaceError(f"{f}sampler.name: unknown sampler {name!r}; allowed: {', '.join(SAMPLERS)}")
+        raise SpaceError(f"{f}sampler.name: unknown sampler {name!r}; allowed: {', '.join(SAMPLERS.names())}")
     options = dict(_mapping(f"{f}sampler.options", sampler.get("options")))
-    space = SearchSpace.__new__(SearchSpace)
-    space.sampler, space.sampler_options = name, {}
-    cls = type(space.build_sampler(0))
-    allowed = [p for p in inspect.signature(cls.__init__).parameters if p not in ("self", "seed")]
+    spec = SAMPLERS.get(name)
+    allowed = spec.options()
     for key in options:
         if key not in allowed:
-            raise SpaceError(f"{f}sampler.options.{key}: not an option of {cls.__name__}; allowed: {', '.join(allowed)}")
+            raise SpaceError(
+                f"{f}sampler.options.{key}: not an option of {spec.class_name()}; allowed: {', '.join(allowed)}"
+            )
     return name, options
 
 

@@ -26,13 +26,13 @@ import hashlib
 import io
 import json
 from pathlib import Path
-from typing import Any, Union
+from typing import Any, ClassVar
 
 import numpy as np
 
 __all__ = [
-    "TableLayer",
     "AdderLayer",
+    "TableLayer",
     "TruthTableNetwork",
     "to_signed",
     "to_unsigned",
@@ -64,8 +64,39 @@ def _range_of(bits: int, signed: bool) -> tuple[int, int]:
     return 0, (1 << bits) - 1
 
 
+class _LayerRecord:
+    """What both layer records share: the wiring ``indices`` (n_out, F or K), the code formats of
+    their inputs and outputs, and the JSON metadata written next to their arrays."""
+
+    kind: ClassVar[str]
+    indices: np.ndarray
+    in_bits: int
+    out_bits: int
+    in_signed: bool
+    out_signed: bool
+    name: str
+
+    @property
+    def n_out(self) -> int:
+        return int(self.indices.shape[0])
+
+    @property
+    def fan_in(self) -> int:
+        return int(self.indices.shape[1])
+
+    def meta(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "in_bits": self.in_bits,
+            "out_bits": self.out_bits,
+            "in_signed": self.in_signed,
+            "out_signed": self.out_signed,
+            "name": self.name,
+        }
+
+
 @dataclasses.dataclass
-class TableLayer:
+class TableLayer(_LayerRecord):
     """One L-LUT per output neuron (see the module docstring for the address convention)."""
 
     indices: np.ndarray
@@ -76,7 +107,7 @@ class TableLayer:
     out_signed: bool = False
     name: str = ""
 
-    kind = "table"
+    kind: ClassVar[str] = "table"
 
     def __post_init__(self) -> None:
         self.indices = np.ascontiguousarray(self.indices, dtype=np.int64)
@@ -93,14 +124,6 @@ class TableLayer:
             )
         if self.tables.size and (self.tables.min() < 0 or self.tables.max() >= 1 << self.out_bits):
             raise ValueError(f"TableLayer: table codes do not fit in {self.out_bits} bits")
-
-    @property
-    def n_out(self) -> int:
-        return self.indices.shape[0]
-
-    @property
-    def fan_in(self) -> int:
-        return self.indices.shape[1]
 
     @property
     def address_bits(self) -> int:
@@ -123,19 +146,9 @@ class TableLayer:
     def to_arrays(self, prefix: str) -> dict[str, np.ndarray]:
         return {f"{prefix}indices": self.indices, f"{prefix}tables": self.tables}
 
-    def meta(self) -> dict[str, Any]:
-        return {
-            "kind": self.kind,
-            "in_bits": self.in_bits,
-            "out_bits": self.out_bits,
-            "in_signed": self.in_signed,
-            "out_signed": self.out_signed,
-            "name": self.name,
-        }
-
 
 @dataclasses.dataclass
-class AdderLayer:
+class AdderLayer(_LayerRecord):
     """Output ``i`` = sum of the masked, sign-interpreted input codes ``indices[i]``."""
 
     indices: np.ndarray
@@ -146,7 +159,7 @@ class AdderLayer:
     out_signed: bool = True
     name: str = ""
 
-    kind = "adder"
+    kind: ClassVar[str] = "adder"
 
     def __post_init__(self) -> None:
         self.indices = np.ascontiguousarray(self.indices, dtype=np.int64)
@@ -154,11 +167,11 @@ class AdderLayer:
         self.in_bits, self.out_bits = int(self.in_bits), int(self.out_bits)
         if self.indices.shape != self.mask.shape or self.indices.ndim != 2:
             raise ValueError("AdderLayer: indices and mask must be 2-D of the same shape")
-        need = self.required_bits(int(self.mask.sum(1).max(initial=0)), self.in_bits,
-                                  self.in_signed, self.out_signed)
+        need = self.required_bits(int(self.mask.sum(1).max(initial=0)), self.in_bits, self.in_signed, self.out_signed)
         if self.out_bits < need:
-            raise ValueError(f"AdderLayer: out_bits={self.out_bits} cannot hold a sum of "
-                             f"{self.mask.sum(1).max()} terms; need {need}")
+            raise ValueError(
+                f"AdderLayer: out_bits={self.out_bits} cannot hold a sum of {self.mask.sum(1).max()} terms; need {need}"
+            )
 
     @staticmethod
     def required_bits(n_terms: int, in_bits: int, in_signed: bool, out_signed: bool) -> int:
@@ -168,14 +181,6 @@ class AdderLayer:
         while _range_of(bits, out_signed)[0] > lo or _range_of(bits, out_signed)[1] < hi:
             bits += 1
         return bits
-
-    @property
-    def n_out(self) -> int:
-        return self.indices.shape[0]
-
-    @property
-    def fan_in(self) -> int:
-        return self.indices.shape[1]
 
     def evaluate(self, prev: np.ndarray) -> np.ndarray:
         # Only the live terms are gathered: (N, n_live) values, summed per neuron by one reduceat over
@@ -196,18 +201,8 @@ class AdderLayer:
     def to_arrays(self, prefix: str) -> dict[str, np.ndarray]:
         return {f"{prefix}indices": self.indices, f"{prefix}mask": self.mask}
 
-    def meta(self) -> dict[str, Any]:
-        return {
-            "kind": self.kind,
-            "in_bits": self.in_bits,
-            "out_bits": self.out_bits,
-            "in_signed": self.in_signed,
-            "out_signed": self.out_signed,
-            "name": self.name,
-        }
 
-
-Layer = Union[TableLayer, AdderLayer]
+Layer = TableLayer | AdderLayer
 
 
 @dataclasses.dataclass
@@ -331,12 +326,13 @@ class TruthTableNetwork:
         }
         arrays["header"] = np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)
         buf = io.BytesIO()
-        np.savez_compressed(buf, **arrays)
+        # allow_pickle is numpy's default, spelled out so the type checker does not match **arrays against it
+        np.savez_compressed(buf, allow_pickle=True, **arrays)
         path.write_bytes(buf.getvalue())
         return path
 
     @classmethod
-    def load(cls, path: str | Path) -> "TruthTableNetwork":
+    def load(cls, path: str | Path) -> TruthTableNetwork:
         with np.load(Path(path), allow_pickle=False) as npz:
             header = json.loads(bytes(npz["header"]).decode())
             if header.get("format") != "lutsearch-ttnet-1":
@@ -362,14 +358,15 @@ class TruthTableNetwork:
         live = self.live_neurons()
         rows = []
         for i, (layer, lv) in enumerate(zip(self.layers, live)):
-            rows.append({
-                "layer": i,
-                "kind": layer.kind,
-                "neurons": layer.n_out,
-                "live": int(lv.sum()),
-                "fan_in": layer.fan_in,
-                "in_bits": layer.in_bits,
-                "out_bits": layer.out_bits,
-            })
+            rows.append(
+                {
+                    "layer": i,
+                    "kind": layer.kind,
+                    "neurons": layer.n_out,
+                    "live": int(lv.sum()),
+                    "fan_in": layer.fan_in,
+                    "in_bits": layer.in_bits,
+                    "out_bits": layer.out_bits,
+                }
+            )
         return rows
-

@@ -17,11 +17,17 @@ import os
 import time
 import traceback
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-__all__ = ["run_trial", "load_trial_dataset", "write_json", "TrialResult", "TrialStatus"]
+if TYPE_CHECKING:  # types only: torch, the models and training are imported when a trial runs
+    from lutsearch.data import SplitData
+    from lutsearch.models import LUTNetwork
+    from lutsearch.tables import TruthTableNetwork
+    from lutsearch.train import TrainResult
+
+__all__ = ["TrialResult", "TrialStatus", "load_trial_dataset", "run_trial", "write_json"]
 
 
 class TrialStatus(str, enum.Enum):
@@ -57,10 +63,16 @@ class TrialResult:
         return self.status is TrialStatus.OK
 
     @classmethod
-    def success(cls, values: list[float], user_attrs: dict[str, Any], constraint_metrics: dict[str, float],
-                seconds: float) -> TrialResult:
-        return cls(TrialStatus.OK, values=list(values), user_attrs=dict(user_attrs),
-                   constraint_metrics=dict(constraint_metrics), seconds=float(seconds))
+    def success(
+        cls, values: list[float], user_attrs: dict[str, Any], constraint_metrics: dict[str, float], seconds: float
+    ) -> TrialResult:
+        return cls(
+            TrialStatus.OK,
+            values=list(values),
+            user_attrs=dict(user_attrs),
+            constraint_metrics=dict(constraint_metrics),
+            seconds=float(seconds),
+        )
 
     @classmethod
     def failure(cls, error: str, seconds: float = 0.0, artifact_dir: str | None = None) -> TrialResult:
@@ -68,16 +80,20 @@ class TrialResult:
 
 
 @functools.lru_cache(maxsize=4)
-def _dataset(name: str, split_seed: int, val_fraction: float, options_json: str):
+def _dataset(name: str, split_seed: int, val_fraction: float, options_json: str) -> SplitData:
     from lutsearch.data import load_dataset
 
     return load_dataset(name, split_seed=split_seed, val_fraction=val_fraction, **json.loads(options_json))
 
 
-def load_trial_dataset(dataset: dict[str, Any]):
+def load_trial_dataset(dataset: dict[str, Any]) -> SplitData:
     """The dataset of a resolved config, cached per worker process."""
-    return _dataset(dataset["name"], dataset["split_seed"], dataset["val_fraction"],
-                    json.dumps(dataset.get("options", {}), sort_keys=True))
+    return _dataset(
+        dataset["name"],
+        dataset["split_seed"],
+        dataset["val_fraction"],
+        json.dumps(dataset.get("options", {}), sort_keys=True),
+    )
 
 
 def _json_default(obj: Any) -> Any:
@@ -118,10 +134,7 @@ def run_trial(config: dict[str, Any], artifact_dir: str, threads: int = 1, use_g
 def _run(config: dict[str, Any], workdir: Path, threads: int, use_gpu: bool, t_start: float) -> TrialResult:
     import torch
 
-    from lutsearch.models import build_model
-    from lutsearch.objectives import EvalContext, evaluate_objective, load_plugin
-    from lutsearch.tables import TableLayer
-    from lutsearch.train import TrainConfig, train_model
+    from lutsearch.objectives import load_plugin
 
     for plugin in config.get("plugins", []):  # objective plugins register in this (worker) process too
         load_plugin(plugin)
@@ -130,13 +143,61 @@ def _run(config: dict[str, Any], workdir: Path, threads: int, use_gpu: bool, t_s
     data = load_trial_dataset(config["dataset"])
     write_json(workdir / "config.json", {**config, "n_inputs": data.n_features, "n_classes": data.n_classes})
 
+    trained = _train(config, data, threads, use_gpu)
+    tabulated = _tabulate(trained.model, data, config["seed"])
+    torch.save(trained.model.state_dict(), workdir / "model.pt")
+    tabulated.network.save(workdir / "tables.npz")
+
+    metrics = _metrics(data, trained, tabulated)
+    values, constraint_metrics = _score(config, tabulated.network, metrics, workdir)
+    metrics["seconds"] = time.perf_counter() - t_start
+    write_json(workdir / "metrics.json", metrics)
+    return TrialResult.success(
+        seconds=metrics["seconds"],
+        values=values,
+        constraint_metrics=constraint_metrics,
+        user_attrs=_user_attrs(metrics, workdir),
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class _Trained:
+    """A trained model, how its training went, and where it trained."""
+
+    model: LUTNetwork
+    result: TrainResult
+    device: str
+
+
+@dataclasses.dataclass(frozen=True)
+class _Tabulated:
+    """A model's truth-table network (checked bit-exact on validation) and its exact accuracies."""
+
+    network: TruthTableNetwork
+    seconds: float  # time spent enumerating the tables
+    val_acc: float
+    test_acc: float
+
+
+def _train(config: dict[str, Any], data: SplitData, threads: int, use_gpu: bool) -> _Trained:
+    """Build the configured model and train it (on CUDA when asked for and available)."""
+    import torch
+
+    from lutsearch.models import build_model
+    from lutsearch.train import TrainConfig, train_model
+
     model = build_model(config["family"], config["params"], data.n_features, data.n_classes, config["seed"])
     device = "cuda" if use_gpu and torch.cuda.is_available() else "cpu"
     train_cfg = TrainConfig.from_dict({**config.get("train", {}), "threads": threads, "device": device})
     result = train_model(model, data, train_cfg, config["seed"])
+    return _Trained(model=model, result=result, device=device)
 
+
+def _tabulate(model: LUTNetwork, data: SplitData, seed: int) -> _Tabulated:
+    """Convert the model to truth tables, require them to match the quantized model on every validation
+    sample, and measure validation and test accuracy from the tables."""
     t_tables = time.perf_counter()
-    network = model.to_tables(meta={"dataset_variant": data.variant, "seed": config["seed"]})
+    network = model.to_tables(meta={"dataset_variant": data.variant, "seed": seed})
     tables_seconds = time.perf_counter() - t_tables
 
     val_codes = model.input_codes(data.X_val)
@@ -148,13 +209,17 @@ def _run(config: dict[str, Any], workdir: Path, threads: int, use_gpu: bool, t_s
         raise RuntimeError(f"truth tables disagree with the quantized model on validation sample {mismatch[0]}")
     val_acc = float((network.classes_of(table_val) == data.y_val).mean())
     test_acc = float((network.predict(test_codes) == data.y_test).mean())
+    return _Tabulated(network=network, seconds=tables_seconds, val_acc=val_acc, test_acc=test_acc)
 
-    torch.save(model.state_dict(), workdir / "model.pt")
-    network.save(workdir / "tables.npz")
 
+def _metrics(data: SplitData, trained: _Trained, tabulated: _Tabulated) -> dict[str, Any]:
+    """The trial's metrics before scoring: accuracy, training, tables and network size."""
+    from lutsearch.tables import TableLayer
+
+    model, result, network = trained.model, trained.result, tabulated.network
     metrics: dict[str, Any] = {
-        "val_acc": val_acc,
-        "test_acc": test_acc,
+        "val_acc": tabulated.val_acc,
+        "test_acc": tabulated.test_acc,
         "val_acc_float": result.best_val_acc,
         "dataset_variant": data.variant,
         "dataset": data.describe(),
@@ -162,42 +227,52 @@ def _run(config: dict[str, Any], workdir: Path, threads: int, use_gpu: bool, t_s
         "epochs_run": result.epochs_run,
         "stopped_early": result.stopped_early,
         "train_seconds": result.train_seconds,
-        "train_device": device,
-        "tables_seconds": tables_seconds,
+        "train_device": trained.device,
+        "tables_seconds": tabulated.seconds,
         "bit_exact_val": True,
         "quantizer_scales": model.quantizer_scales(),
         "history": result.history,
         "neurons": int(sum(layer.n_out for layer in network.layers)),
         "live_neurons": int(sum(int(lv.sum()) for lv in network.live_neurons())),
-        "max_address_bits": int(max(layer.address_bits if isinstance(layer, TableLayer) else 0
-                                    for layer in network.layers)),
+        "max_address_bits": int(
+            max(layer.address_bits if isinstance(layer, TableLayer) else 0 for layer in network.layers)
+        ),
     }
     if model.grouping_history:  # NLA's dense grouping phase (accuracy, time, precision); {} when none ran
         metrics["prelude"] = dict(model.grouping_history)
+    return metrics
+
+
+def _score(
+    config: dict[str, Any], network: TruthTableNetwork, metrics: dict[str, Any], workdir: Path
+) -> tuple[list[float], dict[str, float]]:
+    """The objective values (in the config's order) and the constraint metrics (by expression); both
+    are also recorded in ``metrics``. A non-finite objective value fails the trial."""
+    from lutsearch.objectives import EvalContext, evaluate_objective
+
     ctx = EvalContext(network=network, metrics=metrics, workdir=workdir)
-    values = [evaluate_objective(o["name"], ctx, o.get("via"), **o.get("options", {}))
-              for o in config["objectives"]]
+    values = [evaluate_objective(o["name"], ctx, o.get("via"), **o.get("options", {})) for o in config["objectives"]]
     objective_values = {o["name"]: v for o, v in zip(config["objectives"], values)}
     if any(not np.isfinite(v) for v in values):
         raise RuntimeError(f"non-finite objective values {objective_values}")
-    constraint_metrics = {c["expr"]: evaluate_objective(c["metric"], ctx, c.get("via"))
-                          for c in config.get("constraints", [])}
+    constraint_metrics = {
+        c["expr"]: evaluate_objective(c["metric"], ctx, c.get("via")) for c in config.get("constraints", [])
+    }
     metrics["objectives"] = objective_values
     metrics["constraint_metrics"] = constraint_metrics
-    metrics["seconds"] = time.perf_counter() - t_start
-    write_json(workdir / "metrics.json", metrics)
-    return TrialResult.success(
-        seconds=metrics["seconds"],
-        values=values,
-        constraint_metrics=constraint_metrics,
-        user_attrs={
-            "val_acc": val_acc,
-            "test_acc": test_acc,
-            "dataset_variant": data.variant,
-            "train_seconds": result.train_seconds,
-            "seconds": metrics["seconds"],
-            "artifact_dir": str(workdir.resolve()),
-            "worker_pid": os.getpid(),
-            **{f"hw_{k}": v for k, v in objective_values.items() if k != "accuracy"},
-        },
-    )
+    return values, constraint_metrics
+
+
+def _user_attrs(metrics: dict[str, Any], workdir: Path) -> dict[str, Any]:
+    """What the Optuna trial records: the headline metrics, where the artifacts are, and every objective
+    but accuracy as ``hw_<name>``."""
+    return {
+        "val_acc": metrics["val_acc"],
+        "test_acc": metrics["test_acc"],
+        "dataset_variant": metrics["dataset_variant"],
+        "train_seconds": metrics["train_seconds"],
+        "seconds": metrics["seconds"],
+        "artifact_dir": str(workdir.resolve()),
+        "worker_pid": os.getpid(),
+        **{f"hw_{k}": v for k, v in metrics["objectives"].items() if k != "accuracy"},
+    }

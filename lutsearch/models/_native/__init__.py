@@ -39,7 +39,7 @@ import tempfile
 import threading
 from pathlib import Path
 
-__all__ = ["native_enabled", "native_mode", "load_library", "cache_dir", "check_status", "march"]
+__all__ = ["cache_dir", "check_status", "load_library", "march", "native_enabled", "native_mode"]
 
 _log = logging.getLogger("lutsearch.native")
 _HERE = Path(__file__).resolve().parent
@@ -65,9 +65,22 @@ def _arch_flags() -> tuple[tuple[str, ...], ...]:
 
 
 # LUTSEARCH_NATIVE's values and the training path each one names (see lutsearch.models._native.choice)
-_MODES = {"": "auto", "auto": "auto", "1": "auto", "true": "auto", "yes": "auto", "on": "auto",
-          "fused": "fused", "neurons": "neurons", "torch": "torch", "pytorch": "torch",
-          "0": "torch", "false": "torch", "no": "torch", "off": "torch"}
+_MODES = {
+    "": "auto",
+    "auto": "auto",
+    "1": "auto",
+    "true": "auto",
+    "yes": "auto",
+    "on": "auto",
+    "fused": "fused",
+    "neurons": "neurons",
+    "torch": "torch",
+    "pytorch": "torch",
+    "0": "torch",
+    "false": "torch",
+    "no": "torch",
+    "off": "torch",
+}
 _warned_modes: set[str] = set()
 
 
@@ -83,8 +96,9 @@ def native_mode() -> str:
     if mode is None:
         if raw not in _warned_modes:
             _warned_modes.add(raw)
-            _log.warning("lutsearch: LUTSEARCH_NATIVE=%r is not one of auto, fused, neurons, torch (or 0); "
-                         "using auto", raw)
+            _log.warning(
+                "lutsearch: LUTSEARCH_NATIVE=%r is not one of auto, fused, neurons, torch (or 0); using auto", raw
+            )
         mode = "auto"
     return mode
 
@@ -127,8 +141,19 @@ def _build(source: Path, compiler: str) -> Path | None:
         headers = [h.read_text() for h in sorted(source.parent.glob("*.h"))]  # included by the sources
         for arch in _arch_flags():
             flags = (*_FLAGS, *_SOURCE_FLAGS.get(source.stem, ()), *arch)
-            key = hashlib.sha256("\0".join([source.read_text(), *headers, compiler, version, " ".join(flags),
-                                            platform.machine(), _cpu_signature()]).encode()).hexdigest()[:16]
+            key = hashlib.sha256(
+                "\0".join(
+                    [
+                        source.read_text(),
+                        *headers,
+                        compiler,
+                        version,
+                        " ".join(flags),
+                        platform.machine(),
+                        _cpu_signature(),
+                    ]
+                ).encode()
+            ).hexdigest()[:16]
             target = out_dir / f"{source.stem}-{key}.so"
             if target.exists():
                 return target
@@ -136,8 +161,9 @@ def _build(source: Path, compiler: str) -> Path | None:
             fd, tmp = tempfile.mkstemp(prefix=f".{source.stem}-", suffix=".so", dir=out_dir)
             os.close(fd)
             try:
-                proc = subprocess.run([compiler, *flags, str(source), "-o", tmp], capture_output=True, text=True,
-                                      timeout=300)
+                proc = subprocess.run(
+                    [compiler, *flags, str(source), "-o", tmp], capture_output=True, text=True, timeout=300
+                )
                 if proc.returncode == 0:
                     os.replace(tmp, target)  # atomic: a concurrent build never exposes a partial file
                     return target
@@ -147,8 +173,12 @@ def _build(source: Path, compiler: str) -> Path | None:
                     os.unlink(tmp)
     except (OSError, subprocess.SubprocessError) as exc:  # no cache directory, compiler crash, timeout
         errors.append(str(exc))
-    _log.warning("lutsearch: could not build the native kernel %s with %s (%s); using the PyTorch path",
-                 source.name, compiler, "; ".join(errors))
+    _log.warning(
+        "lutsearch: could not build the native kernel %s with %s (%s); using the PyTorch path",
+        source.name,
+        compiler,
+        "; ".join(errors),
+    )
     return None
 
 

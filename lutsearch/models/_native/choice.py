@@ -62,8 +62,9 @@ import platform
 import tempfile
 import threading
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import torch
 
@@ -74,7 +75,7 @@ try:  # POSIX; elsewhere concurrent writers merge without a lock (atomic renames
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["neurons_allowed", "fused_allowed", "describe", "choice_file", "cpu_model", "forget", "MARGIN"]
+__all__ = ["MARGIN", "choice_file", "cpu_model", "describe", "forget", "fused_allowed", "neurons_allowed"]
 
 _log = logging.getLogger("lutsearch.native")
 
@@ -133,8 +134,15 @@ def neurons_allowed(kernel: Any, neuron: Any, x: torch.Tensor) -> bool:
         return forced == "neurons"
     if x.dim() != 3:  # a layer's input, from a duck-typed kernel's ``supports``: capability only
         return True
-    key = ("neurons", _stem(kernel), march(), torch.get_num_threads(), _shape(kernel, neuron),
-           _bucket(x.shape[1]), _bucket(x.shape[0]))
+    key = (
+        "neurons",
+        _stem(kernel),
+        march(),
+        torch.get_num_threads(),
+        _shape(kernel, neuron),
+        _bucket(x.shape[1]),
+        _bucket(x.shape[0]),
+    )
     path = _decisions.get(key)
     if path is None:
         path = _decide(key, kernel, lambda: _measure_neurons(kernel, neuron, x), "neurons", "torch")
@@ -153,16 +161,30 @@ def fused_allowed(layer: Any, x: torch.Tensor, batch: int, norm: bool) -> bool:
         return forced == "fused"
     neuron = layer._modules["neuron"]
     kernel = neuron.native_kernel
-    key = ("layer", _stem(kernel), march(), torch.get_num_threads(), _shape(kernel, neuron),
-           _bucket(layer.n_out), _bucket(batch), bool(norm))
+    key = (
+        "layer",
+        _stem(kernel),
+        march(),
+        torch.get_num_threads(),
+        _shape(kernel, neuron),
+        _bucket(layer.n_out),
+        _bucket(batch),
+        bool(norm),
+    )
     path = _decisions.get(key)
     if path is None:
         # Unfused, the neurons run alone on the kernel or on PyTorch (decided while measuring, in the
         # modules' first run): against the kernel alone, the fused step only saves work (the same
         # neurons, the batch-norm and quantizer in C), so a near-tie keeps it.
         alone = ("neurons", *key[1:7])
-        path = _decide(key, kernel, lambda: _measure_layer(layer, x, batch), "fused", "unfused",
-                       lambda: _decisions.get(alone) == "neurons")
+        path = _decide(
+            key,
+            kernel,
+            lambda: _measure_layer(layer, x, batch),
+            "fused",
+            "unfused",
+            lambda: _decisions.get(alone) == "neurons",
+        )
     return path == "fused"
 
 
@@ -174,15 +196,22 @@ def describe(layer: Any, batch: int) -> str:
     kernel = getattr(neuron, "native_kernel", None)
     if kernel is None:
         return "-"
-    common = (_stem(kernel), march(), torch.get_num_threads(), _shape(kernel, neuron), _bucket(layer.n_out),
-              _bucket(batch))
+    common = (
+        _stem(kernel),
+        march(),
+        torch.get_num_threads(),
+        _shape(kernel, neuron),
+        _bucket(layer.n_out),
+        _bucket(batch),
+    )
     norm = type(layer._modules.get("bn")) is torch.nn.BatchNorm1d
     path = _decisions.get(("layer", *common, norm))
     if path != "unfused":
         return path or "?"
     if not getattr(kernel, "neurons_alone", True):
         return "torch"
-    return {"neurons": "neurons", "torch": "torch"}.get(_decisions.get(("neurons", *common)), "?")
+    paths: dict[str | None, str] = {"neurons": "neurons", "torch": "torch"}  # an undecided path is None
+    return paths.get(_decisions.get(("neurons", *common)), "?")
 
 
 def _stem(kernel: Any) -> str:
@@ -195,8 +224,14 @@ def _shape(kernel: Any, neuron: Any) -> str:
 
 
 # ----------------------------------------------------------------------------- deciding
-def _decide(key: tuple, kernel: Any, measure: Callable[[], dict[str, float] | None], native: str,
-            alternative: str, alternative_native: Callable[[], bool] = lambda: False) -> str:
+def _decide(
+    key: tuple,
+    kernel: Any,
+    measure: Callable[[], dict[str, float] | None],
+    native: str,
+    alternative: str,
+    alternative_native: Callable[[], bool] = lambda: False,
+) -> str:
     """The path for ``key``: from the cache file when it holds a valid entry, else measured (and
     stored). ``native`` is taken when it is at least 1 / MARGIN times faster than ``alternative``,
     or, when ``alternative_native()`` (asked after measuring) says the alternative runs on the
@@ -210,7 +245,7 @@ def _decide(key: tuple, kernel: Any, measure: Callable[[], dict[str, float] | No
     else:
         try:
             times = measure()
-        except Exception as exc:  # noqa: BLE001 - a failed measurement must never fail training
+        except Exception as exc:  # a failed measurement must never fail training
             _warn_once(name, f"lutsearch: could not time the training paths of {name} ({exc!r}); using {native}")
             times = None
         if times is None or not all(math.isfinite(times.get(p, math.nan)) for p in (native, alternative)):
@@ -221,8 +256,9 @@ def _decide(key: tuple, kernel: Any, measure: Callable[[], dict[str, float] | No
             else:
                 path = native if times[native] <= MARGIN * times[alternative] else alternative
             _store(name, {"path": path, "ms": {p: round(t * 1e3, 4) for p, t in times.items()}})
-            _log.info("lutsearch: %s -> %s (%s)", name, path,
-                      ", ".join(f"{p} {t * 1e3:.2f} ms" for p, t in times.items()))
+            _log.info(
+                "lutsearch: %s -> %s (%s)", name, path, ", ".join(f"{p} {t * 1e3:.2f} ms" for p, t in times.items())
+            )
     _decisions[key] = path
     return path
 
@@ -268,10 +304,11 @@ def _time(candidates: dict[str, Callable[[], Any]]) -> dict[str, float]:
     go on up to twice the budget while the candidates are close."""
     for run in candidates.values():
         run()
-    best = {name: math.inf for name in candidates}
+    best = dict.fromkeys(candidates, math.inf)
     start, rounds = _clock(), 0
-    while rounds < MAX_ROUNDS and (rounds < MIN_ROUNDS or _clock() - start < BUDGET_S
-                                   or (_close(best) and _clock() - start < 2 * BUDGET_S)):
+    while rounds < MAX_ROUNDS and (
+        rounds < MIN_ROUNDS or _clock() - start < BUDGET_S or (_close(best) and _clock() - start < 2 * BUDGET_S)
+    ):
         for name, run in candidates.items():
             time.sleep(HELPERS_ASLEEP)
             t0 = _clock()
@@ -391,8 +428,10 @@ def _store(name: str, entry: dict) -> None:
                         os.unlink(tmp)
             _entries = entries
         except OSError as exc:
-            _warn_once(f"write {path}", f"lutsearch: could not write {path} ({exc}); training-path choices are "
-                                  "kept for this process only")
+            _warn_once(
+                f"write {path}",
+                f"lutsearch: could not write {path} ({exc}); training-path choices are kept for this process only",
+            )
             if _entries is None:
                 _entries = {}
             _entries[name] = entry

@@ -46,9 +46,16 @@ def affine(h: torch.Tensor, weight: torch.Tensor, init: torch.Tensor | None, rel
     ``_exact.per_neuron_affine``. None when the kernel does not apply (not float64 on CPU, gradients
     wanted, no kernel): the caller then runs the PyTorch version."""
     fn = _entry()
-    if fn is None or h.dtype != torch.float64 or weight.dtype != torch.float64 or h.device.type != "cpu" \
-            or (torch.is_grad_enabled() and (h.requires_grad or weight.requires_grad
-                                             or (init is not None and init.requires_grad))):
+    if (
+        fn is None
+        or h.dtype != torch.float64
+        or weight.dtype != torch.float64
+        or h.device.type != "cpu"
+        or (
+            torch.is_grad_enabled()
+            and (h.requires_grad or weight.requires_grad or (init is not None and init.requires_grad))
+        )
+    ):
         return None
     h, weight = h.contiguous(), weight.detach().contiguous()
     n, d_in, m = h.shape
@@ -63,7 +70,18 @@ def affine(h: torch.Tensor, weight: torch.Tensor, init: torch.Tensor | None, rel
         strides, ptr = init.stride(), init.data_ptr()
     else:
         strides, ptr = (0, 0, 0), None
-    rc = fn(n, d_in, d_out, m, h.data_ptr(), weight.data_ptr(), ptr, *strides, y.data_ptr(), int(relu),
-            torch.get_num_threads())
+    rc = fn(
+        n,
+        d_in,
+        d_out,
+        m,
+        h.data_ptr(),
+        weight.data_ptr(),
+        ptr,
+        *strides,
+        y.data_ptr(),
+        int(relu),
+        torch.get_num_threads(),
+    )
     check_status(rc, "exact")
     return y

@@ -19,33 +19,58 @@ CPU and kind of layer (``choice.py``).
 from __future__ import annotations
 
 import ctypes
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
 
 from lutsearch.models._native import check_status, choice, load_library
 
-__all__ = ["LayerArgs", "NeuronKernel", "LayerConstants", "neurons", "layer_step"]
+__all__ = ["LayerArgs", "LayerConstants", "NeuronKernel", "layer_step", "neurons"]
+
 
 class LayerArgs(ctypes.Structure):
     """``lutsearch_native::LayerArgs`` (layer.h): same fields, same order."""
 
     _fields_ = [
-        ("n", ctypes.c_int64), ("F", ctypes.c_int64), ("B", ctypes.c_int64), ("n_in", ctypes.c_int64),
-        ("x", ctypes.c_void_p), ("idx", ctypes.c_void_p), ("xr", ctypes.c_int64), ("xs", ctypes.c_int64),
-        ("pre", ctypes.c_void_p), ("out", ctypes.c_void_p),
-        ("norm", ctypes.c_int32), ("quant", ctypes.c_int32), ("relu", ctypes.c_int32), ("pad_", ctypes.c_int32),
-        ("gamma", ctypes.c_void_p), ("beta", ctypes.c_void_p),
-        ("running_mean", ctypes.c_void_p), ("running_var", ctypes.c_void_p),
-        ("mean", ctypes.c_void_p), ("invstd", ctypes.c_void_p),
-        ("eps", ctypes.c_double), ("momentum", ctypes.c_double),
-        ("scale", ctypes.c_float), ("lo", ctypes.c_float), ("hi", ctypes.c_float),
-        ("below", ctypes.c_float), ("above", ctypes.c_float), ("pad2_", ctypes.c_float),
-        ("g", ctypes.c_void_p), ("gxn", ctypes.c_void_p), ("gr", ctypes.c_int64), ("gs", ctypes.c_int64),
+        ("n", ctypes.c_int64),
+        ("F", ctypes.c_int64),
+        ("B", ctypes.c_int64),
+        ("n_in", ctypes.c_int64),
+        ("x", ctypes.c_void_p),
+        ("idx", ctypes.c_void_p),
+        ("xr", ctypes.c_int64),
+        ("xs", ctypes.c_int64),
+        ("pre", ctypes.c_void_p),
+        ("out", ctypes.c_void_p),
+        ("norm", ctypes.c_int32),
+        ("quant", ctypes.c_int32),
+        ("relu", ctypes.c_int32),
+        ("pad_", ctypes.c_int32),
+        ("gamma", ctypes.c_void_p),
+        ("beta", ctypes.c_void_p),
+        ("running_mean", ctypes.c_void_p),
+        ("running_var", ctypes.c_void_p),
+        ("mean", ctypes.c_void_p),
+        ("invstd", ctypes.c_void_p),
+        ("eps", ctypes.c_double),
+        ("momentum", ctypes.c_double),
+        ("scale", ctypes.c_float),
+        ("lo", ctypes.c_float),
+        ("hi", ctypes.c_float),
+        ("below", ctypes.c_float),
+        ("above", ctypes.c_float),
+        ("pad2_", ctypes.c_float),
+        ("g", ctypes.c_void_p),
+        ("gxn", ctypes.c_void_p),
+        ("gr", ctypes.c_int64),
+        ("gs", ctypes.c_int64),
         ("gx", ctypes.c_void_p),
-        ("ggamma", ctypes.c_void_p), ("gbeta", ctypes.c_void_p), ("gscale", ctypes.c_void_p),
+        ("ggamma", ctypes.c_void_p),
+        ("gbeta", ctypes.c_void_p),
+        ("gscale", ctypes.c_void_p),
     ]
 
 
@@ -94,15 +119,17 @@ class NeuronKernel:
     def parameters(self, neuron: Any) -> list[torch.Tensor]:
         raise NotImplementedError
 
-    def arguments(self, neuron: Any, params: Sequence[torch.Tensor],
-                  grads: Sequence[torch.Tensor] | None) -> ctypes.Structure:
+    def arguments(
+        self, neuron: Any, params: Sequence[torch.Tensor], grads: Sequence[torch.Tensor] | None
+    ) -> ctypes.Structure:
         """The family's argument struct (it must keep whatever it points into alive)."""
         raise NotImplementedError
 
     def call(self, layer: LayerArgs, args: ctypes.Structure, backward: bool) -> None:
         fn = getattr(self.library(), self.entry)
-        check_status(fn(ctypes.addressof(layer), ctypes.addressof(args), int(backward), torch.get_num_threads()),
-                     self.stem)
+        check_status(
+            fn(ctypes.addressof(layer), ctypes.addressof(args), int(backward), torch.get_num_threads()), self.stem
+        )
 
 
 def _contiguous(params: Sequence[torch.Tensor]) -> list[torch.Tensor]:
@@ -116,16 +143,28 @@ def _layer_args(x: torch.Tensor, idx: torch.Tensor, pre: torch.Tensor, feature_m
     n, fan_in = idx.shape
     n_in, batch = x.shape if feature_major else reversed(x.shape)
     xr, xs = (batch, 1) if feature_major else (1, n_in)
-    return LayerArgs(n=n, F=fan_in, B=batch, n_in=n_in, x=_ptr(x), idx=_ptr(idx), xr=xr, xs=xs,
-                     pre=_ptr(pre), gr=batch, gs=1)
+    return LayerArgs(
+        n=n, F=fan_in, B=batch, n_in=n_in, x=_ptr(x), idx=_ptr(idx), xr=xr, xs=xs, pre=_ptr(pre), gr=batch, gs=1
+    )
 
 
 def _gathered_args(x: torch.Tensor, idx: torch.Tensor, pre: torch.Tensor) -> LayerArgs:
     """The neurons alone on PyTorch's gathered x (B, n, F), read in place: input f of neuron i is
     "row" i * F + f, at stride n * F over the samples (``idx`` = arange(n * F))."""
     batch, n, fan_in = x.shape
-    return LayerArgs(n=n, F=fan_in, B=batch, n_in=n * fan_in, x=_ptr(x), idx=_ptr(idx), xr=1, xs=n * fan_in,
-                     pre=_ptr(pre), gr=1, gs=n * fan_in)
+    return LayerArgs(
+        n=n,
+        F=fan_in,
+        B=batch,
+        n_in=n * fan_in,
+        x=_ptr(x),
+        idx=_ptr(idx),
+        xr=1,
+        xs=n * fan_in,
+        pre=_ptr(pre),
+        gr=1,
+        gs=n * fan_in,
+    )
 
 
 class _Neurons(torch.autograd.Function):
@@ -179,8 +218,9 @@ class LayerConstants:
     above: float
 
 
-def _step_args(x, feature_major, idx, pre, consts: LayerConstants, scale: float, gamma, beta, mean,
-               invstd) -> LayerArgs:
+def _step_args(
+    x, feature_major, idx, pre, consts: LayerConstants, scale: float, gamma, beta, mean, invstd
+) -> LayerArgs:
     """The arguments forward and backward share: the layer, its quantizer and its batch-norm."""
     args = _layer_args(x, idx, pre, feature_major)
     args.quant, args.relu = 1, int(consts.relu)
@@ -198,8 +238,9 @@ class _LayerStep(torch.autograd.Function):
     codes from them."""
 
     @staticmethod
-    def forward(ctx, x, feature_major, kernel, neuron, idx, consts, running_mean, running_var, value, gamma, beta,
-                *params):
+    def forward(
+        ctx, x, feature_major, kernel, neuron, idx, consts, running_mean, running_var, value, gamma, beta, *params
+    ):
         x = x.contiguous()
         n, batch = idx.shape[0], x.shape[1 if feature_major else 0]
         params = _contiguous(params)
@@ -214,8 +255,9 @@ class _LayerStep(torch.autograd.Function):
         kernel.call(args, kernel.arguments(neuron, params, None), backward=False)
         ctx.kernel, ctx.neuron, ctx.consts, ctx.scale = kernel, neuron, consts, float(scale)
         ctx.feature_major = feature_major
-        ctx.save_for_backward(x, idx, pre, mean, invstd, value, gamma if consts.norm else None,
-                              beta if consts.norm else None, *params)
+        ctx.save_for_backward(
+            x, idx, pre, mean, invstd, value, gamma if consts.norm else None, beta if consts.norm else None, *params
+        )
         return out
 
     @staticmethod
@@ -241,12 +283,33 @@ class _LayerStep(torch.autograd.Function):
         return (gx, None, None, None, None, None, None, None, grad_value, ggamma, gbeta, *grads)
 
 
-def layer_step(kernel: NeuronKernel, neuron: Any, x: torch.Tensor, feature_major: bool, idx: torch.Tensor,
-               consts: LayerConstants, running_mean: torch.Tensor | None, running_var: torch.Tensor | None,
-               scale_value: torch.Tensor, gamma: torch.Tensor | None, beta: torch.Tensor | None) -> torch.Tensor:
+def layer_step(
+    kernel: NeuronKernel,
+    neuron: Any,
+    x: torch.Tensor,
+    feature_major: bool,
+    idx: torch.Tensor,
+    consts: LayerConstants,
+    running_mean: torch.Tensor | None,
+    running_var: torch.Tensor | None,
+    scale_value: torch.Tensor,
+    gamma: torch.Tensor | None,
+    beta: torch.Tensor | None,
+) -> torch.Tensor:
     """One layer's training step on ``x``, (n_in, B) when ``feature_major`` else (B, n_in), read in
     place either way -> (n, B); updates the running statistics in place like
     ``torch.nn.BatchNorm1d`` (the caller counts ``num_batches_tracked``)."""
-    return _LayerStep.apply(x, feature_major, kernel, neuron, idx, consts, running_mean, running_var, scale_value,
-                            gamma, beta, *kernel.parameters(neuron))
-
+    return _LayerStep.apply(
+        x,
+        feature_major,
+        kernel,
+        neuron,
+        idx,
+        consts,
+        running_mean,
+        running_var,
+        scale_value,
+        gamma,
+        beta,
+        *kernel.parameters(neuron),
+    )

@@ -17,8 +17,14 @@ __all__ = ["KERNEL", "LinearArgs"]
 class LinearArgs(ctypes.Structure):
     """``Linear`` (linear.cpp): same fields, same order."""
 
-    _fields_ = [("n", ctypes.c_int64), ("F", ctypes.c_int64), ("w", ctypes.c_void_p), ("bias", ctypes.c_void_p),
-                ("gw", ctypes.c_void_p), ("gb", ctypes.c_void_p)]
+    _fields_ = [
+        ("n", ctypes.c_int64),
+        ("F", ctypes.c_int64),
+        ("w", ctypes.c_void_p),
+        ("bias", ctypes.c_void_p),
+        ("gw", ctypes.c_void_p),
+        ("gb", ctypes.c_void_p),
+    ]
 
 
 class LinearKernel(NeuronKernel):
@@ -31,8 +37,9 @@ class LinearKernel(NeuronKernel):
     def arguments(self, neuron, params, grads):
         weight, bias = params
         gw, gb = grads if grads is not None else (None, None)
-        return LinearArgs(n=weight.shape[0], F=weight.shape[1], w=_ptr(weight), bias=_ptr(bias), gw=_ptr(gw),
-                          gb=_ptr(gb))
+        return LinearArgs(
+            n=weight.shape[0], F=weight.shape[1], w=_ptr(weight), bias=_ptr(bias), gw=_ptr(gw), gb=_ptr(gb)
+        )
 
 
 KERNEL = LinearKernel()

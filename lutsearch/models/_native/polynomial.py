@@ -19,9 +19,17 @@ __all__ = ["KERNEL", "PolyArgs"]
 class PolyArgs(ctypes.Structure):
     """``Poly`` (polynomial.cpp): same fields, same order."""
 
-    _fields_ = [("n", ctypes.c_int64), ("F", ctypes.c_int64), ("M", ctypes.c_int64), ("G", ctypes.c_int64),
-                ("groups", ctypes.c_void_p), ("w", ctypes.c_void_p), ("bias", ctypes.c_void_p),
-                ("gw", ctypes.c_void_p), ("gb", ctypes.c_void_p)]
+    _fields_ = [
+        ("n", ctypes.c_int64),
+        ("F", ctypes.c_int64),
+        ("M", ctypes.c_int64),
+        ("G", ctypes.c_int64),
+        ("groups", ctypes.c_void_p),
+        ("w", ctypes.c_void_p),
+        ("bias", ctypes.c_void_p),
+        ("gw", ctypes.c_void_p),
+        ("gb", ctypes.c_void_p),
+    ]
 
 
 class PolynomialKernel(NeuronKernel):
@@ -37,8 +45,17 @@ class PolynomialKernel(NeuronKernel):
         weight, bias = params
         gw, gb = grads if grads is not None else (None, None)
         groups = neuron.groups
-        return PolyArgs(n=weight.shape[0], F=neuron.fan_in, M=weight.shape[1], G=groups.shape[0],
-                        groups=_ptr(groups), w=_ptr(weight), bias=_ptr(bias), gw=_ptr(gw), gb=_ptr(gb))
+        return PolyArgs(
+            n=weight.shape[0],
+            F=neuron.fan_in,
+            M=weight.shape[1],
+            G=groups.shape[0],
+            groups=_ptr(groups),
+            w=_ptr(weight),
+            bias=_ptr(bias),
+            gw=_ptr(gw),
+            gb=_ptr(gb),
+        )
 
 
 KERNEL = PolynomialKernel()

@@ -14,7 +14,7 @@ import ctypes
 
 from lutsearch.models._native.layer import NeuronKernel
 
-__all__ = ["MAX_WIDTH", "MAX_DEPTH", "KERNEL", "SubnetArgs"]
+__all__ = ["KERNEL", "MAX_DEPTH", "MAX_WIDTH", "SubnetArgs"]
 
 MAX_WIDTH = 64  # widest sub-network input or hidden layer the kernel takes (64 floats, padded to whole vectors)
 MAX_DEPTH = 8
@@ -26,25 +26,44 @@ class SubnetArgs(ctypes.Structure):
     """``Args`` (subnet.cpp): same fields, same order."""
 
     # W .. gSB are arrays of pointers (float* const*), passed as addresses into one ctypes array
-    _fields_ = [("n", ctypes.c_int64), ("F", ctypes.c_int64), ("N", ctypes.c_int64), ("L", ctypes.c_int64),
-                ("n_skips", ctypes.c_int64), ("W", _ADDR), ("Bs", _ADDR), ("SW", _ADDR), ("SB", _ADDR),
-                ("gW", _ADDR), ("gB", _ADDR), ("gSW", _ADDR), ("gSB", _ADDR), ("dims", ctypes.c_int64 * 10)]
+    _fields_ = [
+        ("n", ctypes.c_int64),
+        ("F", ctypes.c_int64),
+        ("N", ctypes.c_int64),
+        ("L", ctypes.c_int64),
+        ("n_skips", ctypes.c_int64),
+        ("W", _ADDR),
+        ("Bs", _ADDR),
+        ("SW", _ADDR),
+        ("SB", _ADDR),
+        ("gW", _ADDR),
+        ("gB", _ADDR),
+        ("gSW", _ADDR),
+        ("gSB", _ADDR),
+        ("dims", ctypes.c_int64 * 10),
+    ]
 
 
 class SubnetKernel(NeuronKernel):
     stem, entry = "subnet", "lutsearch_subnet_layer"
 
     def capable(self, neuron, x):
-        return (1 <= neuron.depth <= MAX_DEPTH and max(neuron.width, neuron.fan_in) <= MAX_WIDTH
-                and super().capable(neuron, x))
+        return (
+            1 <= neuron.depth <= MAX_DEPTH
+            and max(neuron.width, neuron.fan_in) <= MAX_WIDTH
+            and super().capable(neuron, x)
+        )
 
     def shape_key(self, neuron):
         return f"F{neuron.fan_in} N{neuron.width} L{neuron.depth} skips{len(neuron.skip_weights)}"
 
     def parameters(self, neuron):
         # the lists' own dicts: iterating nn.ParameterList costs ~100 us per step, this ~2 us
-        return [p for group in (neuron.weights, neuron.biases, neuron.skip_weights, neuron.skip_biases)
-                for p in group._parameters.values()]
+        return [
+            p
+            for group in (neuron.weights, neuron.biases, neuron.skip_weights, neuron.skip_biases)
+            for p in group._parameters.values()
+        ]
 
     def arguments(self, neuron, params, grads):
         # One array of every pointer, in ``parameters`` order (weights, biases, skip weights, skip
