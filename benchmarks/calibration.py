@@ -45,7 +45,7 @@ from lutsearch.hw.timing import (
 from lutsearch.tables import TableLayer, TruthTableNetwork
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # published_designs, when not run as a script
-from published_designs import FAMILIES, PUBLISHED_DESIGNS, PublishedDesign  # noqa: E402
+from published_designs import FAMILIES, PUBLISHED_DESIGNS, PublishedDesign
 
 SYNTH_MAX_X = 15  # X >= 16: lut_depth (no synthesis)
 # The constants shipped before this calibration (a LogicNets-only fit), for comparison.
@@ -66,16 +66,22 @@ def shape_stats(shapes: set[tuple[int, int]], sample: int, jobs: int, timeout: f
             continue
         n = 1 if x >= 14 else sample
         rng = np.random.default_rng(1000 * x + y)
-        layer = TableLayer(np.tile(np.arange(x), (n, 1)), rng.integers(0, 1 << y, size=(n, 1 << x)), 1, y,
-                           False, False)
+        layer = TableLayer(np.tile(np.arange(x), (n, 1)), rng.integers(0, 1 << y, size=(n, 1 << x)), 1, y, False, False)
         t0 = time.perf_counter()
         res = synthesize(TruthTableNetwork(x, 1, [layer]), pipeline=1, mode="neuron", jobs=jobs, timeout=timeout)
         est = res.estimated_units > 0 or res.estimated
-        out[(x, y)] = {"luts": res.luts / n, "depth": res.depth, "seconds": time.perf_counter() - t0,
-                       "how": "analytic (timeout)" if est else f"yosys x{n}"}
-        print(f"  shape X={x:2d} Y={y}: {out[(x, y)]['luts']:8.1f} LUTs/neuron (formula {cost(x, y):8.1f}), "
-              f"depth {res.depth} (lut_depth {lut_depth(x)}), {out[(x, y)]['seconds']:.1f} s"
-              f"{' ESTIMATED: timeout' if est else ''}", flush=True)
+        out[(x, y)] = {
+            "luts": res.luts / n,
+            "depth": res.depth,
+            "seconds": time.perf_counter() - t0,
+            "how": "analytic (timeout)" if est else f"yosys x{n}",
+        }
+        print(
+            f"  shape X={x:2d} Y={y}: {out[(x, y)]['luts']:8.1f} LUTs/neuron (formula {cost(x, y):8.1f}), "
+            f"depth {res.depth} (lut_depth {lut_depth(x)}), {out[(x, y)]['seconds']:.1f} s"
+            f"{' ESTIMATED: timeout' if est else ''}",
+            flush=True,
+        )
     return out
 
 
@@ -92,8 +98,10 @@ def expected_live(d: PublishedDesign) -> list[float]:
 
 
 def formula_luts(d: PublishedDesign) -> float:
-    return sum(lv * sum(t.count / layer.n_out * cost(t.x, t.y) for t in layer.tables)
-               for layer, lv in zip(d.layers, expected_live(d)))
+    return sum(
+        lv * sum(t.count / layer.n_out * cost(t.x, t.y) for t in layer.tables)
+        for layer, lv in zip(d.layers, expected_live(d))
+    )
 
 
 def x_eff(x: int, y: int, c: float) -> int:
@@ -127,7 +135,9 @@ def summarize(label: str, errs: list[float]) -> str:
     if not errs:
         return f"{label}: -"
     a = np.abs(errs)
-    return f"{label}: mean |err| {a.mean():5.1f} %, max {a.max():5.1f} %, mean signed {np.mean(errs):+6.1f} % (n={len(a)})"
+    return (
+        f"{label}: mean |err| {a.mean():5.1f} %, max {a.max():5.1f} %, mean signed {np.mean(errs):+6.1f} % (n={len(a)})"
+    )
 
 
 def evaluate(designs: list[PublishedDesign], depths: dict[str, int], model: DelayModel) -> dict[str, float]:
@@ -135,19 +145,25 @@ def evaluate(designs: list[PublishedDesign], depths: dict[str, int], model: Dela
 
 
 def report(designs, depths, stage_d, model: DelayModel, title: str) -> None:
-    print(f"\n{title}: period = {model.t_reg_ns:.3f} ns + {model.t_level_ns:.3f} ns x depth "
-          f"(cap {model.fmax_cap_mhz:.0f} MHz)")
-    print(f"{'design':28s} {'family':11s} {'tier':4s} {'fit':3s} {'stage depths':>22s} {'d':>2s} {'Fmax pub':>8s} "
-          f"{'Fmax mod':>8s} {'err %':>6s} {'cyc':>4s} {'lat pub':>7s} {'lat mod':>7s} {'err %':>6s}")
+    print(
+        f"\n{title}: period = {model.t_reg_ns:.3f} ns + {model.t_level_ns:.3f} ns x depth "
+        f"(cap {model.fmax_cap_mhz:.0f} MHz)"
+    )
+    print(
+        f"{'design':28s} {'family':11s} {'tier':4s} {'fit':3s} {'stage depths':>22s} {'d':>2s} {'Fmax pub':>8s} "
+        f"{'Fmax mod':>8s} {'err %':>6s} {'cyc':>4s} {'lat pub':>7s} {'lat mod':>7s} {'err %':>6s}"
+    )
     for d in designs:
         dep = depths[d.name]
         fm = model.fmax_mhz([dep])
         lat_m = d.cycles * 1e3 / fm
         lat_p = d.latency_ns_published
-        print(f"{d.name:28s} {d.family:11s} {d.tier:4s} {'y' if d.fit else '-':3s} {stage_d[d.name]!s:>22s} "
-              f"{dep:2d} {d.fmax_mhz:8.1f} {fm:8.1f} {(fm - d.fmax_mhz) / d.fmax_mhz * 100:+6.1f} "
-              f"{d.cycles:3d}{'*' if d.cycles_derived else ' '} {lat_p:7.2f} {lat_m:7.2f} "
-              f"{(lat_m - lat_p) / lat_p * 100:+6.1f}")
+        print(
+            f"{d.name:28s} {d.family:11s} {d.tier:4s} {'y' if d.fit else '-':3s} {stage_d[d.name]!s:>22s} "
+            f"{dep:2d} {d.fmax_mhz:8.1f} {fm:8.1f} {(fm - d.fmax_mhz) / d.fmax_mhz * 100:+6.1f} "
+            f"{d.cycles:3d}{'*' if d.cycles_derived else ' '} {lat_p:7.2f} {lat_m:7.2f} "
+            f"{(lat_m - lat_p) / lat_p * 100:+6.1f}"
+        )
     fit = [d for d in designs if d.fit]
     errs = evaluate(designs, depths, model)
     print(summarize("  overall (fit set)", [errs[d.name] for d in fit]))
@@ -176,28 +192,33 @@ def lofo(designs, depths) -> list[str]:
     return lines
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sample", type=int, default=2, help="random neurons per table shape (1 for X >= 14)")
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--timeout", type=float, default=900)
     ap.add_argument("--proxy", choices=("a", "b"), default="b", help="depth proxy of the detailed tables")
-    ap.add_argument("--io", choices=("untimed", "timed"), default="untimed",
-                    help="whether the last (combinational-to-port) stage is timed")
-    args = ap.parse_args()
+    ap.add_argument(
+        "--io",
+        choices=("untimed", "timed"),
+        default="untimed",
+        help="whether the last (combinational-to-port) stage is timed",
+    )
+    return ap.parse_args()
 
-    designs = list(PUBLISHED_DESIGNS.values())
-    shapes = {(t.x, t.y) for d in designs for t in d.tables}
-    print(f"{len(designs)} published designs ({sum(d.fit for d in designs)} fitted); synthesizing "
-          f"{len(shapes)} random table shapes ...")
-    stats = shape_stats(shapes, args.sample, args.jobs, args.timeout)
 
+def print_compression(designs: list[PublishedDesign]) -> None:
+    """Published LUTs against the formula over expected live neurons (c), and each layer's table widths."""
     print(f"\n{'design':28s} {'population':14s} {'LUTs pub':>9s} {'formula':>10s} {'c':>6s} {'X per layer'}")
     for d in designs:
         f = formula_luts(d)
         xs = ["+".join(str(t.x) for t in layer.tables) for layer in d.layers]
         print(f"{d.name:28s} {population(d):14s} {d.luts:9d} {f:10.0f} {min(1, d.luts / f):6.3f} {' '.join(xs)}")
 
+
+def fit_variants(designs: list[PublishedDesign], stats: dict) -> dict:
+    """(proxy, io) -> ({design: (slowest timed stage depth, stage depths)}, {design: slowest timed stage
+    depth}, least-squares model) for the four variants."""
     results = {}
     for proxy in ("a", "b"):
         for io in ("untimed", "timed"):
@@ -205,22 +226,30 @@ def main() -> None:
             depths = {k: v[0] for k, v in dd.items()}
             fit = [d for d in designs if d.fit]
             m = fit_delay_model([depths[d.name] for d in fit], [1e3 / d.fmax_mhz for d in fit])
-            m = DelayModel(m.t_level_ns, m.t_reg_ns, ULTRASCALE_PLUS.fmax_cap_mhz,
-                           source=f"fit to {len(fit)} designs, proxy ({proxy}), last stage {io}")
+            m = DelayModel(
+                m.t_level_ns,
+                m.t_reg_ns,
+                ULTRASCALE_PLUS.fmax_cap_mhz,
+                source=f"fit to {len(fit)} designs, proxy ({proxy}), last stage {io}",
+            )
             results[(proxy, io)] = (dd, depths, m)
+    return results
 
+
+def print_variants(designs: list[PublishedDesign], results: dict) -> None:
     print("\nAll four variants (fit set errors on Fmax):")
     for (proxy, io), (_, depths, m) in results.items():
         errs = evaluate([d for d in designs if d.fit], depths, m)
         old = evaluate([d for d in designs if d.fit], depths, PREVIOUS)
-        print(f"  ({proxy}) last stage {io:7s}: {m.t_reg_ns:.3f} + {m.t_level_ns:.3f} d; "
-              + summarize("new", list(errs.values())).split(": ", 1)[1]
-              + f"; previous constants mean {np.mean(np.abs(list(old.values()))):.1f} %")
+        print(
+            f"  ({proxy}) last stage {io:7s}: {m.t_reg_ns:.3f} + {m.t_level_ns:.3f} d; "
+            + summarize("new", list(errs.values())).split(": ", 1)[1]
+            + f"; previous constants mean {np.mean(np.abs(list(old.values()))):.1f} %"
+        )
 
-    dd, depths, m = results[(args.proxy, args.io)]
-    stage_d = {k: v[1] for k, v in dd.items()}
-    report(designs, depths, stage_d, m, f"Least-squares fit, proxy ({args.proxy}), last stage {args.io}")
-    report(designs, depths, stage_d, ULTRASCALE_PLUS, "Shipped constants (lutsearch.hw.timing.ULTRASCALE_PLUS)")
+
+def print_other_constants(designs: list[PublishedDesign], depths: dict[str, int]) -> None:
+    """Errors of XCU280_LOGICNETS and of the constants shipped before this calibration."""
     fit = [d for d in designs if d.fit]
     for label, model in (("XCU280_LOGICNETS", XCU280_LOGICNETS), ("previous constants", PREVIOUS)):
         e = evaluate(fit, depths, model)
@@ -229,18 +258,44 @@ def main() -> None:
         for pop in ("xcu280/2019.2", "xcvu9p/2020.1"):
             print(summarize(f"  {pop}", [e[d.name] for d in fit if population(d) == pop]))
 
-    print(f"\nLeave-one-family-out, proxy ({args.proxy}), last stage {args.io}:")
-    print("\n".join(lofo(designs, depths)))
+
+def print_population_fits(designs: list[PublishedDesign], depths: dict[str, int]) -> None:
     print("\nPer-population fits (does the part/tool version shift the constants?):")
     for pop in ("xcu280/2019.2", "xcvu9p/2020.1"):
         sub = [d for d in designs if d.fit and population(d) == pop]
         other = [d for d in designs if d.fit and population(d) != pop]
         pm = fit_delay_model([depths[d.name] for d in sub], [1e3 / d.fmax_mhz for d in sub])
         pm = DelayModel(pm.t_level_ns, pm.t_reg_ns, ULTRASCALE_PLUS.fmax_cap_mhz)
-        print(f"  fit on {pop}: {pm.t_reg_ns:.3f} + {pm.t_level_ns:.3f} d; "
-              + summarize("own", [fmax_err(pm, depths[d.name], d) for d in sub]).split(": ", 1)[1]
-              + "; on the other population: "
-              + summarize("x", [fmax_err(pm, depths[d.name], d) for d in other]).split(": ", 1)[1])
+        print(
+            f"  fit on {pop}: {pm.t_reg_ns:.3f} + {pm.t_level_ns:.3f} d; "
+            + summarize("own", [fmax_err(pm, depths[d.name], d) for d in sub]).split(": ", 1)[1]
+            + "; on the other population: "
+            + summarize("x", [fmax_err(pm, depths[d.name], d) for d in other]).split(": ", 1)[1]
+        )
+
+
+def main() -> None:
+    args = parse_args()
+    designs = list(PUBLISHED_DESIGNS.values())
+    shapes = {(t.x, t.y) for d in designs for t in d.tables}
+    print(
+        f"{len(designs)} published designs ({sum(d.fit for d in designs)} fitted); synthesizing "
+        f"{len(shapes)} random table shapes ..."
+    )
+    stats = shape_stats(shapes, args.sample, args.jobs, args.timeout)
+    print_compression(designs)
+    results = fit_variants(designs, stats)
+    print_variants(designs, results)
+
+    dd, depths, m = results[(args.proxy, args.io)]
+    stage_d = {k: v[1] for k, v in dd.items()}
+    report(designs, depths, stage_d, m, f"Least-squares fit, proxy ({args.proxy}), last stage {args.io}")
+    report(designs, depths, stage_d, ULTRASCALE_PLUS, "Shipped constants (lutsearch.hw.timing.ULTRASCALE_PLUS)")
+    print_other_constants(designs, depths)
+
+    print(f"\nLeave-one-family-out, proxy ({args.proxy}), last stage {args.io}:")
+    print("\n".join(lofo(designs, depths)))
+    print_population_fits(designs, depths)
 
 
 if __name__ == "__main__":

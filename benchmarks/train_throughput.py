@@ -25,8 +25,9 @@ only exist in this benchmark. Each timed step is forward + cross-entropy + backw
 random batch (JSC-shaped: 16 features, 5 classes, batch 1024; MNIST-shaped: 784, 10, batch 256).
 Steps of the two implementations are interleaved and the median step time is reported, which keeps
 the ratio fair on a machine shared with other jobs. Ours (and the floor) step AdamW with the fused
-kernel, as ``lutsearch.train`` does; the reference with PyTorch's default, as its code does. Timed steps are steady-state training: every
-model's quantizers are first moved past Brevitas' 300-step statistics phase (``init_scale``).
+kernel, as ``lutsearch.train`` does; the reference with PyTorch's default, as its code does. Timed
+steps are steady-state training: every model's quantizers are first moved past Brevitas' 300-step
+statistics phase (``init_scale``).
 
     python benchmarks/train_throughput.py [--steps 5] [--threads 2] [--only neuralut-jsc-5l ...]
     python benchmarks/train_throughput.py --paths   # ours on its three training paths, side by side
@@ -53,23 +54,23 @@ from pathlib import Path
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch starts its OpenMP runtime
 
-import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
-import yaml  # noqa: E402
-from brevitas.core.scaling.standalone import ParameterFromRuntimeStatsScaling  # noqa: E402
-from torch import nn  # noqa: E402
+import torch
+import torch.nn.functional as F
+import yaml
+from brevitas.core.scaling.standalone import ParameterFromRuntimeStatsScaling
+from torch import nn
 
-from lutsearch.models import LUTLayer, LUTNetwork, NeuronFunction, build_model, plan_layers, random_indices  # noqa: E402
-from lutsearch.models._native import choice as native_choice  # noqa: E402
-from lutsearch.models._native import load_library, native_mode  # noqa: E402
-from lutsearch.models._native import march as native_march  # noqa: E402
-from lutsearch.models._quant import set_fused_training  # noqa: E402
-from lutsearch.models._registry import COMMON_KNOBS, resolve_params  # noqa: E402
-from lutsearch.models.logicnets import build_layers  # noqa: E402
-from lutsearch.models.polylut import monomial_structure  # noqa: E402
+from lutsearch.models import LUTLayer, LUTNetwork, NeuronFunction, build_model, plan_layers, random_indices
+from lutsearch.models._native import choice as native_choice
+from lutsearch.models._native import load_library, native_mode
+from lutsearch.models._native import march as native_march
+from lutsearch.models._quant import set_fused_training
+from lutsearch.models._registry import COMMON_KNOBS, resolve_params
+from lutsearch.models.logicnets import build_layers
+from lutsearch.models.polylut import monomial_structure
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _rows import ExtraRow, RowResult, extra_rows  # noqa: E402
+from _rows import ExtraRow, RowResult, extra_rows
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -96,9 +97,11 @@ class RefSubNetworkNeurons(NeuronFunction):
         self.width = width
 
         def lin(rows, d_in):
-            bound = 1.0 / d_in ** 0.5
-            return (nn.Parameter(torch.empty(rows, d_in).uniform_(-bound, bound)),
-                    nn.Parameter(torch.empty(rows).uniform_(-bound, bound)))
+            bound = 1.0 / d_in**0.5
+            return (
+                nn.Parameter(torch.empty(rows, d_in).uniform_(-bound, bound)),
+                nn.Parameter(torch.empty(rows).uniform_(-bound, bound)),
+            )
 
         n = n_out * width
         self.fc1_w, self.fc1_b = lin(n, fan_in)
@@ -155,7 +158,7 @@ class RefDenseMaskedLayer(LUTLayer):
         mask = torch.zeros(n_out, n_in)
         mask.scatter_(1, indices, 1.0)
         self.register_buffer("mask", mask)
-        bound = 1.0 / fan_in ** 0.5
+        bound = 1.0 / fan_in**0.5
         self.weight = nn.Parameter(torch.empty(n_out, n_in).uniform_(-bound, bound))
         self.bias = nn.Parameter(torch.empty(n_out).uniform_(-bound, bound))
 
@@ -170,16 +173,26 @@ def reference_model(family: str, params: dict, n_inputs: int, n_classes: int, se
     if family == "neuralut":
         if params["hidden_depth"] != 4 or not params["skip"]:
             raise ValueError("the reference NeuraLUT layout is fixed at L = 4 with skips")
-        layers = build_layers(params, n_inputs, n_classes, gen,
-                              lambda p: RefSubNetworkNeurons(p.n_out, p.fan_in, params["hidden_width"]))
+        layers = build_layers(
+            params, n_inputs, n_classes, gen, lambda p: RefSubNetworkNeurons(p.n_out, p.fan_in, params["hidden_width"])
+        )
     elif family == "polylut":
-        layers = build_layers(params, n_inputs, n_classes, gen,
-                              lambda p: RefPolynomialNeurons(p.n_out, p.fan_in, params["degree"]))
+        layers = build_layers(
+            params, n_inputs, n_classes, gen, lambda p: RefPolynomialNeurons(p.n_out, p.fan_in, params["degree"])
+        )
     elif family == "logicnets":
-        layers = [RefDenseMaskedLayer(p.n_in, random_indices(p.n_in, p.n_out, p.fan_in, gen),
-                                      in_bits=p.in_bits, in_signed=p.in_signed, out_bits=p.out_bits,
-                                      out_signed=p.out_signed, batch_norm=params["batch_norm"])
-                  for p in plan_layers(params, n_inputs, n_classes)]
+        layers = [
+            RefDenseMaskedLayer(
+                p.n_in,
+                random_indices(p.n_in, p.n_out, p.fan_in, gen),
+                in_bits=p.in_bits,
+                in_signed=p.in_signed,
+                out_bits=p.out_bits,
+                out_signed=p.out_signed,
+                batch_norm=params["batch_norm"],
+            )
+            for p in plan_layers(params, n_inputs, n_classes)
+        ]
     else:
         raise ValueError(family)
     model = LUTNetwork(n_inputs, params["input_bits"], layers)
@@ -216,6 +229,7 @@ def make_stepper(model: nn.Module, x: torch.Tensor, y: torch.Tensor, fused: bool
         loss.backward()
         opt.step()
         return time.perf_counter() - t0
+
     return step
 
 
@@ -236,9 +250,11 @@ def bench(name: str, steps: int) -> dict:
     # The floor: the same layer plan with LogicNets' linear neurons (same gather, batch-norm,
     # quantizers, loss and AdamW). ref / floor bounds any neuron-function speed-up.
     common = {k: v for k, v in params.items() if k in COMMON_KNOBS}
-    models = (build_model(family, params, n_features, n_classes, seed),
-              reference_model(family, params, n_features, n_classes, seed),
-              build_model("logicnets", common, n_features, n_classes, seed))
+    models = (
+        build_model(family, params, n_features, n_classes, seed),
+        reference_model(family, params, n_features, n_classes, seed),
+        build_model("logicnets", common, n_features, n_classes, seed),
+    )
     ours, ref, floor = (make_stepper(m, x, y, fused) for m, fused in zip(models, (True, False, True)))
     ours(), ref(), floor()  # warm-up (allocator, Brevitas' first statistics step)
     for m in models:
@@ -251,9 +267,17 @@ def bench(name: str, steps: int) -> dict:
         t_ours.append(ours())
         t_floor.append(floor())
     m_ours, m_ref, m_floor = (statistics.median(t) for t in (t_ours, t_ref, t_floor))
-    return {"name": name, "family": family, "batch": batch, "ref_sps": batch / m_ref, "ours_sps": batch / m_ours,
-            "speedup": m_ref / m_ours, "ceiling": m_ref / m_floor, "target": TARGETS.get(family),
-            "choice": auto_choice(models[0], batch)}
+    return {
+        "name": name,
+        "family": family,
+        "batch": batch,
+        "ref_sps": batch / m_ref,
+        "ours_sps": batch / m_ours,
+        "speedup": m_ref / m_ours,
+        "ceiling": m_ref / m_floor,
+        "target": TARGETS.get(family),
+        "choice": auto_choice(models[0], batch),
+    }
 
 
 def bench_extra(row: ExtraRow, steps: int) -> RowResult:
@@ -324,67 +348,111 @@ def compare_paths(name: str, steps: int) -> dict:
             with training_path(path):
                 time.sleep(HELPERS_ASLEEP)
                 times[path].append(step())
-    return {"name": name, "choice": auto_choice(model, batch),
-            **{path: batch / statistics.median(t) for path, t in times.items()}}
+    return {
+        "name": name,
+        "choice": auto_choice(model, batch),
+        **{path: batch / statistics.median(t) for path, t in times.items()},
+    }
 
 
-def main(argv=None) -> int:
+def parse_args(argv, extras: dict[str, ExtraRow]) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=5, help="timed steps per implementation (median taken)")
     ap.add_argument("--threads", type=int, default=2, help="torch intra-op threads")
-    extras = extra_rows()
-    ap.add_argument("--only", nargs="*", choices=sorted(CONFIGS) + sorted(extras),
-                    help="run only these configurations")
+    ap.add_argument("--only", nargs="*", choices=sorted(CONFIGS) + sorted(extras), help="run only these configurations")
     ap.add_argument("--paths", action="store_true", help="compare lutsearch's own training paths instead")
-    args = ap.parse_args(argv)
-    torch.set_num_threads(args.threads)
-    if args.paths:
-        print(f"CPU: {native_choice.cpu_model()}; kernels built with -march={native_march()}; "
-              f"{args.threads} threads; auto's choices cached in {native_choice.choice_file()}")
-        print(f"{'config':<20}" + "".join(f"{p + ' (samples/s)':>27}" for p in PATHS) + f"{'auto chose':>22}"
-              f"{'fused / neurons':>17}{'fused / PyTorch':>17}{'auto / PyTorch':>16}")
-        slow = []
-        for name in [n for n in (args.only or CONFIGS) if n in CONFIGS]:
-            r = compare_paths(name, args.steps)
-            fused, torch_sps, auto = r["fused layers"], r["PyTorch"], r["auto"]
-            print(f"{name:<20}" + "".join(f"{r[p]:>27.0f}" for p in PATHS) + f"{r['choice']:>22}"
-                  f"{fused / r['neuron kernels']:>16.2f}x{fused / torch_sps:>16.2f}x{auto / torch_sps:>15.2f}x",
-                  flush=True)
-            if auto < 0.95 * torch_sps:
-                slow.append(name)
-        if slow:
-            print(f"auto below 0.95x of PyTorch: {', '.join(slow)}")
-        return 0
+    return ap.parse_args(argv)
+
+
+def run_paths(names: list[str], steps: int, threads: int) -> None:
+    """``--paths``: lutsearch's own model on each training path, one row per configuration."""
+    print(
+        f"CPU: {native_choice.cpu_model()}; kernels built with -march={native_march()}; "
+        f"{threads} threads; auto's choices cached in {native_choice.choice_file()}"
+    )
+    print(
+        f"{'config':<20}" + "".join(f"{p + ' (samples/s)':>27}" for p in PATHS) + f"{'auto chose':>22}"
+        f"{'fused / neurons':>17}{'fused / PyTorch':>17}{'auto / PyTorch':>16}"
+    )
+    slow = []
+    for name in names:
+        r = compare_paths(name, steps)
+        fused, torch_sps, auto = r["fused layers"], r["PyTorch"], r["auto"]
+        print(
+            f"{name:<20}" + "".join(f"{r[p]:>27.0f}" for p in PATHS) + f"{r['choice']:>22}"
+            f"{fused / r['neuron kernels']:>16.2f}x{fused / torch_sps:>16.2f}x{auto / torch_sps:>15.2f}x",
+            flush=True,
+        )
+        if auto < 0.95 * torch_sps:
+            slow.append(name)
+    if slow:
+        print(f"auto below 0.95x of PyTorch: {', '.join(slow)}")
+
+
+def run_configs(names: list[str], steps: int) -> list[str]:
+    """The published configurations, ours against the reference style; returns those below target."""
     kernels = all(load_library(stem) is not None for stem in ("subnet", "polynomial", "linear"))
-    print(f"CPU: {native_choice.cpu_model()}; torch {torch.__version__}; LUTSEARCH_NATIVE={native_mode()}; "
-          f"kernels {'built for -march=' + native_march() if kernels else 'not built (PyTorch path)'}")
+    print(
+        f"CPU: {native_choice.cpu_model()}; torch {torch.__version__}; LUTSEARCH_NATIVE={native_mode()}; "
+        f"kernels {'built for -march=' + native_march() if kernels else 'not built (PyTorch path)'}"
+    )
     rows = []
-    print(f"{'config':<20}{'batch':>6}{'reference (samples/s)':>24}{'lutsearch (samples/s)':>24}{'speed-up':>10}"
-          f"{'target':>8}{'ceiling':>9}  path (ours)")
-    for name in [n for n in (args.only or CONFIGS) if n in CONFIGS]:
-        r = bench(name, args.steps)
+    print(
+        f"{'config':<20}{'batch':>6}{'reference (samples/s)':>24}{'lutsearch (samples/s)':>24}{'speed-up':>10}"
+        f"{'target':>8}{'ceiling':>9}  path (ours)"
+    )
+    for name in names:
+        r = bench(name, steps)
         rows.append(r)
         target = f">={r['target']:.0f}x" if r["target"] else "-"
-        print(f"{name:<20}{r['batch']:>6}{r['ref_sps']:>24.0f}{r['ours_sps']:>24.0f}{r['speedup']:>9.1f}x{target:>8}"
-              f"{r['ceiling']:>8.1f}x  {r['choice']}", flush=True)
-    missed = [r["name"] for r in rows if r["target"] and r["speedup"] < r["target"]]
-    todo = [name for name in extras if not args.only or name in args.only]
+        print(
+            f"{name:<20}{r['batch']:>6}{r['ref_sps']:>24.0f}{r['ours_sps']:>24.0f}{r['speedup']:>9.1f}x{target:>8}"
+            f"{r['ceiling']:>8.1f}x  {r['choice']}",
+            flush=True,
+        )
+    return [r["name"] for r in rows if r["target"] and r["speedup"] < r["target"]]
+
+
+def run_extra_rows(extras: dict[str, ExtraRow], todo: list[str], steps: int) -> list[str]:
+    """The ``_rows_*.py`` rows named in ``todo``; returns those that missed their target."""
+    missed = []
     if todo:
-        print(f"\n{'config':<24}{'batch':>6}{'reference (samples/s)':>24}{'lutsearch (samples/s)':>24}"
-              f"{'speed-up':>10}{'plain (samples/s)':>19}{'vs plain':>10}  target")
+        print(
+            f"\n{'config':<24}{'batch':>6}{'reference (samples/s)':>24}{'lutsearch (samples/s)':>24}"
+            f"{'speed-up':>10}{'plain (samples/s)':>19}{'vs plain':>10}  target"
+        )
     for name in todo:
         row = extras[name]
-        r = bench_extra(row, args.steps)
+        r = bench_extra(row, steps)
         plain = f"{r.plain_sps:>19.0f}{r.vs_plain:>9.2f}x" if r.plain_sps is not None else f"{'-':>19}{'-':>10}"
         met = "met" if row.target_met(r) else "MISSED"
-        print(f"{name:<24}{row.batch:>6}{r.ref_sps:>24.0f}{r.ours_sps:>24.0f}{r.speedup:>9.1f}x{plain}  "
-              f"{row.target}: {met}", flush=True)
+        print(
+            f"{name:<24}{row.batch:>6}{r.ref_sps:>24.0f}{r.ours_sps:>24.0f}{r.speedup:>9.1f}x{plain}  "
+            f"{row.target}: {met}",
+            flush=True,
+        )
         if not row.target_met(r):
             missed.append(name)
+    return missed
+
+
+def main(argv=None) -> int:
+    extras = extra_rows()
+    args = parse_args(argv, extras)
+    torch.set_num_threads(args.threads)
+    names = [n for n in (args.only or CONFIGS) if n in CONFIGS]
+    if args.paths:
+        run_paths(names, args.steps, args.threads)
+        return 0
+    missed = run_configs(names, args.steps)
+    todo = [name for name in extras if not args.only or name in args.only]
+    missed += run_extra_rows(extras, todo, args.steps)
     if missed:
         print(f"below target: {', '.join(missed)}")
-    print("ceiling = reference step time / step time of the same network with LogicNets' linear neurons "
-          "(trained as ours are)")
+    print(
+        "ceiling = reference step time / step time of the same network with LogicNets' linear neurons "
+        "(trained as ours are)"
+    )
     return 0
 
 

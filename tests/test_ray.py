@@ -10,9 +10,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import small_space
 from optuna.trial import TrialState
 
-from helpers import small_space
 from lutsearch.search import RunOptions, run_study
 from lutsearch.space import load_space
 from lutsearch.trial import load_artifact
@@ -66,7 +66,6 @@ def test_two_worker_study_on_local_ray(tmp_path, local_ray):
         assert json.loads((Path(t.user_attrs["artifact_dir"]) / "metrics.json").read_text())["quantizer_scales"]
 
 
-
 def test_dead_worker_is_retried_once_then_failed(tmp_path, local_ray):
     plugin = tmp_path / "crash.py"
     plugin.write_text(
@@ -79,13 +78,46 @@ def test_dead_worker_is_retried_once_then_failed(tmp_path, local_ray):
         "register_objective('crash', 'minimize', 'test', crash, default=True)\n"
     )
     path = small_space(tmp_path, "crash", extra=f"plugins: [{plugin.name}]")
-    path.write_text(path.read_text().replace("objectives: [accuracy, luts, depth]", "objectives: [accuracy, crash]")
-                    .replace('constraints: ["luts <= 100000"]', ""))
+    path.write_text(
+        path.read_text()
+        .replace("objectives: [accuracy, luts, depth]", "objectives: [accuracy, crash]")
+        .replace('constraints: ["luts <= 100000"]', "")
+    )
     summary = run_study(load_space(path), RunOptions(trials=1, runs_dir=tmp_path / "runs", executor="ray"))
     (trial,) = summary.handle.study.trials
     assert trial.state == TrialState.FAIL
     assert "ray task failed" in trial.user_attrs["error"]
     assert (Path(trial.user_attrs["artifact_dir"]) / "attempts.txt").read_text() == "xx"  # ran, retried once
+
+
+def _start_ray_head(port: str, env: dict[str, str]) -> None:
+    """A local Ray head on ``port`` (2 CPUs, no dashboard), as a separate cluster this process does not own."""
+    subprocess.run(
+        [
+            "ray",
+            "start",
+            "--head",
+            f"--port={port}",
+            "--num-cpus=2",
+            "--include-dashboard=false",
+            "--disable-usage-stats",
+        ],
+        check=True,
+        env=env,
+        capture_output=True,
+        timeout=180,
+    )
+
+
+def _cli_run(space: Path, args: list[str], env: dict[str, str], timeout: float) -> subprocess.CompletedProcess:
+    """``lutsearch run <space> <args>`` in a fresh interpreter, output captured as text."""
+    return subprocess.run(
+        [sys.executable, "-m", "lutsearch.cli", "run", str(space), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
+    )
 
 
 @pytest.mark.slow
@@ -94,19 +126,33 @@ def test_join_existing_cluster_by_address(tmp_path):
     # Ray >= 2.5x clusters may require token authentication; the head and the client share the token.
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "token"}
     subprocess.run(["ray", "get-auth-token", "--generate"], env=env, capture_output=True, timeout=60)
-    subprocess.run(["ray", "start", "--head", f"--port={port}", "--num-cpus=2", "--include-dashboard=false",
-                    "--disable-usage-stats"], check=True, env=env, capture_output=True, timeout=180)
+    _start_ray_head(port, env)
     try:
         space = small_space(tmp_path, "cluster")
-        proc = subprocess.run([sys.executable, "-m", "lutsearch.cli", "run", str(space), "--trials", "2",
-                               "--workers", "2", "--ray-address", f"127.0.0.1:{port}", "--quiet",
-                               "--runs-dir", str(tmp_path / "runs")], capture_output=True, text=True, env=env,
-                              timeout=600)
+        proc = _cli_run(
+            space,
+            [
+                "--trials",
+                "2",
+                "--workers",
+                "2",
+                "--ray-address",
+                f"127.0.0.1:{port}",
+                "--quiet",
+                "--runs-dir",
+                str(tmp_path / "runs"),
+            ],
+            env,
+            timeout=600,
+        )
         assert proc.returncode == 0, proc.stdout + proc.stderr
         assert "ray (127.0.0.1:" in proc.stdout and "trials 2/2" in proc.stdout
-        bad = subprocess.run([sys.executable, "-m", "lutsearch.cli", "run", str(space), "--trials", "1",
-                              "--ray-address", "127.0.0.1:1", "--runs-dir", str(tmp_path / "runs2")],
-                             capture_output=True, text=True, env=env, timeout=300)
+        bad = _cli_run(
+            space,
+            ["--trials", "1", "--ray-address", "127.0.0.1:1", "--runs-dir", str(tmp_path / "runs2")],
+            env,
+            timeout=300,
+        )
         assert bad.returncode == 2 and "no Ray cluster answers at 127.0.0.1:1" in bad.stderr
         assert "Traceback" not in bad.stderr
     finally:
