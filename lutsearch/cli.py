@@ -60,7 +60,7 @@ def _parser() -> argparse.ArgumentParser:
 
     export = sub.add_parser("export", help="write Verilog RTL of a Pareto-best design, verified bit-exact")
     export.add_argument("study_dir", type=Path, help="runs/<study>")
-    export.add_argument("--trial", type=int)
+    export.add_argument("--trial", type=int, help="export this complete trial (on the front or not) instead of a pick")
     export.add_argument("--pick", choices=("max-accuracy", "min-luts", "min-latency", "knee"), default="knee")
     export.add_argument("--max-luts", type=float)
     export.add_argument("--pipeline", type=int, default=1, help="register after every k L-LUT layers (0: none)")
@@ -69,12 +69,44 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--study", dest="study_name")
     export.add_argument("--no-simulate", action="store_true")
     export.add_argument("--no-synthesize", action="store_true")
+    export.add_argument(
+        "--dont-cares",
+        type=_positive_int,
+        metavar="K",
+        help="don't-care compression first: table entries the training split reaches fewer than K times are "
+        "free, chosen to minimize logic (the report records accuracy and LUTs before and after)",
+    )
 
     validate = sub.add_parser("validate", help="check a space file and print what it searches")
     validate.add_argument("space", type=Path)
 
     sub.add_parser("list", help="families, datasets, objectives and samplers available")
+    _calibrate_parser(sub)
     return p
+
+
+def _calibrate_parser(sub) -> None:
+    """``lutsearch calibrate {rebuild,study,import,units}`` (lutsearch/calibrate/_command.py)."""
+    cal = sub.add_parser("calibrate", help="rebuild, extend or re-target the surrogate cost model's calibration")
+    verbs = cal.add_subparsers(dest="verb", required=True)
+    rebuild = verbs.add_parser("rebuild", help="random + trained corpus rows -> a calibration; fidelity report")
+    rebuild.add_argument("--out", type=Path, required=True, help="calibration file to write (CSV)")
+    rebuild.add_argument("--corpus", type=Path, default=Path.home() / ".cache" / "lutsearch" / "corpus")
+    rebuild.add_argument("--random", type=int, default=28, help="random/structured networks (0: none)")
+    rebuild.add_argument("--jobs", type=int, default=None)
+    study = verbs.add_parser("study", help="add a study's designs (per-unit Yosys) to a calibration")
+    study.add_argument("study_dir", type=Path)
+    study.add_argument("--out", type=Path, required=True)
+    study.add_argument("--base", type=Path, help="calibration to extend (default: the one in use)")
+    study.add_argument("--jobs", type=int, default=None)
+    imp = verbs.add_parser("import", help="re-target a calibration to another tool's per-unit LUT counts")
+    imp.add_argument("results", type=Path, help="CSV with columns key, luts[, depth]")
+    imp.add_argument("--out", type=Path, required=True)
+    imp.add_argument("--base", type=Path, help="calibration whose rows the keys refer to (default: the one in use)")
+    units = verbs.add_parser("units", help="write the neuron units of a study or the corpus as Verilog")
+    units.add_argument("out_dir", type=Path)
+    units.add_argument("--study", type=Path, help="a study folder (runs/<name>); default: the corpus")
+    units.add_argument("--corpus", type=Path, default=Path.home() / ".cache" / "lutsearch" / "corpus")
 
 
 def _cmd_run(args) -> int:
@@ -130,8 +162,10 @@ def _cmd_export(args) -> int:
         pipeline=args.pipeline,
         simulate=not args.no_simulate,
         synthesize=not args.no_synthesize,
+        dont_cares=args.dont_cares,
     )
-    print(f"exported trial {report.get('trial')} to {args.out}")
+    where = "on the feasible Pareto front" if report.get("on_front") else "not on the feasible Pareto front"
+    print(f"exported trial {report.get('trial')} ({where}) to {args.out}")
     return 0
 
 
@@ -180,6 +214,20 @@ def _cmd_list(args) -> int:
     return 0
 
 
+def _cmd_calibrate(args) -> int:
+    from lutsearch.calibrate._command import run
+    from lutsearch.hw import YosysNotFound
+
+    try:
+        return run(args)
+    except (ValueError, OSError, YosysNotFound) as exc:  # bad files or inputs: one line, no traceback
+        print(
+            f"lutsearch calibrate: error: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}",
+            file=sys.stderr,
+        )
+        return 2
+
+
 def _user_errors() -> tuple[type[BaseException], ...]:
     from lutsearch.search import ExecutorError, StudyError
     from lutsearch.space import SpaceError
@@ -206,6 +254,7 @@ def main(argv: list[str] | None = None) -> int:
         "export": _cmd_export,
         "validate": _cmd_validate,
         "list": _cmd_list,
+        "calibrate": _cmd_calibrate,
     }[args.command]
     try:
         return handler(args)

@@ -197,3 +197,19 @@ class ExactOpsRecorder(TorchDispatchMode):
 
 def _whole(t: torch.Tensor) -> bool:
     return bool(torch.equal(t, torch.round(t))) if t.is_floating_point() else True
+
+
+def require_yosys():
+    """The Yosys tool, or skip the test (fail it in CI, where .ci/install.sh installs Yosys)."""
+    import os
+
+    import pytest
+
+    from lutsearch.hw import YosysNotFound, find_yosys
+
+    try:
+        return find_yosys()
+    except YosysNotFound as exc:
+        if os.environ.get("CI"):
+            pytest.fail(f"Yosys is required in CI: {exc}")
+        pytest.skip(str(exc))

@@ -51,5 +51,5 @@ def test_run_status_export(tmp_path):
     assert report["dataset_variant"] == "digits-sklearn" and report["hardware"]["luts"] > 0
     assert (tmp_path / "build" / "x" / "rtl" / "lutnet.v").is_file()
     missing = _cli("export", "runs/clie2e", "--trial", "999", "--out", "build/y", cwd=tmp_path)
-    assert missing.returncode == 2 and "not on the feasible Pareto front" in missing.stderr
+    assert missing.returncode == 2 and "has no trial 999" in missing.stderr
     assert "Traceback" not in missing.stderr

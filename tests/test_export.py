@@ -90,7 +90,10 @@ def test_malformed_requests(study_dir, tmp_path):
         export_design(tmp_path / "nothing", tmp_path / "out")
     with pytest.raises(ExportError, match="not found"):
         export_design(study_dir, tmp_path / "out", study_name="other")
-    with pytest.raises(ExportError, match="trial 2 is not on the feasible Pareto front"):
+    with pytest.raises(ExportError, match=r"has no trial 99 \(trials 0\.\.2\)"):
+        export_design(study_dir, tmp_path / "out", trial=99)
+    # a complete trial off the front is exportable; this one has no artifact folder: a clear error
+    with pytest.raises(ExportError, match="trial 2: no artifact folder with tables.npz"):
         export_design(study_dir, tmp_path / "out", trial=2)
     with pytest.raises(ExportError, match="no design on the feasible Pareto front has luts <= 1"):
         export_design(study_dir, tmp_path / "out", max_luts=1)

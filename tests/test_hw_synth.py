@@ -2,16 +2,15 @@
 synthesis-backed objectives. Skipped only when Yosys is absent outside CI."""
 
 import json
-import os
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import require_yosys
 
-from lutsearch.hw import find_yosys, synthesize
+from lutsearch.hw import synthesize
 from lutsearch.hw.synth import register_counts
-from lutsearch.hw.yosys import YosysNotFound
 
 BENCHMARKS = str(Path(__file__).resolve().parents[1] / "benchmarks")  # published_designs.py
 if BENCHMARKS not in sys.path:
@@ -21,12 +20,7 @@ from published_designs import random_network
 
 @pytest.fixture(scope="module", autouse=True)
 def yosys():
-    try:
-        return find_yosys()
-    except YosysNotFound as exc:
-        if os.environ.get("CI"):
-            pytest.fail(f"Yosys is required in CI: {exc}")
-        pytest.skip(str(exc))
+    return require_yosys()
 
 
 def net6(seed=0):

@@ -20,11 +20,13 @@ TOP = "lutnet"
 
 @dataclasses.dataclass
 class Loaded:
-    """A trial's artifact (folder, config, metrics, truth-table network), its dataset and test input codes."""
+    """A trial's artifact (folder, config, metrics, truth-table network), its dataset, test input codes and
+    the rebuilt model (its ``input_codes`` give any split's codes)."""
 
     artifact: TrialArtifact
     data: Any
     codes: np.ndarray
+    model: Any = None
 
 
 @dataclasses.dataclass
@@ -59,8 +61,8 @@ def load_design(study_dir: Path, trial) -> Loaded:
     except (OSError, ValueError) as exc:
         raise ExportError(f"{art}: cannot read the trial artifact: {str(exc).splitlines()[0]}") from None
     data = artifact.load_data()
-    codes = artifact.build_model().input_codes(data.X_test)
-    return Loaded(artifact, data, codes)
+    model = artifact.build_model()
+    return Loaded(artifact, data, model.input_codes(data.X_test), model)
 
 
 def build_rtl(loaded: Loaded, out_dir: Path, pipeline: int) -> Built:

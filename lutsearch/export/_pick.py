@@ -1,4 +1,5 @@
-"""Which design to export: open the study and pick one trial of its feasible Pareto front."""
+"""Which design to export: open the study and pick one trial of its feasible Pareto front, or any complete
+trial by number."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import math
 from pathlib import Path
 
 import numpy as np
+from optuna.trial import TrialState
 
 from lutsearch.export._errors import ExportError
 
@@ -41,13 +43,20 @@ def _under_max_luts(study, front: list, max_luts: float) -> list:
     return front
 
 
-def _by_number(front: list, trial: int):
+def _by_number(study, front: list, trial: int):
+    """Trial ``trial``: from the front, or any other complete trial of the study (not every design a
+    user wants to inspect or confirm is Pareto-optimal); a clear error for a missing or unfinished one."""
     for t in front:
         if t.number == trial:
             return t
-    raise ExportError(
-        f"trial {trial} is not on the feasible Pareto front (front: {', '.join(str(t.number) for t in front)})"
-    )
+    found = next((t for t in study.get_trials(deepcopy=False) if t.number == trial), None)
+    if found is None:
+        raise ExportError(f"study {study.study_name!r} has no trial {trial} (trials 0..{len(study.trials) - 1})")
+    if found.state != TrialState.COMPLETE:
+        raise ExportError(
+            f"trial {trial} is {found.state.name.lower()}, not complete: only complete trials have a design to export"
+        )
+    return found
 
 
 def _max_accuracy(study, front: list):
@@ -81,7 +90,8 @@ _POLICIES = {"knee": _knee, "max-accuracy": _max_accuracy, "min-luts": _min_luts
 
 
 def pick_trial(study, *, trial: int | None = None, pick: str = "knee", max_luts: float | None = None):
-    """The chosen FrozenTrial of the feasible Pareto front (``study.best_trials``), and that front."""
+    """The chosen FrozenTrial and the feasible Pareto front (``study.best_trials``): by ``pick`` among the
+    front, or trial number ``trial`` (any complete trial; ``chosen in front`` says whether it is on it)."""
     if pick not in PICKS:
         raise ExportError(f"unknown pick {pick!r}; allowed: {', '.join(PICKS)}")
     front = list(study.best_trials)  # Optuna's feasible Pareto front (constraints set via set_constraint)
@@ -91,5 +101,5 @@ def pick_trial(study, *, trial: int | None = None, pick: str = "knee", max_luts:
         front = _under_max_luts(study, front, max_luts)
     front.sort(key=lambda t: t.number)
     if trial is not None:
-        return _by_number(front, trial), front
+        return _by_number(study, front, trial), front
     return _POLICIES[pick](study, front), front

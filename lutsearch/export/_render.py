@@ -23,8 +23,10 @@ def build_report(
     hw: dict,
     verification: dict,
     notes: list[str],
+    dont_cares: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The report dict (``loaded``: ``_build.Loaded``; ``built``: ``_build.Built``)."""
+    """The report dict (``loaded``: ``_build.Loaded``; ``built``: ``_build.Built``; ``dont_cares``: the
+    don't-care compression's section, ``_dontcare.compress_design``, or None)."""
     metrics, network, data = loaded.artifact.metrics, loaded.artifact.network, loaded.data
     names = list(study.metric_names or [f"objective{i}" for i in range(len(chosen.values))])
     return {
@@ -33,6 +35,7 @@ def build_report(
         "pick": "trial" if trial is not None else pick,
         "max_luts": max_luts,
         "front": [t.number for t in front],
+        "on_front": any(t.number == chosen.number for t in front),
         "objectives": dict(zip(names, chosen.values)),
         "accuracy": {
             "val": metrics.get("val_acc", chosen.user_attrs.get("val_acc")),
@@ -50,6 +53,7 @@ def build_report(
         "artifact_dir": str(loaded.artifact.path),
         "network": network.summary(),
         "notes": notes,
+        "dont_cares": dont_cares,
     }
 
 
@@ -65,10 +69,27 @@ def _fmt(x: Any) -> str:
     return str(x)
 
 
+def _dont_care_row(dc: dict[str, Any]) -> tuple[str, str]:
+    acc, luts = dc["accuracy"], dc.get("luts", {})
+    text = (
+        f"LUTs {_fmt(luts.get('before'))} -> {_fmt(luts.get('after'))} ({_fmt(luts.get('ratio'))}x); "
+        f"accuracy val {_fmt(acc['val']['before'])} -> {_fmt(acc['val']['after'])}, "
+        f"test {_fmt(acc['test']['before'])} -> {_fmt(acc['test']['after'])}"
+    )
+    k = dc["min_count"]
+    seen = "never reached" if k == 1 else f"reached < {k} times"
+    return (f"don't-cares (table entries {seen} in training)", text)
+
+
 def _rows(r: dict[str, Any]) -> list[tuple[str, str]]:
     hw, acc, ver = r["hardware"], r["accuracy"], r["verification"]
-    return [
-        ("study / trial", f"{r['study']} / {r['trial']} (pick: {r['pick']})"),
+    extra = [_dont_care_row(r["dont_cares"])] if r.get("dont_cares") else []
+    rows = [
+        (
+            "study / trial",
+            f"{r['study']} / {r['trial']} (pick: {r['pick']}; "
+            + ("on the feasible Pareto front)" if r.get("on_front") else "not on the feasible Pareto front)"),
+        ),
         ("dataset variant", r["dataset_variant"]),
         (
             "accuracy val / test",
@@ -90,6 +111,7 @@ def _rows(r: dict[str, Any]) -> list[tuple[str, str]]:
             + (f": {ver.get('n_samples')} samples with {ver.get('simulator')}" if ver["status"] == "passed" else ""),
         ),
     ]
+    return rows[:4] + extra + rows[4:]  # after the LUTs
 
 
 def markdown(r: dict[str, Any]) -> str:

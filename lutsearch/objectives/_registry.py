@@ -17,6 +17,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from lutsearch._registry import Registry
 from lutsearch.tables import TruthTableNetwork
 
@@ -39,12 +41,16 @@ class EvalContext:
     ``metrics``: at least ``val_acc``, ``test_acc`` (never an objective), ``dataset_variant``.
     ``workdir``: the trial's artifact folder (backends may write reports there).
     ``cache``: shared between the objectives of one trial.
+    ``split_codes``: a split's exact input codes and labels (see below).
     """
 
     network: TruthTableNetwork
     metrics: dict[str, Any]
     workdir: Path | None = None
     cache: dict[str, Any] = dataclasses.field(default_factory=dict)
+    # input codes and labels of a split ("train", "val", "test"), computed when first asked for
+    # (don't-care compression needs the training codes); None where no data is at hand
+    split_codes: Callable[[str], tuple[np.ndarray, np.ndarray]] | None = None
 
 
 Backend = Callable[..., float]

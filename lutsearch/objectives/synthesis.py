@@ -9,8 +9,11 @@ the group ``lutsearch.cost_backends``). Built in:
 ``synthesis``  (alias of ``yosys``) one Yosys run per trial (``lutsearch.hw.synthesize``), shared by every
                objective of the trial through ``ctx.cache``; its report is written to
                ``<ctx.workdir>/hw_synthesis.json``. Without Yosys it warns once and uses the analytic estimate.
-``analytic``   (``luts``, ``lut_depth``, ``latency_ns``, ``fmax_mhz`` default) the LogicNets LUT-cost model
-               and the measured LUT-depth-per-table-width model of ``lutsearch.hw.estimate``, no tool run.
+``surrogate``  (``luts``, ``lut_depth``, ``latency_ns``, ``fmax_mhz`` default) Yosys' LUT count and LUT
+               depth predicted from the truth tables, calibrated on per-unit Yosys results
+               (``lutsearch.hw.surrogate``; milliseconds per design).
+``analytic``   the LogicNets LUT-cost model and the measured LUT-depth-per-table-width model of
+               ``lutsearch.hw.estimate``, no tool run.
 
 Options (from the space's objective entry) go to the backend's ``estimate``: ``pipeline`` (register every
 k layers, default 1) and, for Yosys, ``mode`` (auto|design|layer|neuron, default auto), ``flow``
@@ -27,6 +30,7 @@ in a ``CostBackend`` and registered in ``COST_BACKENDS``.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -37,6 +41,11 @@ from lutsearch.hw.report import HardwareReport
 from lutsearch.objectives._registry import EvalContext, register_objective
 
 __all__ = ["HW_BACKENDS", "hardware_report", "register_hw_backend"]
+
+DEFAULT_BACKEND = "surrogate"
+
+# objective options for the driver (online Yosys confirmation: lutsearch.search._confirm), not for backends
+DRIVER_OPTIONS = ("confirm", "confirm_fraction")
 
 # the functions given to register_hw_backend (kept for compatibility; COST_BACKENDS is the registry)
 HW_BACKENDS: dict[str, Callable[..., HardwareReport | Mapping[str, Any]]] = {}
@@ -59,19 +68,53 @@ class _ContextBackend(CostBackend):
 def hardware_report(ctx: EvalContext, via: str = "synthesis", **options: Any) -> HardwareReport:
     """The hardware report of this trial from cost backend ``via`` (computed once per trial and options)."""
     backend = COST_BACKENDS.get(via)  # unknown: "unknown cost backend 'x'; allowed: ..."
+    options = {k: v for k, v in options.items() if k not in DRIVER_OPTIONS}
     key = "hw:" + via + ":" + json.dumps(options, sort_keys=True, default=str)
     if key not in ctx.cache:
+        dont_cares = options.pop("dont_cares", None)
+        network = ctx.network if dont_cares is None else _without_dont_cares(ctx, via, dont_cares)
         if isinstance(backend, _ContextBackend):
-            report = backend.estimate_in(ctx, **options)
+            report = backend.estimate_in(dataclasses.replace(ctx, network=network), **options)
         else:
-            report = HardwareReport.coerce(backend.estimate(ctx.network, **options), backend=via)
+            report = HardwareReport.coerce(backend.estimate(network, **options), backend=via)
         if backend.report_file and ctx.workdir is not None:
             ctx.workdir.mkdir(parents=True, exist_ok=True)
             (ctx.workdir / backend.report_file).write_text(
                 json.dumps(report.to_dict(), indent=2, sort_keys=True, default=str)
             )
         ctx.cache[key] = report
+        # the model's numbers per backend, recorded with the trial (``hw_luts_<via>``; online confirmation)
+        ctx.metrics.setdefault("hw_reports", {})[via] = {
+            "luts": float(report.luts),
+            "depth": int(report.depth or 0),
+            "ffs": int(report.ffs),
+            "stage_depths": list(report.stage_depths),
+        }
     return ctx.cache[key]
+
+
+def _without_dont_cares(ctx: EvalContext, via: str, option: Any) -> Any:
+    """The network costed under ``dont_cares: {min_count: k}``: table entries the training split reaches
+    fewer than k times are free (``lutsearch.hw.dontcare``). Records in ``ctx.metrics["dont_cares"][via]``
+    the compression report and the validation and test accuracy of the compressed design next to the
+    original's (the accuracy objective stays the original design's; with k = 1 both agree on every
+    training row, and ``lutsearch export --dont-cares k`` writes this very design)."""
+    from lutsearch.hw.dontcare import compress_dont_cares
+
+    if ctx.split_codes is None:
+        raise ValueError("dont_cares needs the trial's data (no split codes in this context)")
+    min_count = int(option.get("min_count", 1)) if isinstance(option, dict) else int(option)
+    train_codes, _ = ctx.split_codes("train")
+    compressed, report = compress_dont_cares(ctx.network, train_codes, min_count=min_count)
+    section: dict[str, Any] = {"min_count": min_count, "report": report.to_dict()}
+    for split in ("val", "test"):
+        codes, labels = ctx.split_codes(split)
+        section[f"{split}_acc"] = {
+            "before": float((ctx.network.predict(codes) == labels).mean()),
+            "after": float((compressed.predict(codes) == labels).mean()),
+        }
+    ctx.metrics.setdefault("dont_cares", {})[via] = section
+    return compressed
 
 
 def _total_depth(report: HardwareReport) -> float:
@@ -125,4 +168,6 @@ def register_hw_backend(
 
 
 COST_BACKENDS.subscribe(_register_objectives)  # every cost backend, now and later, is a via: of each
-_register_objectives("analytic", default=True, timing_only=True)  # luts' analytic default: objectives/analytic.py
+# The default of luts, lut_depth, latency_ns and fmax_mhz: the surrogate calibrated against Yosys
+# (lutsearch.hw.surrogate); ``via: analytic`` stays the LogicNets formula.
+_register_objectives(DEFAULT_BACKEND, default=True)

@@ -17,6 +17,7 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
+from lutsearch.search._confirm import Confirmer, ConfirmPolicy
 from lutsearch.search._executors import BaseExecutor, make_executor
 from lutsearch.search._study import StudyHandle, count_done, open_study, recover_interrupted
 from lutsearch.space import SearchSpace
@@ -36,6 +37,7 @@ class RunOptions:
     ray_address: str | None = None
     cpus_per_trial: float = 1.0
     gpus_per_trial: float = 0.0
+    confirm_wait: float = 1800.0  # seconds the end of a run waits for Yosys confirmations still running
 
 
 @dataclasses.dataclass
@@ -110,6 +112,7 @@ class _Dispatcher:
     emit: _EventSink
     n_features: int
     n_classes: int
+    confirmer: Confirmer | None = None
     in_flight: dict[Hashable, tuple[optuna.Trial, float]] = dataclasses.field(default_factory=dict)
     driver_seconds: float = 0.0
     trial_seconds: float = 0.0
@@ -136,6 +139,17 @@ class _Dispatcher:
             self.emit("started", self.study, {"number": trial.number, "running": len(self.in_flight)})
         self.driver_seconds += time.perf_counter() - t_drv
 
+    def run(self, workers: int, target: int, confirm_wait: float) -> None:
+        """Keep trials in flight until the study reaches ``target``; then let confirmations finish."""
+        while True:
+            self.fill(workers, target)
+            if not self.in_flight:
+                break
+            self.collect()
+        if self.confirmer is not None and self.confirmer.pending:
+            self.emit("confirming", self.study, {"pending": len(self.confirmer.pending)})
+            self.confirmer.drain(confirm_wait)
+
     def _prune(self, trial: optuna.Trial, reason: str) -> None:
         trial.set_user_attr("prune_reason", reason)
         self.study.tell(trial, state=TrialState.PRUNED)
@@ -148,6 +162,10 @@ class _Dispatcher:
             trial, _ = self.in_flight.pop(handle)
             self.trial_seconds += float(result.seconds)
             state = _tell(self.study, self.space, trial, result)
+            if self.confirmer is not None:
+                if state == TrialState.COMPLETE:
+                    self.confirmer.after_trial(trial.number)
+                self.confirmer.collect()
             self.driver_seconds += time.perf_counter() - t_tell
             self.emit(
                 "finished",
@@ -196,13 +214,11 @@ def run_study(
             "dataset": data.describe(),
         },
     )
-    loop = _Dispatcher(study, space, handle.study_dir, executor, emit, data.n_features, data.n_classes)
+    policy = ConfirmPolicy.of(space)
+    confirmer = Confirmer(study, policy, executor, space.seed) if policy is not None else None
+    loop = _Dispatcher(study, space, handle.study_dir, executor, emit, data.n_features, data.n_classes, confirmer)
     try:
-        while True:
-            loop.fill(options.workers, options.trials)
-            if not loop.in_flight:
-                break
-            loop.collect()
+        loop.run(options.workers, options.trials, options.confirm_wait)
     except BaseException:
         # Ctrl-C or an error in the driver: the running trials are stopped, recorded FAIL and re-queued.
         executor.cancel(list(loop.in_flight))

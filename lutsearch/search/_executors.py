@@ -7,10 +7,11 @@ returns ``(handle, TrialResult)`` pairs, where a crashed worker's result is ``Tr
 
 from __future__ import annotations
 
+import concurrent.futures
 import math
 import os
 import socket
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from typing import Any
 
 from lutsearch.trial import TrialResult, run_trial
@@ -25,6 +26,8 @@ class ExecutorError(RuntimeError):
 class BaseExecutor:
     """Runs trials; pluggable like Optuna's samplers and storages."""
 
+    _pool: concurrent.futures.ThreadPoolExecutor | None = None
+
     def submit(self, config: dict[str, Any], artifact_dir: str) -> Hashable:
         raise NotImplementedError
 
@@ -34,8 +37,24 @@ class BaseExecutor:
     def cancel(self, handles: list[Hashable]) -> None:
         """Stop the given running trials (best effort)."""
 
+    # background tasks (e.g. Yosys confirming a design), never waited for by the trial loop
+    def submit_background(self, fn: Callable[..., Any], *args: Any) -> Hashable:
+        """Start ``fn(*args)`` in the background (a thread here; a Ray task on Ray)."""
+        if self._pool is None:
+            self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="lutsearch-bg")
+        return self._pool.submit(fn, *args)
+
+    def finished_background(self, handles: list[Hashable], timeout: float = 0.0) -> list[tuple[Hashable, Any]]:
+        """The handles whose tasks ended within ``timeout`` seconds, with their result or exception."""
+        futures = [h for h in handles if isinstance(h, concurrent.futures.Future)]
+        done, _ = concurrent.futures.wait(futures, timeout=timeout)
+        return [(f, f.exception() or f.result()) for f in done]
+
     def shutdown(self) -> None:
         """Release resources (a local Ray instance started here is stopped)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
 
     @property
     def description(self) -> str:
@@ -133,7 +152,25 @@ class RayExecutor(BaseExecutor):
         for ref in handles:
             self._ray.cancel(ref, force=True)
 
+    def submit_background(self, fn, *args):
+        """A one-CPU Ray task (on a cluster: wherever Ray places it)."""
+        return self._ray.remote(fn).options(num_cpus=1, max_retries=1).remote(*args)
+
+    def finished_background(self, handles, timeout=0.0):
+        refs = [h for h in handles if isinstance(h, self._ray.ObjectRef)]
+        if not refs:
+            return []
+        ready, _ = self._ray.wait(refs, num_returns=len(refs), timeout=timeout)
+        out: list[tuple[Hashable, Any]] = []
+        for ref in ready:
+            try:
+                out.append((ref, self._ray.get(ref)))
+            except Exception as exc:  # the task failed or its worker died: the caller records it
+                out.append((ref, exc))
+        return out
+
     def shutdown(self) -> None:
+        super().shutdown()
         if self.started_here:
             self._ray.shutdown()
 

@@ -18,7 +18,15 @@ from rich.text import Text
 
 from lutsearch.search._study import REQUEUED, count_done
 
-__all__ = ["ProgressReporter", "front_rows", "front_table", "status_renderable", "study_counts"]
+__all__ = [
+    "ProgressReporter",
+    "confirmed_rows",
+    "confirmed_table",
+    "front_rows",
+    "front_table",
+    "status_renderable",
+    "study_counts",
+]
 
 
 def study_counts(study: optuna.Study) -> dict[str, Any]:
@@ -96,9 +104,80 @@ def counts_line(counts: dict[str, Any], started: float | None = None, done_at_st
     )
 
 
+def _dominates(a: list[float], b: list[float]) -> bool:
+    return all(x <= y for x, y in zip(a, b)) and any(x < y for x, y in zip(a, b))
+
+
+def confirmed_rows(study: optuna.Study) -> list[dict[str, Any]]:
+    """Designs Yosys confirmed (``lutsearch.search._confirm``): the model's and Yosys' LUTs, and whether
+    each is on the *confirmed* front (the Pareto front of confirmed designs with Yosys' LUT count in
+    place of the model's)."""
+    from lutsearch.search._confirm import confirmations
+
+    done = confirmations(study)
+    names = study.metric_names or []
+    if not done or "luts" not in names:
+        return []
+    col = names.index("luts")
+    signs = [-1.0 if d == optuna.study.StudyDirection.MAXIMIZE else 1.0 for d in study.directions]
+    trials = {t.number: t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))}
+    rows = []
+    for number, result in sorted(done.items()):
+        trial = trials.get(number)
+        if trial is None or "luts" not in result:
+            continue
+        values = list(trial.values)
+        values[col] = float(result["luts"])
+        rows.append(
+            {
+                "trial": number,
+                "family": trial.params.get("family", ""),
+                "values": values,
+                "model": float(trial.values[col]),
+                "yosys": float(result["luts"]),
+            }
+        )
+    losses = [[s * v for s, v in zip(signs, r["values"])] for r in rows]
+    for r, loss in zip(rows, losses):
+        r["confirmed_front"] = not any(_dominates(other, loss) for other in losses if other is not loss)
+    return rows
+
+
+def confirmed_table(study: optuna.Study, limit: int = 15) -> Table | None:
+    rows = confirmed_rows(study)
+    if not rows:
+        return None
+    fit = study.user_attrs.get("surrogate_residual", {})
+    title = f"Confirmed by Yosys ({len(rows)} design{'s' if len(rows) != 1 else ''}"
+    if fit.get("n"):
+        title += f"; model MAPE {fit['mape']:.1f} %, median Yosys/model {fit['ratio']:.3f}"
+    table = Table(title=title + ")", title_justify="left")
+    for name in ("trial", "family", "LUTs (model)", "LUTs (Yosys)", "error", "confirmed front"):
+        table.add_column(name, justify="left" if name == "family" else "right")
+    front_first = sorted(rows, key=lambda r: (not r["confirmed_front"], r["yosys"]))
+    for r in front_first[:limit]:
+        error = f"{100 * (r['model'] - r['yosys']) / r['yosys']:+.1f} %" if r["yosys"] else "-"
+        table.add_row(
+            str(r["trial"]),
+            str(r["family"]),
+            _fmt(r["model"]),
+            _fmt(r["yosys"]),
+            error,
+            "yes" if r["confirmed_front"] else "",
+        )
+    return table
+
+
 def status_renderable(study: optuna.Study, started: float | None = None, done_at_start: int = 0) -> Group:
     counts = study_counts(study)
-    return Group(Text(f"study {study.study_name}: " + counts_line(counts, started, done_at_start)), front_table(study))
+    parts: list[Any] = [
+        Text(f"study {study.study_name}: " + counts_line(counts, started, done_at_start)),
+        front_table(study),
+    ]
+    confirmed = confirmed_table(study)
+    if confirmed is not None:
+        parts.append(confirmed)
+    return Group(*parts)
 
 
 class ProgressReporter:
@@ -139,6 +218,9 @@ class ProgressReporter:
                 f"storage: {summary.handle.storage_url}\nartifacts: {summary.handle.study_dir / 'trials'}",
                 soft_wrap=True,
             )
+            return
+        if event == "confirming":
+            self.console.print(f"waiting for {info['pending']} Yosys confirmation(s) still running", soft_wrap=True)
             return
         if self.quiet:
             if event == "finished":

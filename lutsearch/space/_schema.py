@@ -160,11 +160,33 @@ def _objectives(f: str, raw: Any) -> list[ObjectiveRef]:
             raise SpaceError(
                 f"{where}.via: objective {name!r} has no backend {via!r}; allowed: {', '.join(sorted(spec.backends))}"
             )
-        out.append(ObjectiveRef(name, direction, via, dict(_mapping(f"{where}.options", item.get("options")))))
+        options = dict(_mapping(f"{where}.options", item.get("options")))
+        _check_confirm(f"{where}.options", options)
+        out.append(ObjectiveRef(name, direction, via, options))
     names = [o.name for o in out]
     if len(set(names)) != len(names):
         raise SpaceError(f"{f}objectives: objective listed twice ({names})")
     return out
+
+
+CONFIRM_MODES = ("off", "front", "all")  # online Yosys confirmation (lutsearch.search._confirm)
+
+
+def _check_confirm(where: str, options: dict[str, Any]) -> None:
+    """``confirm`` / ``confirm_fraction`` (the driver's) and ``dont_cares`` of a hardware objective."""
+    mode = options.get("confirm", "off")
+    if mode not in CONFIRM_MODES:
+        raise SpaceError(f"{where}.confirm: {mode!r}; allowed: {', '.join(CONFIRM_MODES)}")
+    fraction = options.get("confirm_fraction", 0.1)
+    if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 <= fraction <= 1:
+        raise SpaceError(f"{where}.confirm_fraction: {fraction!r}; allowed: a number from 0 to 1")
+    dont_cares = options.get("dont_cares")
+    if dont_cares is not None:
+        count = dont_cares.get("min_count", 1) if isinstance(dont_cares, dict) else None
+        if set(dont_cares if isinstance(dont_cares, dict) else ()) - {"min_count"} or not (
+            isinstance(count, int) and not isinstance(count, bool) and count >= 1
+        ):
+            raise SpaceError(f"{where}.dont_cares: {dont_cares!r}; allowed: {{min_count: <integer >= 1>}}")
 
 
 def _constraints(f: str, raw: Any) -> list[Constraint]:

@@ -16,6 +16,7 @@ import json
 import os
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -149,7 +150,7 @@ def _run(config: dict[str, Any], workdir: Path, threads: int, use_gpu: bool, t_s
     tabulated.network.save(workdir / "tables.npz")
 
     metrics = _metrics(data, trained, tabulated)
-    values, constraint_metrics = _score(config, tabulated.network, metrics, workdir)
+    values, constraint_metrics = _score(config, tabulated.network, metrics, workdir, _split_codes(trained.model, data))
     metrics["seconds"] = time.perf_counter() - t_start
     write_json(workdir / "metrics.json", metrics)
     return TrialResult.success(
@@ -243,14 +244,36 @@ def _metrics(data: SplitData, trained: _Trained, tabulated: _Tabulated) -> dict[
     return metrics
 
 
+def _split_codes(model: LUTNetwork, data: SplitData) -> Callable[[str], tuple[np.ndarray, np.ndarray]]:
+    """A split's exact input codes and labels, computed on first use (``EvalContext.split_codes``)."""
+    splits = {
+        "train": (data.X_train, data.y_train),
+        "val": (data.X_val, data.y_val),
+        "test": (data.X_test, data.y_test),
+    }
+    done: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+
+    def codes(split: str) -> tuple[np.ndarray, np.ndarray]:
+        if split not in done:
+            X, y = splits[split]
+            done[split] = (model.input_codes(X), np.asarray(y))
+        return done[split]
+
+    return codes
+
+
 def _score(
-    config: dict[str, Any], network: TruthTableNetwork, metrics: dict[str, Any], workdir: Path
+    config: dict[str, Any],
+    network: TruthTableNetwork,
+    metrics: dict[str, Any],
+    workdir: Path,
+    split_codes: Callable[[str], tuple[np.ndarray, np.ndarray]] | None = None,
 ) -> tuple[list[float], dict[str, float]]:
     """The objective values (in the config's order) and the constraint metrics (by expression); both
     are also recorded in ``metrics``. A non-finite objective value fails the trial."""
     from lutsearch.objectives import EvalContext, evaluate_objective
 
-    ctx = EvalContext(network=network, metrics=metrics, workdir=workdir)
+    ctx = EvalContext(network=network, metrics=metrics, workdir=workdir, split_codes=split_codes)
     values = [evaluate_objective(o["name"], ctx, o.get("via"), **o.get("options", {})) for o in config["objectives"]]
     objective_values = {o["name"]: v for o, v in zip(config["objectives"], values)}
     if any(not np.isfinite(v) for v in values):
@@ -275,4 +298,5 @@ def _user_attrs(metrics: dict[str, Any], workdir: Path) -> dict[str, Any]:
         "artifact_dir": str(workdir.resolve()),
         "worker_pid": os.getpid(),
         **{f"hw_{k}": v for k, v in metrics["objectives"].items() if k != "accuracy"},
+        **{f"hw_luts_{via}": r["luts"] for via, r in metrics.get("hw_reports", {}).items()},
     }
