@@ -88,7 +88,11 @@ def _parser() -> argparse.ArgumentParser:
 def _calibrate_parser(sub) -> None:
     """``lutsearch calibrate {rebuild,study,import,units}`` (lutsearch/calibrate/_command.py)."""
     cal = sub.add_parser("calibrate", help="rebuild, extend or re-target the surrogate cost model's calibration")
-    verbs = cal.add_subparsers(dest="verb", required=True)
+    # short forms: `calibrate --from results.csv --out F` (import), `--study RUN --out F`, `--out F` (rebuild)
+    cal.add_argument("--from", dest="from_csv", type=Path, help="import another tool's per-unit LUT counts")
+    cal.add_argument("--study", dest="study_path", type=Path, help="add a study's designs")
+    cal.add_argument("--out", dest="top_out", type=Path, help="calibration file to write (short forms)")
+    verbs = cal.add_subparsers(dest="verb")
     rebuild = verbs.add_parser("rebuild", help="random + trained corpus rows -> a calibration; fidelity report")
     rebuild.add_argument("--out", type=Path, required=True, help="calibration file to write (CSV)")
     rebuild.add_argument("--corpus", type=Path, default=Path.home() / ".cache" / "lutsearch" / "corpus")
@@ -214,12 +218,27 @@ def _cmd_list(args) -> int:
     return 0
 
 
+def _calibrate_verb(args) -> argparse.Namespace:
+    """The short forms (no verb) as their verbs: --from -> import, --study -> study, else rebuild."""
+    if args.verb is not None:
+        return args
+    if args.top_out is None:
+        raise ValueError("calibrate: give a verb (rebuild, study, import, units) or --out with --from/--study")
+    common = {"out": args.top_out, "base": None, "jobs": None}
+    if args.from_csv is not None:
+        return argparse.Namespace(verb="import", results=args.from_csv, **common)
+    if args.study_path is not None:
+        return argparse.Namespace(verb="study", study_dir=args.study_path, **common)
+    corpus = Path.home() / ".cache" / "lutsearch" / "corpus"
+    return argparse.Namespace(verb="rebuild", corpus=corpus, random=28, **common)
+
+
 def _cmd_calibrate(args) -> int:
     from lutsearch.calibrate._command import run
     from lutsearch.hw import YosysNotFound
 
     try:
-        return run(args)
+        return run(_calibrate_verb(args))
     except (ValueError, OSError, YosysNotFound) as exc:  # bad files or inputs: one line, no traceback
         print(
             f"lutsearch calibrate: error: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}",

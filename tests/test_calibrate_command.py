@@ -43,6 +43,11 @@ def test_study_units_and_import_round_trip(study_dir, tmp_path, capsys):
         writer.writerow(["not-a-unit", 3])
     out = tmp_path / "vendor_cal.csv"
     assert main(["calibrate", "import", str(vendor), "--base", str(base), "--out", str(out)]) == 0
+    short = tmp_path / "short.csv"  # the short form reads against the calibration in use (here: base)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("LUTSEARCH_CALIBRATION", str(base))
+        assert main(["calibrate", "--from", str(vendor), "--out", str(short)]) == 0
+    assert short.read_text() == out.read_text()
     text = capsys.readouterr().out
     assert f"{len(ours)} of {len(ours) + 1} units matched" in text and "1 keys not in the base" in text
     retargeted = {r.key: r for r in Calibration.load(out).rows}
@@ -58,3 +63,5 @@ def test_bad_inputs_are_one_line(tmp_path, capsys):
     assert err.count("\n") == 0 and "missing column(s) key, luts" in err
     assert main(["calibrate", "study", str(tmp_path), "--out", str(tmp_path / "o.csv")]) == 2
     assert "no complete trial with saved tables" in capsys.readouterr().err
+    assert main(["calibrate"]) == 2
+    assert "give a verb" in capsys.readouterr().err
