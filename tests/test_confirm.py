@@ -52,6 +52,7 @@ def test_confirmed_values_equal_a_direct_export(tmp_path):
     assert not report["on_front"] and done[off[0].number]["luts"] == report["hardware"]["luts"]
     rows = confirmed_rows(study)
     assert {r["trial"] for r in rows} == {t.number for t in complete} and any(r["confirmed_front"] for r in rows)
+    assert {r["family"] for r in rows} == {"logicnets"}  # a fixed family is a user attribute, not a param
     fit = residual(study, "analytic")
     assert fit["n"] == len(complete) and fit["mape"] >= 0
     assert study.user_attrs["surrogate_residual"]["n"] == len(complete)

@@ -100,7 +100,9 @@ def residual(study: optuna.Study, via: str = "surrogate") -> dict[str, Any]:
         trial = by_number.get(number)
         model = _modelled(trial, via) if trial is not None else None
         if trial is not None and model and result.get("luts"):
-            pairs.append((str(trial.params.get("family", "")), model, float(result["luts"])))
+            pairs.append(
+                (str(trial.params.get("family", trial.user_attrs.get("family", ""))), model, float(result["luts"]))
+            )
     if not pairs:
         return {"n": 0}
     out: dict[str, Any] = {

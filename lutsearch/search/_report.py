@@ -131,7 +131,7 @@ def confirmed_rows(study: optuna.Study) -> list[dict[str, Any]]:
         rows.append(
             {
                 "trial": number,
-                "family": trial.params.get("family", ""),
+                "family": trial.params.get("family", trial.user_attrs.get("family", "")),
                 "values": values,
                 "model": float(trial.values[col]),
                 "yosys": float(result["luts"]),

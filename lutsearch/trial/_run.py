@@ -157,7 +157,7 @@ def _run(config: dict[str, Any], workdir: Path, threads: int, use_gpu: bool, t_s
         seconds=metrics["seconds"],
         values=values,
         constraint_metrics=constraint_metrics,
-        user_attrs=_user_attrs(metrics, workdir),
+        user_attrs={**_user_attrs(metrics, workdir), "family": config["family"]},
     )
 
 
