@@ -23,22 +23,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
-import subprocess
 import time
 from pathlib import Path
 
 from lutsearch.calibrate import build_designs, design_truth
 from lutsearch.calibrate._fidelity import fidelity_lines, held_out_scores, summarize
 from lutsearch.hw.surrogate import Calibration, unit_rows
-
-
-def cpu_name() -> str:
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
-        return next(line.split(":", 1)[1].strip() for line in out.splitlines() if line.startswith("Model name"))
-    except (OSError, StopIteration):
-        return platform.processor() or "unknown CPU"
+from lutsearch.models._native.choice import cpu_model
 
 
 def main() -> None:
@@ -46,7 +37,7 @@ def main() -> None:
     ap.add_argument("--corpus", type=Path, default=Path.home() / ".cache" / "lutsearch" / "corpus")
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     args = ap.parse_args()
-    print(f"CPU: {cpu_name()}; {os.cpu_count()} cores")
+    print(f"CPU: {cpu_model()}; {os.cpu_count()} cores")
     synth = args.corpus / "synth"  # the corpus' own synthesis cache (lutsearch.calibrate.designs_cli)
     designs = build_designs(cache_dir=args.corpus, progress=lambda line: None)
     truth = design_truth(designs, cache_dir=synth, progress=print)

@@ -96,7 +96,7 @@ def _calibrate_parser(sub) -> None:
     rebuild = verbs.add_parser("rebuild", help="random + trained corpus rows -> a calibration; fidelity report")
     rebuild.add_argument("--out", type=Path, required=True, help="calibration file to write (CSV)")
     rebuild.add_argument("--corpus", type=Path, default=Path.home() / ".cache" / "lutsearch" / "corpus")
-    rebuild.add_argument("--random", type=int, default=28, help="random/structured networks (0: none)")
+    rebuild.add_argument("--random", type=int, default=84, help="random/structured networks (0: none)")
     rebuild.add_argument("--jobs", type=int, default=None)
     study = verbs.add_parser("study", help="add a study's designs (per-unit Yosys) to a calibration")
     study.add_argument("study_dir", type=Path)
@@ -230,7 +230,7 @@ def _calibrate_verb(args) -> argparse.Namespace:
     if args.study_path is not None:
         return argparse.Namespace(verb="study", study_dir=args.study_path, **common)
     corpus = Path.home() / ".cache" / "lutsearch" / "corpus"
-    return argparse.Namespace(verb="rebuild", corpus=corpus, random=28, **common)
+    return argparse.Namespace(verb="rebuild", corpus=corpus, random=84, **common)
 
 
 def _cmd_calibrate(args) -> int:

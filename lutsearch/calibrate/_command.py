@@ -1,6 +1,6 @@
 """``lutsearch calibrate``: rebuild, extend or re-target the surrogate's calibration, and say how good it is.
 
-* ``rebuild``: per-unit Yosys rows of seeded random/structured tables (``random_networks``) and of the
+* ``rebuild``: per-unit Yosys rows of seeded random/structured tables (``build_random``) and of the
   trained corpus (``build_designs``: every family on digits, MNIST, jsc-pythia, nid-testpart), written
   as one calibration file; then the fidelity report (leave-one-family-out and leave-one-dataset-out
   against whole-design Yosys on the corpus).
@@ -58,17 +58,23 @@ def _study_networks(study_dir: Path) -> list[tuple[TruthTableNetwork, str]]:
 def _rebuild(args: argparse.Namespace, say: Print) -> int:
     from lutsearch.calibrate._designs import Design, build_designs, design_truth
     from lutsearch.calibrate._fidelity import fidelity_lines, held_out_scores
-    from lutsearch.hw.surrogate import Calibration, random_networks, unit_rows
+    from lutsearch.hw.surrogate import FEATURE_NAMES, Calibration, unit_rows
+    from lutsearch.hw.surrogate.build_random import build as build_random
 
     synth = args.corpus / "synth"
-    base = unit_rows(random_networks(0, args.random), cache_dir=synth, jobs=args.jobs) if args.random else []
+    # the random/structured part as the shipped file has it (build_random's seeded networks)
+    base = build_random(networks=args.random, jobs=args.jobs).rows if args.random else []
     say(f"random/structured tables: {len(base)} distinct units")
     designs = build_designs(cache_dir=args.corpus, progress=say)
     rows = {
         d.name: unit_rows([(d.network, f"trained:{d.group}:{d.dataset}")], cache_dir=synth, jobs=args.jobs)
         for d in designs
     }
-    calibration = Calibration.merge(base, [r for d in designs for r in rows[d.name]])
+    # trained units: one row per distinct unit; only units of > 6 address bits train the models
+    # (smaller ones are costed by the exact rule), so only those are kept, as in the shipped file
+    trained = unit_rows([(d.network, f"trained:{d.group}:{d.dataset}") for d in designs], cache_dir=synth)
+    wide = FEATURE_NAMES.index("address_bits")
+    calibration = Calibration.merge(base, [r for r in trained if r.features[wide] > 6])
     calibration.save(args.out)
     say(f"wrote {args.out}: {len(calibration)} rows ({', '.join(f'{k} {v}' for k, v in calibration.sources.items())})")
     truth = design_truth(designs, cache_dir=synth, progress=say)

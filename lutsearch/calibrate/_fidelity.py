@@ -14,8 +14,6 @@ import statistics
 import time
 from collections.abc import Callable, Sequence
 
-import numpy as np
-
 from lutsearch.calibrate._designs import Design
 from lutsearch.hw import HardwareReport
 from lutsearch.hw.estimate import network_luts
@@ -35,10 +33,9 @@ class Scored:
 
 
 def _spearman(a: Sequence[float], b: Sequence[float]) -> float:
-    if len(a) < 3:
-        return float("nan")
-    ra, rb = np.argsort(np.argsort(a)), np.argsort(np.argsort(b))
-    return float(np.corrcoef(ra, rb)[0, 1])
+    from scipy.stats import spearmanr  # scikit-learn's dependency
+
+    return float(spearmanr(a, b).statistic) if len(a) >= 3 else float("nan")
 
 
 def _mape(pred: Sequence[float], true: Sequence[float]) -> float:

@@ -161,7 +161,7 @@ def _objectives(f: str, raw: Any) -> list[ObjectiveRef]:
                 f"{where}.via: objective {name!r} has no backend {via!r}; allowed: {', '.join(sorted(spec.backends))}"
             )
         options = dict(_mapping(f"{where}.options", item.get("options")))
-        _check_confirm(f"{where}.options", options)
+        _check_objective_options(f"{where}.options", options)
         out.append(ObjectiveRef(name, direction, via, options))
     names = [o.name for o in out]
     if len(set(names)) != len(names):
@@ -172,7 +172,7 @@ def _objectives(f: str, raw: Any) -> list[ObjectiveRef]:
 CONFIRM_MODES = ("off", "front", "all")  # online Yosys confirmation (lutsearch.search._confirm)
 
 
-def _check_confirm(where: str, options: dict[str, Any]) -> None:
+def _check_objective_options(where: str, options: dict[str, Any]) -> None:
     """``confirm`` / ``confirm_fraction`` (the driver's) and ``dont_cares`` of a hardware objective."""
     mode = options.get("confirm", "off")
     if mode not in CONFIRM_MODES:

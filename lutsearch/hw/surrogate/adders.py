@@ -6,7 +6,7 @@ Per live output with K live operands (``AdderModel.output``):
 
 * K <= 1: a wire (or a sign extension), no LUT;
 * K * b <= 6 (the sum fits one LUT6 per result bit): w LUTs, w = the bits that sum needs, depth 1 (exact
-  on the 10 such shapes of a 99-shape grid, K = 2..32, b = 1..8);
+  on such shapes of the 99-shape grid ``GRID``: K = 2..64, b = 1..6, signed and unsigned);
 * else the measured shape, bilinear in (log K, log b) between measured ones; outside the measured range
   the nearest measured shape scaled by a power law fitted on the same grid
   (``exp(c0 + c1 ln(K b) + c2 ln K + c3 signed + c4 ln w)``: 10 % mean error on its own).
@@ -27,11 +27,20 @@ import numpy as np
 
 from lutsearch.tables import AdderLayer
 
-__all__ = ["ADDER_DEPTH", "ADDER_LUTS", "AdderModel", "adder_costs"]
+__all__ = ["ADDER_DEPTH", "ADDER_LUTS", "GRID", "AdderModel", "adder_costs", "measure"]
 
 DEFAULT_PATH = Path(__file__).with_name("adders.csv")
 ADDER_LUTS = (-0.9464, 0.8916, 0.2975, 0.0691, 0.4836)  # c0..c4 (least squares on log LUTs)
 ADDER_DEPTH = (-2.338, 1.6633, 1.1013)  # depth ~ d0 + d1 log2 K + d2 log2 b (least squares)
+# the measured shapes of adders.csv (K terms, b operand bits, signed): rebuild with ``python -m
+# lutsearch.hw.surrogate.adders --out PATH`` (one whole-design Yosys run per shape, cached)
+GRID = tuple(
+    (k, b, s)
+    for k in (2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64)
+    for b in (1, 2, 3, 4, 6)
+    for s in (False, True)
+    if not (s and b == 1)
+)
 
 
 def _power_law(k: float, b: float, signed: bool, w: float) -> tuple[float, float]:
@@ -110,3 +119,41 @@ def _default() -> AdderModel:
 def adder_costs(layer: AdderLayer, live: np.ndarray) -> tuple[float, int]:
     """(LUTs, LUT depth) of an adder layer's live outputs by the shipped ``AdderModel``."""
     return AdderModel.default().layer(layer, live)
+
+
+def measure(grid=GRID, *, cache_dir=None, jobs: int = 2, tool: str | None = None) -> list[dict[str, float]]:
+    """Whole-design Yosys (default flow, pipeline 1) of one K-term sum per grid shape: the rows of adders.csv."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from lutsearch.hw.synth import synthesize
+    from lutsearch.tables import TruthTableNetwork
+
+    def one(shape: tuple[int, int, bool]) -> dict[str, float]:
+        k, b, signed = shape
+        out = AdderLayer.required_bits(k, b, signed, True)
+        layer = AdderLayer(np.arange(k)[None, :], np.ones((1, k), bool), b, out, signed, True)
+        net = TruthTableNetwork(k, b, [layer], input_signed=signed)
+        r = synthesize(net, mode="design", pipeline=1, cache_dir=cache_dir, tool=tool, jobs=1, on_error="raise")
+        return {"terms": k, "in_bits": b, "signed": int(signed), "luts": r.luts, "depth": int(r.depth or 0)}
+
+    with ThreadPoolExecutor(max(1, jobs)) as pool:
+        return list(pool.map(one, grid))
+
+
+def _main() -> None:
+    import argparse
+
+    ap = argparse.ArgumentParser(prog="python -m lutsearch.hw.surrogate.adders", description=measure.__doc__)
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--jobs", type=int, default=2)
+    args = ap.parse_args()
+    rows = measure(jobs=args.jobs)
+    with open(args.out, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=["terms", "in_bits", "signed", "luts", "depth"])
+        writer.writeheader()
+        writer.writerows({**r, "luts": f"{r['luts']:g}"} for r in rows)
+    print(f"wrote {len(rows)} shapes to {args.out}")
+
+
+if __name__ == "__main__":
+    _main()

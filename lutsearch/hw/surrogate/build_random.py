@@ -1,5 +1,5 @@
-"""Build the shipped calibration from seeded random and structured networks, and check it on held-out
-designs against whole-design Yosys.
+"""Build the random/structured part of the shipped calibration from seeded networks, and check a
+calibration on held-out designs against whole-design Yosys.
 
     python -m lutsearch.hw.surrogate.build_random [--out PATH] [--seed 1] [--networks 84] [--jobs N]
     python -m lutsearch.hw.surrogate.build_random --check 24 [--calibration PATH]
@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from lutsearch.hw.surrogate.calibration import DEFAULT_PATH, Calibration
+from lutsearch.hw.surrogate.calibration import Calibration
 from lutsearch.hw.surrogate.corpus import random_networks, unit_rows
 from lutsearch.hw.yosys import YosysError
 from lutsearch.tables import TruthTableNetwork
@@ -100,7 +100,8 @@ def summary(rows: list[dict]) -> dict[str, float]:
 
 def main(argv: Sequence[str] | None = None) -> None:
     ap = argparse.ArgumentParser(prog="python -m lutsearch.hw.surrogate.build_random", description=__doc__)
-    ap.add_argument("--out", type=Path, default=DEFAULT_PATH, help="calibration file to write")
+    # not the shipped file by default: that one also holds trained rows (lutsearch calibrate rebuild)
+    ap.add_argument("--out", type=Path, help="calibration file to write (required unless --check)")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--networks", type=int, default=84)
     ap.add_argument("--jobs", type=int, default=None)
@@ -115,6 +116,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             print(r)
         print(summary(rows))
         return
+    if args.out is None:
+        ap.error("--out is required (the shipped calibration.csv is written by `lutsearch calibrate rebuild`)")
     t0 = time.perf_counter()
     cal = build(args.seed, args.networks, jobs=args.jobs, cache_dir=args.cache_dir)
     path = cal.save(args.out)
