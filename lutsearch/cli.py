@@ -35,23 +35,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"lutsearch {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 
-    run = sub.add_parser("run", help="run or resume a multi-objective study")
-    run.add_argument("space", type=Path, help="search-space YAML file (spaces/*.yaml)")
-    run.add_argument("--trials", type=_positive_int, default=40, help="the study's total target of finished trials")
-    run.add_argument("--workers", type=_positive_int, default=1, help="trials in flight at once")
-    run.add_argument("--storage", help="any Optuna storage URL (default: sqlite under runs/<study>/)")
-    run.add_argument("--study", dest="study_name", help="study name (default: the space's name)")
-    run.add_argument("--runs-dir", type=Path, default=Path("runs"), help="where studies and artifacts go")
-    run.add_argument("--ray-address", help="join an existing Ray cluster (default: start a local Ray)")
-    run.add_argument("--cpus-per-trial", type=_nonneg_float, default=1.0)
-    run.add_argument("--gpus-per-trial", type=_nonneg_float, default=0.0)
-    run.add_argument(
-        "--executor",
-        choices=("ray", "inprocess"),
-        default="ray",
-        help="run trials on Ray (default) or inside this process",
-    )
-    run.add_argument("--quiet", action="store_true", help="plain log lines instead of the live table")
+    _run_parser(sub)
 
     status = sub.add_parser("status", help="progress and Pareto front of a study")
     status.add_argument("study_dir", type=Path, nargs="?", help="runs/<study>")
@@ -83,6 +67,39 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("list", help="families, datasets, objectives and samplers available")
     _calibrate_parser(sub)
     return p
+
+
+def _run_parser(sub) -> None:
+    """``lutsearch run SPACE [options]``."""
+    run = sub.add_parser("run", help="run or resume a multi-objective study")
+    run.add_argument("space", type=Path, help="search-space YAML file (spaces/*.yaml)")
+    run.add_argument(
+        "--trials",
+        type=_positive_int,
+        default=40,
+        help="the study's total target of trained trials (designs pruned before training do not count)",
+    )
+    run.add_argument("--workers", type=_positive_int, default=1, help="trials in flight at once")
+    run.add_argument("--storage", help="any Optuna storage URL (default: sqlite under runs/<study>/)")
+    run.add_argument("--study", dest="study_name", help="study name (default: the space's name)")
+    run.add_argument("--runs-dir", type=Path, default=Path("runs"), help="where studies and artifacts go")
+    run.add_argument("--ray-address", help="join an existing Ray cluster (default: start a local Ray)")
+    run.add_argument("--cpus-per-trial", type=_nonneg_float, default=1.0)
+    run.add_argument("--gpus-per-trial", type=_nonneg_float, default=0.0)
+    run.add_argument(
+        "--executor",
+        choices=("ray", "inprocess"),
+        default="ray",
+        help="run trials on Ray (default) or inside this process",
+    )
+    run.add_argument("--quiet", action="store_true", help="plain log lines instead of the live table")
+    run.add_argument(
+        "--warm-start",
+        type=Path,
+        metavar="PATH",
+        help="baseline space file or folder (e.g. spaces/baselines): the published designs that fit the space "
+        "are its first trials (overrides the space's warm_start key)",
+    )
 
 
 def _calibrate_parser(sub) -> None:
@@ -129,6 +146,7 @@ def _cmd_run(args) -> int:
         ray_address=args.ray_address,
         cpus_per_trial=args.cpus_per_trial,
         gpus_per_trial=args.gpus_per_trial,
+        warm_start=args.warm_start,
     )
     try:
         run_study(space, options, on_event=reporter)

@@ -21,7 +21,7 @@ model:
     input_fan_in: {{int: [3, 5]}}
     fan_in: 3
     output_fan_in: 4
-train: {{epochs: 2, batch_size: 64, lr: 1.0e-2}}
+train: {{epochs: 2, batch_size: 64, lr: 1.0e-2, min_steps: 0, min_batches: 1}}  # the plain budget: fast tests
 objectives: [accuracy, luts, depth]
 constraints: ["luts <= {max_luts}"]
 sampler: {{name: random}}

@@ -11,8 +11,8 @@ import pytest
 from helpers import small_space as _space
 from optuna.trial import TrialState
 
-from lutsearch.search import RunOptions, load_existing_study, run_study
-from lutsearch.space import load_space
+from lutsearch.search import RunOptions, count_done, load_existing_study, run_study
+from lutsearch.space import SpaceError, load_space
 
 
 def test_failures_are_recorded_and_study_goes_on(tmp_path):
@@ -42,13 +42,21 @@ def test_failures_are_recorded_and_study_goes_on(tmp_path):
 
 
 def test_infeasible_designs_pruned_without_training(tmp_path):
+    """Every design over the limit: each is pruned with its reason, none counts toward --trials, and the
+    driver stops with one line once a long streak of draws yielded nothing trainable."""
+    from lutsearch.search._driver import MAX_UNTRAINED_STREAK
+
     path = _space(tmp_path, "prune")
     path.write_text(path.read_text().replace("limits: {max_address_bits: 12}", "limits: {max_address_bits: 4}"))
     space = load_space(path)
-    summary = run_study(space, RunOptions(trials=3, runs_dir=tmp_path / "runs", executor="inprocess"))
-    trials = summary.handle.study.trials
-    assert [t.state for t in trials] == [TrialState.PRUNED] * 3
+    with pytest.raises(SpaceError, match="all pruned before training") as err:
+        run_study(space, RunOptions(trials=3, runs_dir=tmp_path / "runs", executor="inprocess"))
+    assert "\n" not in str(err.value) and str(path) in str(err.value)
+    study = optuna.load_study(study_name="prune", storage=f"sqlite:///{tmp_path / 'runs' / 'prune' / 'study.db'}")
+    trials = study.get_trials(deepcopy=False)
+    assert len(trials) == MAX_UNTRAINED_STREAK and {t.state for t in trials} == {TrialState.PRUNED}
     assert all("exceeds limit 4" in t.user_attrs["prune_reason"] for t in trials)
+    assert count_done(study) == 0
     assert not (tmp_path / "runs" / "prune" / "trials").exists()  # nothing was trained
 
 

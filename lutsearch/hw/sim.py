@@ -297,8 +297,9 @@ def verify(
     )
     rtl_layers = _decode_layers(bits, network)
     ref_layers = network.evaluate_all(codes[s : s + 1])[1:]
-    for i, (r, e) in enumerate(zip(rtl_layers, ref_layers)):
-        diff = np.flatnonzero(r[0] != e[0])
+    # dead neurons (nothing reads them) are tied to 0 in the RTL while their tables need not be constant
+    for i, (r, e, live) in enumerate(zip(rtl_layers, ref_layers, network.live_neurons())):
+        diff = np.flatnonzero((r[0] != e[0]) & live)
         if diff.size:
             j = int(diff[0])
             raise SimulationMismatch(

@@ -11,6 +11,8 @@ from lutsearch.models._base import (
     enumerate_codes,
     random_indices,
 )
+from lutsearch.models._checkpoint import restore as restore_training_state
+from lutsearch.models._checkpoint import snapshot as training_snapshot
 from lutsearch.models._connectivity import (
     CONNECTIVITY,
     ConnectivityScheme,
@@ -60,4 +62,6 @@ __all__ = [
     "register_connectivity",
     "register_family",
     "resolve_params",
+    "restore_training_state",
+    "training_snapshot",
 ]

@@ -29,7 +29,14 @@ from torch import nn
 from lutsearch.models import _exact as exact
 from lutsearch.models._model import LUTModel
 from lutsearch.models._native import layer as native_layer
-from lutsearch.models._quant import make_act_quant, make_input_quant, quant_scale, to_codes, training_constants
+from lutsearch.models._quant import (
+    BN_RANGE,
+    make_act_quant,
+    make_input_quant,
+    quant_scale,
+    to_codes,
+    training_constants,
+)
 from lutsearch.tables import AdderLayer, TableLayer, TruthTableNetwork, to_unsigned
 
 __all__ = [
@@ -46,6 +53,8 @@ __all__ = [
 
 # Largest truth table (address bits) a layer may enumerate; wider designs are pruned before training.
 MAX_ADDRESS_BITS = 24
+# Added under the square root of an L2 group norm (``NeuronFunction.input_group_norms``): finite gradients at 0.
+GROUP_NORM_FLOOR = 1e-24
 
 
 class NeuronFunction(nn.Module):
@@ -108,6 +117,26 @@ class NeuronFunction(nn.Module):
         and say True; False (nothing changed) where the function cannot (the default). Used by
         SparseLUT to fold its slot scales into the neurons at the transition epoch."""
         return False
+
+    def input_group_norms(self) -> torch.Tensor | None:
+        """(n_out, F), differentiable: per neuron and input slot, the norm of the parameters through which
+        the neuron reads that slot (its *input group*; 0: the neuron ignores the slot). None where the
+        function cannot say (the default). Read by the structured-pruning regularizer (``_group_prune``)."""
+        return None
+
+    # Truth-table hooks (``LUTLayer.truth_tables``, ``table_layer``); the defaults: every slot addresses it.
+    @property
+    def table_fan_in(self) -> int:
+        """A: the number of inputs that address each neuron's truth table (F unless slots were pruned)."""
+        return self.fan_in
+
+    def table_inputs(self, values: torch.Tensor) -> torch.Tensor:
+        """The neuron inputs (E, n_out, F) for the enumerated address values (E, A)."""
+        return values[:, None, :].expand(values.shape[0], self.n_out, self.fan_in)
+
+    def table_indices(self, indices: torch.Tensor) -> torch.Tensor:
+        """The (n_out, A) inputs that address the tables, from the layer's (n_out, F) ``indices``."""
+        return indices
 
 
 class LayerHooks:
@@ -184,7 +213,8 @@ class LUTLayer(LayerHooks, nn.Module):
         self.in_bits, self.in_signed = int(in_bits), bool(in_signed)
         self.out_bits, self.out_signed = int(out_bits), bool(out_signed)
         self.bn = nn.BatchNorm1d(neuron.n_out) if batch_norm else nn.Identity()
-        self.quant = make_act_quant(out_bits, out_signed)
+        # after a batch-norm, the reference's starting range (``BN_RANGE``); else the first batches' statistics
+        self.quant = make_act_quant(out_bits, out_signed, BN_RANGE[bool(out_signed)] if batch_norm else None)
 
     @property
     def n_out(self) -> int:
@@ -196,7 +226,8 @@ class LUTLayer(LayerHooks, nn.Module):
 
     @property
     def address_bits(self) -> int:
-        return self.fan_in * self.in_bits
+        """Address bits of the layer's truth tables (``NeuronFunction.table_fan_in`` inputs)."""
+        return self.neuron.table_fan_in * self.in_bits
 
     def gather(self, x: torch.Tensor) -> torch.Tensor:
         """(B, n_in) -> (B, n_out, F): one gather per layer (index_select: ~3x faster than fancy indexing
@@ -312,7 +343,8 @@ class LUTLayer(LayerHooks, nn.Module):
 
     @torch.no_grad()
     def truth_tables(self, in_scale: torch.Tensor, max_entries_per_chunk: int = 1 << 20) -> np.ndarray:
-        """Output codes (n_out, 2^(F*b)) as unsigned bit patterns, batched over all neurons.
+        """Output codes (n_out, 2^(A*b)) as unsigned bit patterns (A: ``NeuronFunction.table_fan_in``),
+        batched over all neurons.
 
         A chunk holds about ``max_entries_per_chunk`` (entry, neuron, unit) values, where a neuron
         function may declare ``enumeration_width``: the intermediate values it keeps per (entry,
@@ -320,23 +352,23 @@ class LUTLayer(LayerHooks, nn.Module):
         The default (8 MB float64 intermediates) keeps tensors cache- and allocator-friendly: with
         32 MB ones every chunk paid fresh page faults and NeuraLUT JSC-5L enumerated ~2x slower.
         """
-        codes = enumerate_codes(self.fan_in, self.in_bits, self.in_signed)
+        neuron = self.neuron
+        codes = enumerate_codes(neuron.table_fan_in, self.in_bits, self.in_signed)
         values = codes.to(in_scale.dtype) * in_scale
         n_entries = values.shape[0]
-        width = max(1, int(self.neuron.enumeration_width))
+        width = max(1, int(neuron.enumeration_width))
         # At least 256 entries per chunk: below that, per-call overheads dominate.
         chunk = max(256, max_entries_per_chunk // max(1, self.n_out * width))
         out = np.empty((self.n_out, n_entries), dtype=np.int64)
         for start in range(0, n_entries, chunk):  # chunks of table entries bound memory
-            v = values[start : start + chunk]
-            x = v[:, None, :].expand(v.shape[0], self.n_out, self.fan_in)
-            pre = self.normalize(self.neuron(x))
-            out[:, start : start + v.shape[0]] = to_codes(self.quant, pre).T.numpy()
+            x = neuron.table_inputs(values[start : start + chunk])  # (entries, n_out, F)
+            pre = self.normalize(neuron(x))
+            out[:, start : start + x.shape[0]] = to_codes(self.quant, pre).T.numpy()
         return to_unsigned(out, self.out_bits)
 
     def table_layer(self, in_scale: torch.Tensor, name: str = "") -> TableLayer:
         return TableLayer(
-            indices=self.indices.cpu().numpy(),
+            indices=self.neuron.table_indices(self.indices).cpu().numpy(),
             tables=self.truth_tables(in_scale),
             in_bits=self.in_bits,
             out_bits=self.out_bits,

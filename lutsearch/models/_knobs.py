@@ -10,13 +10,15 @@ __all__ = ["Knob"]
 
 @dataclasses.dataclass(frozen=True)
 class Knob:
-    """One searchable parameter of a family. ``kind``: int, float, bool, str, int_list."""
+    """One searchable parameter of a family. ``kind``: int, float, bool, str, int_list. ``bounds``:
+    the inclusive range (low, high) a number must lie in (either end None: open on that side)."""
 
     kind: str
     default: Any = None
     doc: str = ""
     choices: tuple[Any, ...] | None = None
     required: bool = False
+    bounds: tuple[float | None, float | None] | None = None
 
     def problem(self, value: Any) -> str | None:
         """Why ``value`` cannot be this knob's value (a short phrase), or None when it can."""
@@ -46,4 +48,17 @@ class Knob:
             "int_list": "a list of integers",
             "dict": "a mapping",
         }
-        return None if ok(value) else f"{value!r} is not {names[self.kind]}"
+        if not ok(value):
+            return f"{value!r} is not {names[self.kind]}"
+        return self.out_of_bounds(value)
+
+    def out_of_bounds(self, value: Any) -> str | None:
+        """Why the number ``value`` lies outside ``bounds`` (a short phrase), or None."""
+        if self.bounds is None or not isinstance(value, (int, float)) or isinstance(value, bool):
+            return None
+        low, high = self.bounds
+        if (low is not None and value < low) or (high is not None and value > high):
+            lo = "-inf" if low is None else f"{low:g}"
+            hi = "inf" if high is None else f"{high:g}"
+            return f"{value!r} is out of range; allowed: [{lo}, {hi}]"
+        return None

@@ -18,11 +18,13 @@ with warnings.catch_warnings():
     from brevitas.quant import Int8ActPerTensorFloat, Uint8ActPerTensorFloat
 
 __all__ = [
+    "BN_RANGE",
     "make_act_quant",
     "make_input_quant",
     "quant_scale",
     "quantize_with_codes",
     "set_fused_training",
+    "start_learned_scale",
     "to_codes",
     "training_constants",
 ]
@@ -160,20 +162,50 @@ class QuantIdentity(_TrainingFastPath, qnn.QuantIdentity):
 # default (300). Benchmarks shorten it so that short timed runs measure steady-state training.
 STATS_STEPS: int | None = None
 
+# The ranges LogicNets' reference quantizers start from after a batch-norm (Xilinx/logicnets
+# examples/jet_substructure/models.py, kept by its derivatives PolyLUT and NeuraLUT): hidden
+# ``QuantReLU(max_val=1.61)``, output ``QuantHardTanh(max_val=1.33)``, both ``ScalingImplType.PARAMETER``
+# (learned from that value on), i.e. about 1.6 and 1.3 standard deviations of the normalized
+# pre-activations. Keyed by ``signed``.
+BN_RANGE = {False: 1.61, True: 1.33}
 
-def make_act_quant(bits: int, signed: bool) -> nn.Module:
+
+def make_act_quant(bits: int, signed: bool, init_range: float | None = None) -> nn.Module:
     """A learned-scale per-tensor activation quantizer of ``bits`` bits.
 
     Unsigned quantizers are ``QuantReLU`` (codes 0..2^b-1); signed ones are ``QuantIdentity`` with a
     two's complement range (-2^(b-1)..2^(b-1)-1). Both return plain (dequantized) tensors.
 
-    The scale is Brevitas' ``PARAMETER_FROM_STATS`` (a learned parameter initialized from the
-    statistics of the first training batches), with the stats op set to ``MAX`` (|x|.max()) instead
-    of the presets' 99.999th percentile: the percentile is a ``kthvalue`` over the whole activation
-    tensor (a copy + selection, ~2.4 ms per 128k values, forward and backward, on every stats step),
-    while the max is a single reduction (~0.04 ms). For fewer than 50,000 values per batch the
-    99.999th percentile *is* the max (k rounds to numel); above that it is the 2nd/3rd largest.
+    The scale is Brevitas' ``PARAMETER_FROM_STATS`` (a learned parameter). With ``init_range`` (the
+    largest positive value; ``BN_RANGE`` after a batch-norm) it is learned from that value from the
+    first step, as LogicNets' ``ScalingImplType.PARAMETER`` quantizers are. Without, it is initialized
+    from the statistics of the first training batches, with the stats op set to ``MAX`` (|x|.max())
+    instead of the presets' 99.999th percentile: the percentile is a ``kthvalue`` over the whole
+    activation tensor (a copy + selection, ~2.4 ms per 128k values, forward and backward, on every
+    stats step), while the max is a single reduction (~0.04 ms). For fewer than 50,000 values per
+    batch the 99.999th percentile *is* the max (k rounds to numel); above that it is the 2nd/3rd
+    largest. After a batch-norm the max of a batch of 1024 is ~3.5 standard deviations, growing with
+    the batch and in later layers (measured 4-8 on JSC): coarse codes for the bulk of the values, and
+    a degree-6 PolyLUT layer fed such inputs raised them to ~1e5, its batch-norm's running variance to
+    ~1e10, and collapsed every output to one code (JSC-M Lite never learned).
     """
+    quant = _act_quant(bits, signed)
+    if init_range is not None:
+        start_learned_scale(quant, init_range)
+    return quant
+
+
+def start_learned_scale(quant: nn.Module, init_range: float) -> None:
+    """End ``quant``'s statistics phase now with its learned range set to ``init_range`` (Brevitas'
+    ``init_scale`` from a statistics buffer holding that value): no statistics are collected."""
+    act_quant: Any = quant.act_quant  # Brevitas is untyped
+    scaling = act_quant.fused_activation_quant_proxy.tensor_quant.scaling_impl
+    with torch.no_grad():
+        scaling.buffer.fill_(float(init_range))
+    scaling.init_scale()
+
+
+def _act_quant(bits: int, signed: bool) -> nn.Module:
     if bits < 1:
         raise ValueError(f"activation bitwidth must be >= 1, got {bits}")
     stats = {} if STATS_STEPS is None else {"collect_stats_steps": int(STATS_STEPS)}

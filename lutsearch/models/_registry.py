@@ -16,6 +16,7 @@ import torch
 from lutsearch._registry import Registry
 from lutsearch.models._base import LUTNetwork
 from lutsearch.models._connectivity import apply_connectivity, connectivity_names, scheme_knobs
+from lutsearch.models._group_prune import apply_group_prune
 from lutsearch.models._knobs import Knob
 
 __all__ = [
@@ -122,6 +123,8 @@ def resolve_params(family: str, params: dict[str, Any]) -> dict[str, Any]:
             value = params[name]
             if knob.choices is not None and value not in knob.choices:
                 raise ValueError(f"family {family!r} knob {name!r}={value!r}; allowed: {list(knob.choices)}")
+            if (problem := knob.out_of_bounds(value)) is not None:
+                raise ValueError(f"family {family!r} knob {name!r}: {problem}")
             resolved[name] = value
         elif knob.required:
             raise ValueError(f"family {family!r} needs knob {name!r}")
@@ -172,6 +175,7 @@ def build_model(family: str, params: dict[str, Any], n_inputs: int, n_classes: i
     model = spec.build(resolved, n_inputs, n_classes, generator)
     model.family = family
     model = apply_connectivity(model, resolved, generator)
+    model = apply_group_prune(model, resolved)  # outermost: after the connectivity scheme's wrappers
     model.config = {
         "family": family,
         "params": resolved,

@@ -45,10 +45,11 @@ def _range(bits: int, signed: bool) -> tuple[int, int]:
     return (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if signed else (0, (1 << bits) - 1)
 
 
-def _widen_table(layer: TableLayer, in_bits: int, out_bits: int) -> TableLayer:
-    """The same function on wider input codes (values clipped into the old range: never reached)
-    and wider output codes (sign/zero extension)."""
-    tables = layer.tables
+def _widen_table(layer: TableLayer, in_bits: int, out_bits: int, fan_in: int | None = None) -> TableLayer:
+    """The same function on wider input codes (values clipped into the old range: never reached),
+    wider output codes (sign/zero extension) and ``fan_in`` address inputs (extra inputs, in the high
+    address bits, read each neuron's first input and are ignored: members pruned to fewer inputs)."""
+    tables, indices = layer.tables, layer.indices
     if in_bits != layer.in_bits:
         addr = np.arange(1 << (layer.fan_in * in_bits), dtype=np.int64)
         lo, hi = _range(layer.in_bits, layer.in_signed)
@@ -60,7 +61,11 @@ def _widen_table(layer: TableLayer, in_bits: int, out_bits: int) -> TableLayer:
         tables = tables[:, old]
     if out_bits != layer.out_bits and layer.out_signed:
         tables = to_unsigned(to_signed(tables, layer.out_bits), out_bits)
-    return TableLayer(layer.indices, tables, in_bits, out_bits, layer.in_signed, layer.out_signed, layer.name)
+    extra = (fan_in or layer.fan_in) - layer.fan_in
+    if extra > 0:
+        tables = np.tile(tables, (1, 1 << (in_bits * extra)))
+        indices = np.concatenate([indices, np.repeat(indices[:, :1], extra, axis=1)], axis=1)
+    return TableLayer(indices, tables, in_bits, out_bits, layer.in_signed, layer.out_signed, layer.name)
 
 
 def _check_members(nets: list[TruthTableNetwork]) -> None:
@@ -89,8 +94,8 @@ def _stack_adders(adders: list[AdderLayer], in_bits: int, offsets: list[int]) ->
 
 def _stack_tables(parts: list[TableLayer], in_bits: int, offsets: list[int]) -> TableLayer:
     """Members' table layers at one position side by side, in the widest member's code widths."""
-    out_bits = max(p.out_bits for p in parts)
-    wide = [_widen_table(p, in_bits, out_bits) for p in parts]
+    out_bits, fan_in = max(p.out_bits for p in parts), max(p.fan_in for p in parts)
+    wide = [_widen_table(p, in_bits, out_bits, fan_in) for p in parts]
     indices = np.concatenate([p.indices + off for p, off in zip(wide, offsets)])
     first = parts[0]
     tables = np.concatenate([p.tables for p in wide])

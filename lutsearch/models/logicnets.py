@@ -16,6 +16,7 @@ from torch import nn
 
 from lutsearch.models import _exact as exact
 from lutsearch.models._base import LUTLayer, LUTNetwork, NeuronFunction, random_indices
+from lutsearch.models._group_prune import PRUNE_KNOBS
 from lutsearch.models._native import linear as native_linear
 from lutsearch.models._registry import FamilySpec, plan_layers, register_family
 
@@ -42,6 +43,10 @@ class LinearNeurons(NeuronFunction):
         self.weight.mul_(scale.to(self.weight.dtype))  # weight (n_out, F): column j times input j's scale
         return True
 
+    def input_group_norms(self) -> torch.Tensor:
+        """|w_ij|: input j of neuron i meets one weight."""
+        return self.weight.abs()
+
 
 def build_layers(params, n_inputs, n_classes, generator, neuron_factory) -> list[LUTLayer]:
     """Common stacking used by every single-function-per-neuron family."""
@@ -66,4 +71,4 @@ def build(params, n_inputs, n_classes, generator) -> LUTNetwork:
     return LUTNetwork(n_inputs, params["input_bits"], layers)
 
 
-register_family(FamilySpec(name="logicnets", build=build, knobs={}, doc=__doc__.splitlines()[0]))
+register_family(FamilySpec(name="logicnets", build=build, knobs=dict(PRUNE_KNOBS), doc=__doc__.splitlines()[0]))

@@ -41,7 +41,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from lutsearch.models import _exact as exact
-from lutsearch.models._base import LUTNetwork, NeuronFunction
+from lutsearch.models._base import GROUP_NORM_FLOOR, LUTNetwork, NeuronFunction
+from lutsearch.models._group_prune import PRUNE_KNOBS
 from lutsearch.models._native import layer as native_layer
 from lutsearch.models._native import subnet as native_subnet
 from lutsearch.models._registry import FamilySpec, Knob, register_family
@@ -191,6 +192,14 @@ class SubNetworkNeurons(NeuronFunction):
             w.mul_(scale[:, None, :].to(w.dtype))
         return True
 
+    def input_group_norms(self) -> torch.Tensor:
+        """The L2 norm of input j's column in the layers that read the F inputs (the first layer and,
+        with ``skip``, the first skip)."""
+        sq = self.weights[0].square().sum(1)  # (n_out, F)
+        if self.n_skips:
+            sq = sq + self.skip_weights[0].square().sum(1)
+        return (sq + GROUP_NORM_FLOOR).sqrt()
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if exact.active(self, x):
             return self._exact_forward(x)
@@ -240,6 +249,7 @@ register_family(
             "hidden_width": Knob("int", 16, "width N of each neuron's hidden MLP"),
             "hidden_depth": Knob("int", 4, "number L of linear layers in each neuron's MLP (F->N...->1)"),
             "skip": Knob("bool", True, "linear skip connection around every two MLP layers"),
+            **PRUNE_KNOBS,
         },
         doc=__doc__.splitlines()[0],
     )

@@ -35,6 +35,7 @@ from torch import nn
 
 from lutsearch.models._base import LUTLayer, LUTNetwork, enumerate_codes, random_indices
 from lutsearch.models._connectivity import set_layer_indices
+from lutsearch.models._group_prune import PRUNE_KNOBS
 from lutsearch.models._quant import make_act_quant, make_input_quant, quantize_with_codes
 from lutsearch.models._registry import FamilySpec, Knob, LayerPlan, check_fan_in, layer_fan_in, register_family
 from lutsearch.models.neuralut import SubNetworkNeurons
@@ -247,7 +248,7 @@ class NLANetwork(LUTNetwork):
     def _use_table(layer: LUTLayer, batch: int) -> bool:
         if layer.neuron.sparsifying():  # SparseLUT mixes candidates
             return False
-        return (1 << layer.address_bits) * 4 <= batch
+        return (1 << (layer.fan_in * layer.in_bits)) * 4 <= batch  # the enumeration covers all F slots
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Training and validation go through node tables where they are small (``table_training``);
@@ -314,7 +315,12 @@ register_family(
             "tree_depth": Knob("int", 2, "L-LUT levels per assembled neuron (layers grouped from the output)"),
             "support_layers": Knob("int_list", (), "explicit 0/1 support flag per layer (overrides tree_depth)"),
             "support_fan_in": Knob("int", 2, "fan-in of tree nodes above the leaf level"),
-            "level_fan_ins": Knob("int_list", (), "fan-in per tree level 1..depth-1 (overrides support_fan_in)"),
+            "level_fan_ins": Knob(
+                "int_list",
+                (),
+                "fan-in per tree level 1..depth-1 (overrides support_fan_in); entries past the deepest level are "
+                "ignored, so a space may search it as per_layer with count: tree_depth",
+            ),
             "support_bits": Knob("int", 3, "bits of the signed signals between tree levels"),
             "neuron_width": Knob("int", 64, "hidden width N of each node's sub-network"),
             "neuron_depth": Knob("int", 2, "linear layers per node sub-network (2 = F->N->1, the reference)"),
@@ -335,6 +341,7 @@ register_family(
                 True,
                 "train small-table levels through their enumerated tables (same values and gradients, less work)",
             ),
+            **PRUNE_KNOBS,
         },
         doc=__doc__.splitlines()[0],
     )

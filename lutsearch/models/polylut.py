@@ -38,7 +38,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from lutsearch.models import _exact as exact
-from lutsearch.models._base import LUTNetwork, NeuronFunction
+from lutsearch.models._base import GROUP_NORM_FLOOR, LUTNetwork, NeuronFunction
+from lutsearch.models._group_prune import PRUNE_KNOBS
 from lutsearch.models._native import layer as native_layer
 from lutsearch.models._native import polynomial as native_polynomial
 from lutsearch.models._registry import FamilySpec, Knob, register_family
@@ -252,6 +253,11 @@ class PolynomialNeurons(NeuronFunction):
         """Floats held per (input, neuron) pair: sizes table-enumeration chunks."""
         return self.n_terms
 
+    def input_group_norms(self) -> torch.Tensor:
+        """The L2 norm of the coefficients of every monomial in which input j appears (exponent > 0)."""
+        member = (self.exponents > 0).to(self.weight.dtype)  # (M, F)
+        return (self.weight.square() @ member + GROUP_NORM_FLOOR).sqrt()
+
     def monomials(self, x: torch.Tensor) -> torch.Tensor:
         """(B, n_out, F) -> (B, n_out, M): every monomial, constant first, graded order."""
         return _monomial_rows(x, self).permute(2, 0, 1)
@@ -287,7 +293,7 @@ register_family(
     FamilySpec(
         name="polylut",
         build=build,
-        knobs={"degree": Knob("int", 2, "maximum total degree D of each neuron's polynomial")},
+        knobs={"degree": Knob("int", 2, "maximum total degree D of each neuron's polynomial"), **PRUNE_KNOBS},
         doc=__doc__.splitlines()[0],
     )
 )

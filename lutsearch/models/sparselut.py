@@ -317,6 +317,14 @@ class SparseNeuron(NeuronFunction):
             x = x * self.slot_scale()
         return self.inner(x)
 
+    def input_group_norms(self) -> torch.Tensor | None:
+        """The inner function's groups once the connectivity is final (times each slot's |scale| where it
+        was not folded); None before: the slots still mix candidates."""
+        norms = self.inner.input_group_norms() if self.is_final else None
+        if norms is None or self.folded:
+            return norms
+        return norms * self.slot_scale().abs()
+
     def regularization(self) -> torch.Tensor | float:
         reg = self.inner.regularization()
         if self.sparsifying():

@@ -1,9 +1,16 @@
 """The driver: one process owns the study (ask/tell); executors run the trials.
 
-``run_study`` keeps ``workers`` trials in flight until the study holds ``trials`` finished trials
+``run_study`` keeps ``workers`` trials in flight until the study holds ``trials`` trained trials
 (``--trials`` is the study's total target, so a resumed run only adds what is missing). Designs
-known to be infeasible before training (a truth table wider than ``limits.max_address_bits``, a
-fan-in larger than its layer's inputs) are pruned without training.
+known to be infeasible or hopeless before training (a truth table wider than
+``limits.max_address_bits``, a fan-in larger than its layer's inputs, a constraint its plan cannot
+meet, dominated on cost: ``_prefilter``) are pruned without training and do not count toward it.
+
+With a ``fidelity:`` block each trial runs rung by rung, one executor task per rung, from the
+checkpoint the previous rung left in its folder; after each rung ``_halving`` decides whether it goes
+on. A trial stopped at a rung is PRUNED with its ``rung_values``, tables and metrics (it counts as
+trained); only trials trained to the end are COMPLETE, so only they make the front. A trial
+interrupted by a dead driver is re-queued into the same folder and goes on from its last rung.
 """
 
 from __future__ import annotations
@@ -12,16 +19,31 @@ import dataclasses
 import time
 from collections.abc import Callable, Hashable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import optuna
 from optuna.trial import TrialState
 
 from lutsearch.search._confirm import Confirmer, ConfirmPolicy
 from lutsearch.search._executors import BaseExecutor, make_executor
-from lutsearch.search._study import StudyHandle, count_done, open_study, recover_interrupted
-from lutsearch.space import SearchSpace
-from lutsearch.trial import TrialResult
+from lutsearch.search._halving import RungDecision, decide_promotion
+from lutsearch.search._prefilter import PLAN_DEPTH, PLAN_LUTS, hopeless_reason, plan_cost
+from lutsearch.search._rung_sampler import RUNG_VALUES, RungAwareSampler
+from lutsearch.search._study import (
+    REQUEUED,
+    RESUME_DIR,
+    UNTRAINED,
+    StudyHandle,
+    count_done,
+    open_study,
+    recover_interrupted,
+)
+from lutsearch.search._warmstart import enqueue_warm_start, plan_warm_start
+from lutsearch.space import SearchSpace, SpaceError
+from lutsearch.trial import TrialResult, trial_rungs
+
+if TYPE_CHECKING:
+    from lutsearch.data import SplitData
 
 __all__ = ["RunOptions", "RunSummary", "prune_reason", "run_study"]
 
@@ -38,6 +60,7 @@ class RunOptions:
     cpus_per_trial: float = 1.0
     gpus_per_trial: float = 0.0
     confirm_wait: float = 1800.0  # seconds the end of a run waits for Yosys confirmations still running
+    warm_start: Path | None = None  # baseline space file/folder enqueued first (overrides the space's key)
 
 
 @dataclasses.dataclass
@@ -53,6 +76,12 @@ class RunSummary:
 
 def prune_reason(space: SearchSpace, config: dict[str, Any], n_inputs: int, n_classes: int) -> str | None:
     """Why a configuration cannot be built or exceeds the space's limits, before any training."""
+    plans = _plans(space, config, n_inputs, n_classes)
+    return plans if isinstance(plans, str) else None
+
+
+def _plans(space: SearchSpace, config: dict[str, Any], n_inputs: int, n_classes: int) -> list[Any] | str:
+    """The configuration's layer plans, or why it cannot be built or exceeds the space's limits."""
     from lutsearch.models import MAX_ADDRESS_BITS, family_plan, resolve_params
 
     try:
@@ -64,20 +93,29 @@ def prune_reason(space: SearchSpace, config: dict[str, Any], n_inputs: int, n_cl
     for i, plan in enumerate(plans):
         if plan.address_bits > limit:
             return f"layer {i}: truth table of {plan.address_bits} address bits exceeds limit {limit}"
-    return None
+    return plans
 
 
-def _trial_config(space: SearchSpace, sampled: dict[str, Any], number: int) -> dict[str, Any]:
+def _trial_config(space: SearchSpace, sampled: dict[str, Any], number: int, seed: int | None = None) -> dict[str, Any]:
     return {
         **sampled,
         "space": space.name,
         "trial": number,
-        "seed": space.seed * 1_000_003 + number,
+        "seed": space.seed * 1_000_003 + number if seed is None else int(seed),
         "dataset": space.dataset,
         "objectives": [{"name": o.name, "via": o.via, "options": o.options} for o in space.objectives],
         "constraints": [{"expr": str(c), "metric": c.metric, "via": c.via} for c in space.constraints],
         "plugins": [str(p) for p in space.plugins],
     }
+
+
+def _record(trial: optuna.Trial, space: SearchSpace, result: TrialResult) -> None:
+    """The result's user attributes and constraint values on the trial (not yet told)."""
+    for key, value in result.user_attrs.items():
+        trial.set_user_attr(key, value)
+    trial.set_user_attr("constraint_values", dict(result.constraint_metrics))
+    for c in space.constraints:
+        trial.set_constraint(str(c), c.violation(result.constraint_metrics[str(c)]))
 
 
 def _tell(study: optuna.Study, space: SearchSpace, trial: optuna.Trial, result: TrialResult) -> TrialState:
@@ -87,15 +125,24 @@ def _tell(study: optuna.Study, space: SearchSpace, trial: optuna.Trial, result: 
             trial.set_user_attr("artifact_dir", result.artifact_dir)
         study.tell(trial, state=TrialState.FAIL)
         return TrialState.FAIL
-    for key, value in result.user_attrs.items():
-        trial.set_user_attr(key, value)
-    for c in space.constraints:
-        trial.set_constraint(str(c), c.violation(result.constraint_metrics[str(c)]))
+    _record(trial, space, result)
     study.tell(trial, result.values)
     return TrialState.COMPLETE
 
 
 _EventSink = Callable[[str, optuna.Study, dict[str, Any]], None]
+MAX_UNTRAINED_STREAK = 200  # designs pruned before training in a row: the space yields nothing trainable
+
+
+@dataclasses.dataclass
+class _Running:
+    """A trial in flight: its config, folder, the rung it trains up to (None: the whole budget)."""
+
+    trial: optuna.Trial
+    config: dict[str, Any]
+    artifact_dir: str
+    rung: int | None
+    t_submit: float
 
 
 @dataclasses.dataclass
@@ -110,34 +157,69 @@ class _Dispatcher:
     study_dir: Path
     executor: BaseExecutor
     emit: _EventSink
-    n_features: int
-    n_classes: int
+    data: SplitData
     confirmer: Confirmer | None = None
-    in_flight: dict[Hashable, tuple[optuna.Trial, float]] = dataclasses.field(default_factory=dict)
+    in_flight: dict[Hashable, _Running] = dataclasses.field(default_factory=dict)
     driver_seconds: float = 0.0
     trial_seconds: float = 0.0
+    untrained_streak: int = 0
 
     def fill(self, workers: int, target: int) -> None:
-        """Start trials until ``workers`` are in flight or the finished and running ones reach ``target``."""
+        """Start trials until ``workers`` are in flight or the finished and running ones reach ``target``
+        (designs pruned before training do not count)."""
         t_drv = time.perf_counter()
         done = count_done(self.study)
         while len(self.in_flight) < max(1, workers) and done + len(self.in_flight) < target:
             trial = self.study.ask()
-            config = _trial_config(self.space, self.space.sample(trial), trial.number)
-            reason = prune_reason(self.space, config, self.n_features, self.n_classes)
+            config = _trial_config(self.space, self.space.sample(trial), trial.number, trial.user_attrs.get("seed"))
+            reason = self._untrainable(trial, config)
             if reason is not None:
                 self._prune(trial, reason)
-                done += 1
                 continue
-            artifact_dir = (self.study_dir / "trials" / str(trial.number)).resolve()
-            trial.set_user_attr("artifact_dir", str(artifact_dir))
-            t_submit = time.perf_counter()
-            self.driver_seconds += t_submit - t_drv
-            handle = self.executor.submit(config, str(artifact_dir))
+            self.untrained_streak = 0
+            self.driver_seconds += time.perf_counter() - t_drv
+            self._start(trial, config)
             t_drv = time.perf_counter()
-            self.in_flight[handle] = (trial, t_submit)
-            self.emit("started", self.study, {"number": trial.number, "running": len(self.in_flight)})
         self.driver_seconds += time.perf_counter() - t_drv
+
+    def _untrainable(self, trial: optuna.Trial, config: dict[str, Any]) -> str | None:
+        """Why ``config`` is not trained (unbuildable, over a limit, hopeless; ``_prefilter``), or None."""
+        plans = _plans(self.space, config, self.data.n_features, self.data.n_classes)
+        if isinstance(plans, str):
+            return plans
+        cost = plan_cost(plans)
+        trial.set_user_attr(PLAN_LUTS, cost.luts)
+        trial.set_user_attr(PLAN_DEPTH, cost.depth)
+        trial.set_user_attr("family", config["family"])
+        if trial.user_attrs.get("warm_start") or trial.user_attrs.get(RESUME_DIR):
+            return None  # the literature's designs and interrupted trials are always trained
+        names = self.space.metric_names
+        acc = names.index("accuracy") if "accuracy" in names else None
+        return hopeless_reason(self.study, config["family"], cost, self.space.constraints, acc)
+
+    def _start(self, trial: optuna.Trial, config: dict[str, Any]) -> None:
+        artifact_dir = trial.user_attrs.get(RESUME_DIR) or str(
+            (self.study_dir / "trials" / str(trial.number)).resolve()
+        )
+        trial.set_user_attr("artifact_dir", artifact_dir)
+        trial.set_user_attr("seed", config["seed"])
+        rung = None
+        if self.space.fidelity is not None:
+            config["fidelity"] = {
+                **self.space.fidelity.as_dict(),
+                "rungs": trial_rungs(config, self.space.fidelity, len(self.data.y_train)),
+            }
+            if self.study.user_attrs.get("fidelity") != config["fidelity"]:  # for the ETA (lutsearch.search._progress)
+                self.study.set_user_attr("fidelity", config["fidelity"])
+            rows = trial.user_attrs.get(RUNG_VALUES) or []
+            rung = int(rows[-1]["rung"]) if rows else 0  # a logged rung returns at once (no training)
+        self._submit(_Running(trial, config, artifact_dir, rung, 0.0))
+        self.emit("started", self.study, {"number": trial.number, "running": len(self.in_flight), "rung": rung})
+
+    def _submit(self, running: _Running) -> None:
+        running.t_submit = time.perf_counter()
+        handle = self.executor.submit(running.config, running.artifact_dir, running.rung)
+        self.in_flight[handle] = running
 
     def run(self, workers: int, target: int, confirm_wait: float) -> None:
         """Keep trials in flight until the study reaches ``target``; then let confirmations finish."""
@@ -152,26 +234,76 @@ class _Dispatcher:
 
     def _prune(self, trial: optuna.Trial, reason: str) -> None:
         trial.set_user_attr("prune_reason", reason)
+        trial.set_user_attr(UNTRAINED, True)
         self.study.tell(trial, state=TrialState.PRUNED)
         self.emit("pruned", self.study, {"number": trial.number, "reason": reason})
+        self.untrained_streak += 1
+        if self.untrained_streak >= MAX_UNTRAINED_STREAK:
+            raise SpaceError(
+                f"{self.space.path}: the last {MAX_UNTRAINED_STREAK} designs drawn were all pruned before "
+                f"training (last: {reason}); widen the space or its limits"
+            )
 
     def collect(self) -> None:
-        """Wait until at least one running trial finishes; tell the study the results."""
+        """Wait until at least one running task finishes; promote, stop or tell the study the results."""
         for handle, result in self.executor.wait(list(self.in_flight)):
             t_tell = time.perf_counter()
-            trial, _ = self.in_flight.pop(handle)
+            running = self.in_flight.pop(handle)
             self.trial_seconds += float(result.seconds)
-            state = _tell(self.study, self.space, trial, result)
+            state: TrialState | None = TrialState.RUNNING  # RUNNING: to be told (complete or failed)
+            if result.ok and running.rung is not None:
+                state = self._finish_rung(running, result)
+            if state is None:  # promoted: the next rung is in flight
+                self.driver_seconds += time.perf_counter() - t_tell
+                continue
+            if state == TrialState.RUNNING:
+                state = _tell(self.study, self.space, running.trial, result)
             if self.confirmer is not None:
                 if state == TrialState.COMPLETE:
-                    self.confirmer.after_trial(trial.number)
+                    self.confirmer.after_trial(running.trial.number)
                 self.confirmer.collect()
             self.driver_seconds += time.perf_counter() - t_tell
-            self.emit(
-                "finished",
-                self.study,
-                {"number": trial.number, "state": state.name, "running": len(self.in_flight), "error": result.error},
-            )
+            info = {"number": running.trial.number, "state": state.name, "running": len(self.in_flight)}
+            self.emit("finished", self.study, {**info, "error": result.error, "rung": running.rung})
+
+    def _finish_rung(self, running: _Running, result: TrialResult) -> TrialState | None:
+        """Log the rung's values; None when the trial goes on, PRUNED when halving stopped it,
+        RUNNING when its training is over (the caller tells COMPLETE)."""
+        trial, rung = running.trial, int(running.rung or 0)
+        violation = sum(max(0.0, c.violation(result.constraint_metrics[str(c)])) for c in self.space.constraints)
+        row = {"rung": rung, "epochs": result.epochs, "values": result.values, "violation": violation}
+        rows = [r for r in (trial.user_attrs.get(RUNG_VALUES) or []) if r["rung"] != rung]
+        trial.set_user_attr(RUNG_VALUES, [*rows, {**row, "seconds": result.seconds}])
+        if result.finished:
+            return TrialState.RUNNING
+        decision = self._decide(trial.number, rung)
+        info = {"number": trial.number, "rung": rung, "epochs": result.epochs, "decision": decision.reason}
+        if decision.promote:
+            self._submit(dataclasses.replace(running, rung=rung + 1))
+            self.emit("promoted", self.study, {**info, "running": len(self.in_flight)})
+            return None
+        _record(trial, self.space, result)
+        trial.set_user_attr("prune_reason", f"stopped at rung {rung} ({result.epochs} epochs): {decision.reason}")
+        assert result.values is not None
+        self.study.tell(trial, state=TrialState.PRUNED)
+        return TrialState.PRUNED
+
+    def _decide(self, number: int, rung: int) -> RungDecision:
+        """Successive halving among every design that reached ``rung`` (``_halving``)."""
+        assert self.space.fidelity is not None
+        values: list[list[float]] = []
+        violations: list[float] = []
+        me = 0
+        for t in self.study.get_trials(deepcopy=False):
+            row = next((r for r in (t.user_attrs.get(RUNG_VALUES) or []) if r["rung"] == rung), None)
+            if row is None or t.user_attrs.get(REQUEUED):
+                continue
+            if t.number == number:
+                me = len(values)
+            values.append(row["values"])
+            violations.append(row["violation"])
+        fid = self.space.fidelity
+        return decide_promotion(values, self.space.directions, me, fid.eta, fid.grace, violations)
 
 
 def _executor_for(options: RunOptions) -> BaseExecutor:
@@ -182,6 +314,20 @@ def _executor_for(options: RunOptions) -> BaseExecutor:
         gpus_per_trial=options.gpus_per_trial,
         workers=options.workers,
     )
+
+
+def _prepare(study: optuna.Study, space: SearchSpace, options: RunOptions) -> dict[str, Any]:
+    """Sampler (re-seeded on resume so it does not redraw the first trials; rung-aware with a fidelity
+    block), target, and the warm start's baselines enqueued first; what the start event reports."""
+    sampler = space.build_sampler(space.seed + len(study.get_trials(deepcopy=False)))
+    study.sampler = RungAwareSampler(sampler) if space.fidelity is not None else sampler
+    study.set_user_attr("target_trials", int(options.trials))
+    source = options.warm_start or space.warm_start
+    if source is None:
+        return {}
+    plan = plan_warm_start(space, Path(source))
+    enqueued = enqueue_warm_start(study, plan)
+    return {"warm_start": {"source": str(source), "plan": plan, "enqueued": enqueued}}
 
 
 def run_study(
@@ -197,26 +343,16 @@ def run_study(
     handle = open_study(space, runs_dir=options.runs_dir, storage=options.storage, study_name=options.study_name)
     study = handle.study
     recovered = recover_interrupted(study, space.retries)
-    # Re-seed on resume so the sampler does not regenerate the first trials' parameters.
-    study.sampler = space.build_sampler(space.seed + len(study.get_trials(deepcopy=False)))
-    study.set_user_attr("target_trials", int(options.trials))
+    extra = _prepare(study, space, options)
     data = load_trial_dataset(space.dataset)
     emit = on_event or (lambda *_: None)
     own_executor = executor is None
     executor = executor or _executor_for(options)
-    emit(
-        "start",
-        study,
-        {
-            "target": options.trials,
-            "recovered": recovered,
-            "executor": executor.description,
-            "dataset": data.describe(),
-        },
-    )
+    info = {"target": options.trials, "recovered": recovered, "executor": executor.description}
+    emit("start", study, {**info, "dataset": data.describe(), "workers": options.workers, **extra})
     policy = ConfirmPolicy.of(space)
     confirmer = Confirmer(study, policy, executor, space.seed) if policy is not None else None
-    loop = _Dispatcher(study, space, handle.study_dir, executor, emit, data.n_features, data.n_classes, confirmer)
+    loop = _Dispatcher(study, space, handle.study_dir, executor, emit, data, confirmer)
     try:
         loop.run(options.workers, options.trials, options.confirm_wait)
     except BaseException:
@@ -227,14 +363,9 @@ def run_study(
     finally:
         if own_executor:
             executor.shutdown()
+    seconds = time.perf_counter() - t0
     summary = RunSummary(
-        handle,
-        count_done(study),
-        options.trials,
-        recovered,
-        time.perf_counter() - t0,
-        loop.driver_seconds,
-        loop.trial_seconds,
+        handle, count_done(study), options.trials, recovered, seconds, loop.driver_seconds, loop.trial_seconds
     )
     emit("end", study, {"summary": summary})
     return summary

@@ -1,7 +1,8 @@
 """Where trials run: on Ray (local or a cluster) or in the driver process itself.
 
 Executors only run ``lutsearch.trial.run_trial``; they never touch the study's storage (the driver
-owns it). ``submit`` returns a handle; ``wait`` blocks until at least one handle finishes and
+owns it). ``submit`` returns a handle (``rung``: train only up to that multi-fidelity rung, one task per rung);
+``wait`` blocks until at least one handle finishes and
 returns ``(handle, TrialResult)`` pairs, where a crashed worker's result is ``TrialResult.failure``.
 """
 
@@ -28,7 +29,7 @@ class BaseExecutor:
 
     _pool: concurrent.futures.ThreadPoolExecutor | None = None
 
-    def submit(self, config: dict[str, Any], artifact_dir: str) -> Hashable:
+    def submit(self, config: dict[str, Any], artifact_dir: str, rung: int | None = None) -> Hashable:
         raise NotImplementedError
 
     def wait(self, handles: list[Hashable]) -> list[tuple[Hashable, TrialResult]]:
@@ -69,10 +70,10 @@ class InProcessExecutor(BaseExecutor):
         self._results: dict[int, TrialResult] = {}
         self._next = 0
 
-    def submit(self, config, artifact_dir):
+    def submit(self, config, artifact_dir, rung=None):
         handle = self._next
         self._next += 1
-        self._results[handle] = run_trial(config, artifact_dir, self.threads)
+        self._results[handle] = run_trial(config, artifact_dir, self.threads, rung=rung)
         return handle
 
     def wait(self, handles):
@@ -127,8 +128,8 @@ class RayExecutor(BaseExecutor):
             num_cpus=cpus_per_trial, num_gpus=gpus_per_trial, max_retries=max_retries, retry_exceptions=False
         )
 
-    def submit(self, config, artifact_dir):
-        return self._remote.remote(config, artifact_dir, self.threads, self.use_gpu)
+    def submit(self, config, artifact_dir, rung=None):
+        return self._remote.remote(config, artifact_dir, self.threads, self.use_gpu, rung)
 
     def wait(self, handles):
         ray = self._ray

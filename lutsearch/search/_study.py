@@ -22,6 +22,9 @@ __all__ = ["StudyError", "StudyHandle", "count_done", "load_existing_study", "op
 
 REQUEUED = "requeued"
 RETRIES = "retries"
+RESUME_DIR = "resume_dir"  # a re-queued trial goes on in its predecessor's folder (from its last rung)
+UNTRAINED = "pruned_before_training"
+_CARRIED = ("rung_values", "seed", "warm_start")  # what a re-queued trial takes over from its predecessor
 
 
 class StudyError(ValueError):
@@ -117,18 +120,21 @@ def recover_interrupted(study: optuna.Study, max_retries: int) -> list[int]:
         retries = int(frozen.user_attrs.get(RETRIES, 0))
         if retries < max_retries:
             trial.set_user_attr(REQUEUED, True)
-            study.enqueue_trial(
-                frozen.params, user_attrs={RETRIES: retries + 1, "retry_of": frozen.number}, skip_if_exists=False
-            )
+            carried = {k: frozen.user_attrs[k] for k in _CARRIED if k in frozen.user_attrs}
+            if frozen.user_attrs.get("rung_values") and "artifact_dir" in frozen.user_attrs:
+                carried[RESUME_DIR] = frozen.user_attrs["artifact_dir"]  # its checkpoint is there
+            user_attrs = {RETRIES: retries + 1, "retry_of": frozen.number, **carried}
+            study.enqueue_trial(frozen.params, user_attrs=user_attrs, skip_if_exists=False)
         study.tell(frozen.number, state=TrialState.FAIL)
         recovered.append(frozen.number)
     return recovered
 
 
 def count_done(study: optuna.Study) -> int:
-    """Finished trials that count towards the target (a FAIL that was re-queued does not)."""
+    """Finished trials that count towards the target: trained ones (complete, stopped at a rung, or
+    failed and not re-queued); a design pruned before training does not count."""
     n = 0
     for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)):
-        if not (t.state == TrialState.FAIL and t.user_attrs.get(REQUEUED)):
+        if not (t.state == TrialState.FAIL and t.user_attrs.get(REQUEUED)) and not t.user_attrs.get(UNTRAINED):
             n += 1
     return n

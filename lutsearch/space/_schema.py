@@ -13,6 +13,7 @@ from typing import Any
 
 import yaml
 
+from lutsearch.space._fidelity import Fidelity, parse_fidelity
 from lutsearch.space._params import Categorical, Fixed, FloatRange, IntRange, Param, PerLayer, SpaceError, parse_param
 from lutsearch.space._samplers import SAMPLERS
 
@@ -32,7 +33,12 @@ TOP_LEVEL_KEYS = (
     "limits",
     "plugins",
     "retries",
+    "warm_start",
+    "fidelity",
 )
+# Budgets that fit the data (TrainConfig.budget): at least 8 batches per epoch and 500 optimizer steps,
+# so a few hundred rows still train past Brevitas' 300-step statistics phase. A space may override both.
+TRAIN_DEFAULTS = {"min_steps": 500, "min_batches": 8}
 _DATASET_KEYS = ("name", "split_seed", "val_fraction", "options")
 _MODEL_KEYS = ("family", "params", "when")
 _LIMIT_KEYS = ("max_address_bits",)
@@ -83,6 +89,8 @@ class SearchSpace:
     raw: dict[str, Any]
     description: str = ""
     source: str = ""
+    warm_start: Path | None = None  # baseline space file or folder to enqueue first (lutsearch.search._warmstart)
+    fidelity: Fidelity | None = None  # multi-fidelity search (successive halving on epochs); None: off
 
     @property
     def directions(self) -> list[str]:
@@ -102,9 +110,9 @@ class SearchSpace:
         """Draw one configuration through an Optuna trial (define-by-run: conditional params)."""
         family = self.family.sample(trial, "family", {})
         params: dict[str, Any] = {}
-        for key, spec in self.params.items():
+        for key, spec in _count_first(self.params):
             params[key] = spec.sample(trial, key, params)
-        for key, spec in self.when.get(family, {}).items():
+        for key, spec in _count_first(self.when.get(family, {})):
             params[key] = spec.sample(trial, f"{family}.{key}", params)
         for cond, block in self.when.items():  # knob-conditioned blocks, e.g. "connectivity=sparselut"
             knob, _, value = cond.partition("=")
@@ -342,7 +350,8 @@ def _train(f: str, raw: Any) -> dict[str, Param]:
 
     # device and threads follow the resources Ray gives each trial (--cpus/--gpus-per-trial)
     fields = tuple(fld.name for fld in dataclasses.fields(TrainConfig) if fld.name not in ("device", "threads"))
-    return {key: parse_param(f"{f}train.{key}", value) for key, value in _mapping(f"{f}train", raw, fields).items()}
+    given = {key: parse_param(f"{f}train.{key}", value) for key, value in _mapping(f"{f}train", raw, fields).items()}
+    return {key: Fixed(value) for key, value in TRAIN_DEFAULTS.items() if key not in given} | given
 
 
 def _sampler(f: str, raw: Any) -> tuple[str, dict[str, Any]]:
@@ -361,6 +370,26 @@ def _sampler(f: str, raw: Any) -> tuple[str, dict[str, Any]]:
                 f"{f}sampler.options.{key}: not an option of {spec.class_name()}; allowed: {', '.join(allowed)}"
             )
     return name, options
+
+
+def _count_first(block: dict[str, Param]) -> list[tuple[str, Param]]:
+    """A block's knobs in file order, except that a per-layer list whose count names another knob of the
+    block comes after that knob (so the order of keys in a file, or of a YAML dump, does not matter)."""
+    items = list(block.items())
+    later = [(k, v) for k, v in items if isinstance(v, PerLayer) and isinstance(v.count, str) and v.count in block]
+    return [kv for kv in items if kv not in later] + later
+
+
+def _warm_start(f: str, path: Path, value: Any) -> Path | None:
+    """``warm_start:``: a baseline space file or a folder of them, relative to the space file."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise SpaceError(f"{f}warm_start: expected a path to a baseline space file or folder, got {value!r}")
+    target = (path.parent / value).resolve()
+    if not target.exists():
+        raise SpaceError(f"{f}warm_start: no such baseline file or folder {target}")
+    return target
 
 
 def parse_space(raw: Any, path: Path) -> SearchSpace:
@@ -408,6 +437,8 @@ def parse_space(raw: Any, path: Path) -> SearchSpace:
         raw=top,
         description=str(top.get("description", "")),
         source=str(top.get("source", "")),
+        warm_start=_warm_start(f, path, top.get("warm_start")),
+        fidelity=parse_fidelity(f, top.get("fidelity")),
     )
 
 

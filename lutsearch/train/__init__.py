@@ -5,9 +5,19 @@ from lutsearch.train._loop import (
     TrainContext,
     TrainingDiverged,
     TrainResult,
+    TrainState,
     accuracy,
     fit_module,
     train_model,
 )
 
-__all__ = ["TrainConfig", "TrainContext", "TrainResult", "TrainingDiverged", "accuracy", "fit_module", "train_model"]
+__all__ = [
+    "TrainConfig",
+    "TrainContext",
+    "TrainResult",
+    "TrainState",
+    "TrainingDiverged",
+    "accuracy",
+    "fit_module",
+    "train_model",
+]

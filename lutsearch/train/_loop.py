@@ -4,6 +4,15 @@
 phases, e.g. NLA's dense grouping pre-training, through ``TrainContext``); ``train_model`` trains a
 ``LUTModel`` with its hooks (``prelude``, ``on_epoch_start``, ``regularization``, ``checkpoint_ok``)
 and restores the best-validation weights.
+
+Training is resumable in pieces (multi-fidelity rungs): ``stop_after=E`` ends after epoch ``E`` with
+the *current* weights in the module and everything needed to go on in ``TrainResult.state`` (optimizer,
+schedule, both RNGs, best-so-far weights, history); ``resume=state`` continues exactly where it
+stopped, so training in rungs gives the same weights as training in one go (the schedule always spans
+the full budget).
+
+The budget fits the data: ``TrainConfig.budget(n_train)`` bounds the batch so an epoch has at least
+``min_batches`` batches and raises the epochs until at least ``min_steps`` optimizer steps are taken.
 """
 
 from __future__ import annotations
@@ -24,7 +33,16 @@ from lutsearch.data import SplitData
 if TYPE_CHECKING:  # the models import nothing of training; training needs only the protocol's type
     from lutsearch.models import LUTModel
 
-__all__ = ["TrainConfig", "TrainContext", "TrainResult", "TrainingDiverged", "accuracy", "fit_module", "train_model"]
+__all__ = [
+    "TrainConfig",
+    "TrainContext",
+    "TrainResult",
+    "TrainState",
+    "TrainingDiverged",
+    "accuracy",
+    "fit_module",
+    "train_model",
+]
 
 
 class TrainingDiverged(RuntimeError):
@@ -43,6 +61,14 @@ class TrainConfig:
     device: str = "cpu"
     threads: int = 0  # torch intra-op threads; 0 = leave as is
     eval_batch_size: int = 4096
+    min_steps: int = 0  # floor on optimizer steps: a small training split gets more epochs
+    min_batches: int = 1  # the batch is bounded so that an epoch has at least this many batches
+
+    def budget(self, n_train: int) -> tuple[int, int]:
+        """``(epochs, batch_size)`` actually run on ``n_train`` training rows (see the module docstring)."""
+        batch = max(1, min(self.batch_size, math.ceil(max(1, n_train) / max(1, self.min_batches))))
+        steps_per_epoch = max(1, math.ceil(n_train / batch))
+        return max(self.epochs, math.ceil(self.min_steps / steps_per_epoch)), batch
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
@@ -54,6 +80,32 @@ class TrainConfig:
 
 
 @dataclasses.dataclass
+class TrainState:
+    """Everything needed to continue a training run exactly: plain tensors, numbers and lists, so it
+    saves with ``torch.save`` and loads with ``torch.load(weights_only=True)`` (``as_dict``/``of``)."""
+
+    epoch: int  # epochs completed
+    optimizer: dict[str, Any]
+    scheduler: dict[str, Any]
+    generator: torch.Tensor
+    rng: torch.Tensor
+    best_acc: float
+    best_epoch: int
+    best_weights: dict[str, Any] | None
+    stale: int
+    history: list[dict[str, float]]
+    seconds: float
+    stopped: bool  # early stopping ended the run
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self) | {"best_weights": self.best_weights}
+
+    @classmethod
+    def of(cls, d: dict[str, Any]) -> TrainState:
+        return cls(**{f.name: d[f.name] for f in dataclasses.fields(cls)})
+
+
+@dataclasses.dataclass
 class TrainResult:
     best_val_acc: float
     best_epoch: int
@@ -61,6 +113,14 @@ class TrainResult:
     stopped_early: bool
     train_seconds: float
     history: list[dict[str, float]]
+    state: TrainState | None = None  # set when the run stopped before its budget (``stop_after``)
+    epochs: int = 0  # the budget in epochs (after ``TrainConfig.budget``)
+    batch_size: int = 0  # the batch size used (after ``TrainConfig.budget``)
+
+    @property
+    def finished(self) -> bool:
+        """The budget is spent or early stopping ended the run: nothing left to train."""
+        return self.stopped_early or self.epochs_run >= self.epochs
 
 
 @torch.no_grad()
@@ -90,7 +150,7 @@ class TrainContext:
         extra_loss: Callable[[], torch.Tensor] | None = None,
         lr: float | None = None,
     ) -> TrainResult:
-        cfg = dataclasses.replace(self.cfg, epochs=epochs, lr=lr or self.cfg.lr)
+        cfg = dataclasses.replace(self.cfg, epochs=epochs, lr=lr or self.cfg.lr, min_steps=0)  # epochs as given
         return fit_module(module, self.tensors, cfg, self.seed + 7919, extra_loss=extra_loss)
 
 
@@ -174,6 +234,50 @@ class _BestCheckpoint:
         return bool(patience) and self.stale >= patience
 
 
+@dataclasses.dataclass
+class _Run:
+    """One training run's moving parts, fresh or restored from a ``TrainState``."""
+
+    epochs: _Epochs
+    best: _BestCheckpoint
+    history: list[dict[str, float]]
+    start: int  # first epoch to run
+    seconds: float  # training time spent before this call (a resumed run)
+
+    @classmethod
+    def build(cls, module, tensors, cfg, batch, total_epochs, seed, extra_loss, resume: TrainState | None) -> _Run:
+        gen = torch.Generator().manual_seed(seed)
+        X, y = tensors["X_train"], tensors["y_train"]
+        opt, sched = _optimizer(module, cfg, max(1, math.ceil(len(X) / batch)) * total_epochs)
+        loss_fn = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
+        epochs = _Epochs(module, X, y, batch, opt, sched, loss_fn, extra_loss, gen)
+        if resume is None:
+            torch.manual_seed(seed)
+            return cls(epochs, _BestCheckpoint(), [], 0, 0.0)
+        opt.load_state_dict(resume.optimizer)
+        sched.load_state_dict(resume.scheduler)
+        gen.set_state(resume.generator)
+        torch.set_rng_state(resume.rng)
+        best = _BestCheckpoint(resume.best_acc, resume.best_epoch, resume.best_weights, resume.stale)
+        return cls(epochs, best, list(resume.history), resume.epoch, resume.seconds)
+
+    def state(self, epoch: int, seconds: float, stopped: bool) -> TrainState:
+        return TrainState(
+            epoch=epoch,
+            optimizer=copy.deepcopy(self.epochs.opt.state_dict()),
+            scheduler=self.epochs.sched.state_dict(),
+            generator=self.epochs.gen.get_state(),
+            rng=torch.get_rng_state(),
+            best_acc=self.best.acc,
+            best_epoch=self.best.epoch,
+            best_weights=self.best.state,
+            stale=self.best.stale,
+            history=list(self.history),
+            seconds=seconds,
+            stopped=stopped,
+        )
+
+
 def fit_module(
     module: nn.Module,
     tensors: dict[str, torch.Tensor],
@@ -182,52 +286,65 @@ def fit_module(
     extra_loss: Callable[[], torch.Tensor] | None = None,
     on_epoch_start: Callable[[int, int], None] | None = None,
     checkpoint_ok: Callable[[], bool] | None = None,
+    *,
+    resume: TrainState | None = None,
+    stop_after: int | None = None,
+    on_epoch_end: Callable[[dict[str, float]], None] | None = None,
 ) -> TrainResult:
     """Mini-batch AdamW with a per-step cosine schedule; keeps the best-validation weights (of epochs
-    after which ``checkpoint_ok()``, when given, is true)."""
-    torch.manual_seed(seed)
-    gen = torch.Generator().manual_seed(seed)
-    X, y = tensors["X_train"], tensors["y_train"]
-    steps_per_epoch = max(1, math.ceil(len(X) / cfg.batch_size))
-    opt, sched = _optimizer(module, cfg, steps_per_epoch * cfg.epochs)
-    loss_fn = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
-    epochs = _Epochs(module, X, y, cfg.batch_size, opt, sched, loss_fn, extra_loss, gen)
-    best = _BestCheckpoint()
-    history: list[dict[str, float]] = []
+    after which ``checkpoint_ok()``, when given, is true). ``resume``/``stop_after``: the module docstring;
+    ``on_epoch_end`` gets each epoch's history row (progress reporting)."""
+    total, batch = cfg.budget(len(tensors["X_train"]))
+    run = _Run.build(module, tensors, cfg, batch, total, seed, extra_loss, resume)
+    end = total if stop_after is None else max(run.start, min(total, stop_after))
     t0 = time.perf_counter()
-    epoch = -1
-    for epoch in range(cfg.epochs):
+    epoch, stopped = run.start - 1, bool(resume is not None and resume.stopped)
+    for epoch in range(run.start, end if not stopped else run.start):
         if on_epoch_start is not None:
-            on_epoch_start(epoch, cfg.epochs)
-        loss = epochs.run(epoch)
+            on_epoch_start(epoch, total)
+        loss = run.epochs.run(epoch)
         val_acc = accuracy(module, tensors["X_val"], tensors["y_val"], cfg.eval_batch_size)
-        history.append({"epoch": epoch, "loss": loss, "val_acc": val_acc, "lr": float(sched.get_last_lr()[0])})
+        row = {"epoch": epoch, "loss": loss, "val_acc": val_acc, "lr": float(run.epochs.sched.get_last_lr()[0])}
+        run.history.append(row)
+        if on_epoch_end is not None:
+            on_epoch_end(row)
         if checkpoint_ok is not None and not checkpoint_ok():
             continue  # e.g. SparseLUT before its transition epoch: not a final design yet
-        if best.offer(module, val_acc, epoch, cfg.patience):
+        if run.best.offer(module, val_acc, epoch, cfg.patience):
+            stopped = True
             break
-    if best.state is not None:
-        module.load_state_dict(best.state)
+    seconds = run.seconds + time.perf_counter() - t0
+    result = TrainResult(run.best.acc, run.best.epoch, epoch + 1, stopped, seconds, run.history, None, total, batch)
+    if not result.finished:
+        result.state = run.state(epoch + 1, seconds, stopped)  # the module keeps its current weights
+        return result
+    if run.best.state is not None:
+        module.load_state_dict(run.best.state)
     module.eval()
-    return TrainResult(
-        best_val_acc=best.acc,
-        best_epoch=best.epoch,
-        epochs_run=epoch + 1,
-        stopped_early=epoch + 1 < cfg.epochs,
-        train_seconds=time.perf_counter() - t0,
-        history=history,
-    )
+    return result
 
 
-def train_model(model: LUTModel, data: SplitData, cfg: TrainConfig, seed: int) -> TrainResult:
-    """Train a ``LUTModel`` (its ``prelude`` first), restoring the best-validation weights."""
+def train_model(
+    model: LUTModel,
+    data: SplitData,
+    cfg: TrainConfig,
+    seed: int,
+    *,
+    resume: TrainState | None = None,
+    stop_after: int | None = None,
+    on_epoch_end: Callable[[dict[str, float]], None] | None = None,
+) -> TrainResult:
+    """Train a ``LUTModel`` (its ``prelude`` first, unless resuming), restoring the best-validation weights
+    when the run finishes; ``resume``/``stop_after`` train in pieces (module docstring)."""
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     torch.use_deterministic_algorithms(True, warn_only=True)
     model.to(cfg.device)
     tensors = _tensors(data, cfg.device)
     t0 = time.perf_counter()
-    model.prelude(TrainContext(data=data, cfg=cfg, seed=seed, tensors=tensors))
+    if resume is None:
+        model.prelude(TrainContext(data=data, cfg=cfg, seed=seed, tensors=tensors))
+    prelude_seconds = time.perf_counter() - t0
 
     def extra_loss() -> torch.Tensor:
         value = model.regularization()
@@ -241,7 +358,12 @@ def train_model(model: LUTModel, data: SplitData, cfg: TrainConfig, seed: int) -
         extra_loss=extra_loss,
         on_epoch_start=model.on_epoch_start,
         checkpoint_ok=model.checkpoint_ok,
+        resume=resume,
+        stop_after=stop_after,
+        on_epoch_end=on_epoch_end,
     )
-    result.train_seconds = time.perf_counter() - t0
+    result.train_seconds += prelude_seconds
+    if result.state is not None:
+        result.state.seconds = result.train_seconds
     model.to("cpu")
     return result

@@ -5,6 +5,13 @@ network, checks the tables against the quantized PyTorch model (bit-exactness), 
 validation/test accuracy from the tables, computes the objectives and constraint metrics, and saves
 everything needed to rebuild the design. It never raises for a trial's own failure: it returns a
 ``TrialResult.failure(...)`` (status ``fail``) with the error, so the driver records it and the study goes on.
+
+Multi-fidelity: ``run_trial(..., rung=k)`` trains only up to the k-th rung's epoch count
+(``config["fidelity"]["rungs"]``), continuing from the trial folder's ``checkpoint.pt`` when an earlier
+rung left one, saves a new checkpoint when training is not finished, and scores the best-so-far
+weights' tables. Each rung's result is logged in ``rungs.json``; asking again for a rung already logged
+returns the logged result without training (a driver that died after the rung ended loses nothing).
+``progress.json`` is rewritten after every epoch (the live table reads it).
 """
 
 from __future__ import annotations
@@ -21,6 +28,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from lutsearch.trial._rungs import load_checkpoint, log_rung, logged_rung, save_checkpoint, write_progress
 
 if TYPE_CHECKING:  # types only: torch, the models and training are imported when a trial runs
     from lutsearch.data import SplitData
@@ -58,6 +67,9 @@ class TrialResult:
     seconds: float = 0.0
     error: str | None = None
     artifact_dir: str | None = None
+    rung: int | None = None  # the rung this result is for (None: the whole budget in one task)
+    epochs: int = 0  # epochs trained so far
+    finished: bool = True  # training is over (budget spent or early stop): no further rung exists
 
     @property
     def ok(self) -> bool:
@@ -65,7 +77,15 @@ class TrialResult:
 
     @classmethod
     def success(
-        cls, values: list[float], user_attrs: dict[str, Any], constraint_metrics: dict[str, float], seconds: float
+        cls,
+        values: list[float],
+        user_attrs: dict[str, Any],
+        constraint_metrics: dict[str, float],
+        seconds: float,
+        *,
+        rung: int | None = None,
+        epochs: int = 0,
+        finished: bool = True,
     ) -> TrialResult:
         return cls(
             TrialStatus.OK,
@@ -73,7 +93,17 @@ class TrialResult:
             user_attrs=dict(user_attrs),
             constraint_metrics=dict(constraint_metrics),
             seconds=float(seconds),
+            rung=rung,
+            epochs=int(epochs),
+            finished=bool(finished),
         )
+
+    def as_json(self) -> dict[str, Any]:
+        return {**dataclasses.asdict(self), "status": self.status.value}
+
+    @classmethod
+    def of_json(cls, d: dict[str, Any]) -> TrialResult:
+        return cls(**{**d, "status": TrialStatus(d["status"])})
 
     @classmethod
     def failure(cls, error: str, seconds: float = 0.0, artifact_dir: str | None = None) -> TrialResult:
@@ -115,24 +145,43 @@ def write_json(path: Path, payload: Any) -> None:
     tmp.replace(path)
 
 
-def run_trial(config: dict[str, Any], artifact_dir: str, threads: int = 1, use_gpu: bool = False) -> TrialResult:
+def run_trial(
+    config: dict[str, Any], artifact_dir: str, threads: int = 1, use_gpu: bool = False, rung: int | None = None
+) -> TrialResult:
     """Train, tabulate, verify and score one configuration. See the module docstring.
 
     ``threads``: torch intra-op threads (the CPUs given to the trial); ``use_gpu``: train on CUDA when
-    the process sees a GPU (tabulation and the exact checks always run on the CPU in float64).
+    the process sees a GPU (tabulation and the exact checks always run on the CPU in float64);
+    ``rung``: train only up to this multi-fidelity rung (module docstring); None: the whole budget.
     """
     t_start = time.perf_counter()
     workdir = Path(artifact_dir)
     workdir.mkdir(parents=True, exist_ok=True)
     try:
-        return _run(config, workdir, threads, use_gpu, t_start)
+        if rung is not None and (logged := logged_rung(workdir, rung)) is not None:
+            return logged
+        result = _run(config, workdir, threads, use_gpu, t_start, rung)
+        if rung is not None:
+            log_rung(workdir, result)
+        return result
     except Exception as exc:  # recorded as a failed trial, never lost
         message = f"{type(exc).__name__}: {exc}"
         (workdir / "error.txt").write_text(traceback.format_exc())
         return TrialResult.failure(message, time.perf_counter() - t_start, str(workdir))
 
 
-def _run(config: dict[str, Any], workdir: Path, threads: int, use_gpu: bool, t_start: float) -> TrialResult:
+def _rung_epochs(config: dict[str, Any], rung: int | None) -> int | None:
+    if rung is None:
+        return None
+    rungs = config.get("fidelity", {}).get("rungs")
+    if not rungs or not 0 <= rung < len(rungs):
+        raise ValueError(f"rung {rung} asked for, the trial's fidelity rungs are {rungs}")
+    return int(rungs[rung])
+
+
+def _run(
+    config: dict[str, Any], workdir: Path, threads: int, use_gpu: bool, t_start: float, rung: int | None
+) -> TrialResult:
     import torch
 
     from lutsearch.objectives import load_plugin
@@ -144,20 +193,27 @@ def _run(config: dict[str, Any], workdir: Path, threads: int, use_gpu: bool, t_s
     data = load_trial_dataset(config["dataset"])
     write_json(workdir / "config.json", {**config, "n_inputs": data.n_features, "n_classes": data.n_classes})
 
-    trained = _train(config, data, threads, use_gpu)
+    trained = _train(config, data, threads, use_gpu, workdir, rung)
     tabulated = _tabulate(trained.model, data, config["seed"])
     torch.save(trained.model.state_dict(), workdir / "model.pt")
     tabulated.network.save(workdir / "tables.npz")
 
     metrics = _metrics(data, trained, tabulated)
+    t_score = time.perf_counter()
     values, constraint_metrics = _score(config, tabulated.network, metrics, workdir, _split_codes(trained.model, data))
+    metrics["score_seconds"] = time.perf_counter() - t_score
     metrics["seconds"] = time.perf_counter() - t_start
+    metrics["rung"] = rung
+    metrics["resumed_from_epoch"] = trained.resumed_from
     write_json(workdir / "metrics.json", metrics)
     return TrialResult.success(
         seconds=metrics["seconds"],
         values=values,
         constraint_metrics=constraint_metrics,
         user_attrs={**_user_attrs(metrics, workdir), "family": config["family"]},
+        rung=rung,
+        epochs=trained.result.epochs_run,
+        finished=trained.result.finished,
     )
 
 
@@ -168,6 +224,48 @@ class _Trained:
     model: LUTNetwork
     result: TrainResult
     device: str
+    resumed_from: int = 0  # epochs the checkpoint it went on from had trained (0: from scratch)
+
+
+def _train(
+    config: dict[str, Any], data: SplitData, threads: int, use_gpu: bool, workdir: Path, rung: int | None = None
+) -> _Trained:
+    """Build the configured model and train it (on CUDA when asked for and available), up to ``rung``'s
+    epochs from the trial's checkpoint when a rung is given; the model returned holds the best-so-far
+    weights (the checkpoint keeps the current ones)."""
+    import torch
+
+    from lutsearch.models import build_model
+    from lutsearch.train import TrainConfig, train_model
+
+    model = build_model(config["family"], config["params"], data.n_features, data.n_classes, config["seed"])
+    device = "cuda" if use_gpu and torch.cuda.is_available() else "cpu"
+    train_cfg = TrainConfig.from_dict({**config.get("train", {}), "threads": threads, "device": device})
+    resume = load_checkpoint(workdir, model) if rung is not None else None
+    n_rungs = len(config.get("fidelity", {}).get("rungs", [])) or 1
+    progress = {
+        "rung": rung,
+        "n_rungs": n_rungs,
+        "family": config["family"],
+        "epochs": train_cfg.budget(len(data.X_train))[0],
+    }
+    result = train_model(
+        model,
+        data,
+        train_cfg,
+        config["seed"],
+        resume=resume,
+        stop_after=_rung_epochs(config, rung),
+        on_epoch_end=lambda row: write_progress(workdir, {**progress, **row}),
+    )
+    if result.state is not None:  # a rung before the end: keep the current weights, score the best so far
+        save_checkpoint(workdir, model, result.state)
+        if result.state.best_weights is not None:
+            model.load_state_dict(result.state.best_weights)
+        model.eval()
+    elif rung is not None:
+        (workdir / "checkpoint.pt").unlink(missing_ok=True)
+    return _Trained(model=model, result=result, device=device, resumed_from=0 if resume is None else resume.epoch)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -178,20 +276,7 @@ class _Tabulated:
     seconds: float  # time spent enumerating the tables
     val_acc: float
     test_acc: float
-
-
-def _train(config: dict[str, Any], data: SplitData, threads: int, use_gpu: bool) -> _Trained:
-    """Build the configured model and train it (on CUDA when asked for and available)."""
-    import torch
-
-    from lutsearch.models import build_model
-    from lutsearch.train import TrainConfig, train_model
-
-    model = build_model(config["family"], config["params"], data.n_features, data.n_classes, config["seed"])
-    device = "cuda" if use_gpu and torch.cuda.is_available() else "cpu"
-    train_cfg = TrainConfig.from_dict({**config.get("train", {}), "threads": threads, "device": device})
-    result = train_model(model, data, train_cfg, config["seed"])
-    return _Trained(model=model, result=result, device=device)
+    val_classes: int  # distinct classes the tables predict on the validation split (1: degenerate)
 
 
 def _tabulate(model: LUTNetwork, data: SplitData, seed: int) -> _Tabulated:
@@ -208,9 +293,11 @@ def _tabulate(model: LUTNetwork, data: SplitData, seed: int) -> _Tabulated:
     mismatch = np.flatnonzero((torch_val != table_val).any(1))
     if mismatch.size:
         raise RuntimeError(f"truth tables disagree with the quantized model on validation sample {mismatch[0]}")
-    val_acc = float((network.classes_of(table_val) == data.y_val).mean())
+    val_pred = network.classes_of(table_val)
+    val_acc = float((val_pred == data.y_val).mean())
     test_acc = float((network.predict(test_codes) == data.y_test).mean())
-    return _Tabulated(network=network, seconds=tables_seconds, val_acc=val_acc, test_acc=test_acc)
+    classes = len(np.unique(val_pred))
+    return _Tabulated(network=network, seconds=tables_seconds, val_acc=val_acc, test_acc=test_acc, val_classes=classes)
 
 
 def _metrics(data: SplitData, trained: _Trained, tabulated: _Tabulated) -> dict[str, Any]:
@@ -226,7 +313,11 @@ def _metrics(data: SplitData, trained: _Trained, tabulated: _Tabulated) -> dict[
         "dataset": data.describe(),
         "best_epoch": result.best_epoch,
         "epochs_run": result.epochs_run,
+        "epochs_budget": result.epochs,  # after TrainConfig.budget (a floor of optimizer steps)
+        "batch_size_used": result.batch_size,
         "stopped_early": result.stopped_early,
+        # the model predicts a single class on validation: it learned nothing (shown in status)
+        "degenerate": tabulated.val_classes == 1 and data.n_classes > 1,
         "train_seconds": result.train_seconds,
         "train_device": trained.device,
         "tables_seconds": tabulated.seconds,
@@ -297,6 +388,10 @@ def _user_attrs(metrics: dict[str, Any], workdir: Path) -> dict[str, Any]:
         "seconds": metrics["seconds"],
         "artifact_dir": str(workdir.resolve()),
         "worker_pid": os.getpid(),
+        "degenerate": metrics["degenerate"],
+        "resumed_from_epoch": metrics["resumed_from_epoch"],
+        "tables_seconds": metrics["tables_seconds"],
+        "score_seconds": metrics["score_seconds"],
         **{f"hw_{k}": v for k, v in metrics["objectives"].items() if k != "accuracy"},
         **{f"hw_luts_{via}": r["luts"] for via, r in metrics.get("hw_reports", {}).items()},
     }

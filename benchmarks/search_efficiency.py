@@ -1,0 +1,280 @@
+"""Search efficiency: hypervolume against trials for the default sampler, NSGA-II and random search.
+
+Tabular, as HPO benchmarks do it (``search_efficiency_grid.py``): a finite multi-family digits space
+(LogicNets, PolyLUT, NeuraLUT, WARP-LUT, HGQ-LUT; every knob categorical over a few values; 1,024
+configurations) is trained and scored once per configuration with the real pipeline and cached in
+``benchmarks/data/search_efficiency_cache.csv``. Each sampler, built through lutsearch's sampler
+registry, then runs a study on that table: it proposes through ``SearchSpace.sample`` (every
+proposal is a table row) and the study is told the cached values (validation accuracy, surrogate
+LUTs, surrogate latency; a pruned or failed row is told as such, as the driver does). Repeated
+proposals get the cached value again.
+
+Hypervolume is taken on (1 - accuracy, log10 LUTs, latency ns), each scaled to [0, 1] between the
+best and worst value in the whole table; the reference point is 1.1 on every scaled axis (printed in
+raw units). Printed side by side: hypervolume at 50/100/150/300/500 trials (mean ± std over seeds),
+its ratio to random's, and the trials each sampler needs (on the seeds' mean curve) to reach 95 %,
+99 % and 100 % of random's mean 500-trial hypervolume. Target: the default reaches random's 500-trial
+hypervolume in <= 150 trials.
+
+The default is the sampler of the shipped ``spaces/jsc.yaml`` (read from the file). ``--sweep``
+adds the settings a maintainer would try: TPE's start-up trials, multivariate/group off, two trials
+in flight with and without constant liar, NSGA-III; ``--gp`` adds the GP sampler (150 trials; slow).
+
+    python benchmarks/search_efficiency.py --build        # train the grid once (resumable; ~21 min, 1 core)
+    python benchmarks/search_efficiency.py [--seeds 10] [--trials 500] [--sweep] [--gp] [--cache CSV]
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import dataclasses
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import optuna
+import yaml
+from optuna.trial import TrialState
+
+from lutsearch.models._native.choice import cpu_model
+from lutsearch.space import SAMPLERS, SearchSpace
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from search_efficiency_grid import CACHE, build_cache, enumerate_grid, grid_columns, grid_space, load_table, row_key
+
+ROOT = Path(__file__).resolve().parents[1]
+CHECKPOINTS = (50, 100, 150, 300, 500)
+FRACTIONS = (0.95, 0.99, 1.0)
+
+
+@dataclasses.dataclass(frozen=True)
+class Variant:
+    label: str
+    sampler: str
+    options: dict[str, Any]
+    workers: int = 1  # trials in flight: asked before the oldest one is told (as the driver with --workers)
+    max_trials: int | None = None  # a cap for slow samplers (GP: its fit grows with the cube of the trials)
+
+
+def default_sampler() -> tuple[str, dict[str, Any]]:
+    """The sampler of the shipped ``spaces/jsc.yaml`` (its ``sampler:`` key only, checked as a space's is)."""
+    raw = yaml.safe_load((ROOT / "spaces" / "jsc.yaml").read_text())["sampler"]
+    name, options = raw["name"], dict(raw.get("options") or {})
+    SAMPLERS.get(name).build(0, options)  # an unknown option fails here, in one line
+    return name, options
+
+
+def variants(default: tuple[str, dict[str, Any]], sweep: bool, gp: bool = False) -> list[Variant]:
+    name, options = default
+    out = [Variant("default", name, options), Variant("nsga2", "nsga2", {}), Variant("random", "random", {})]
+    if gp:  # slow: a 150-trial GP study takes minutes where a 500-trial TPE study takes seconds
+        out.append(Variant("gp (150 trials)", "gp", {}, max_trials=150))
+    if not sweep:
+        return out
+    grouped = {"multivariate": True, "group": True}
+    return [
+        *out,
+        *(Variant(f"tpe start={n} mv+group", "tpe", {"n_startup_trials": n, **grouped}) for n in (10, 20)),
+        Variant("tpe start=30 mv", "tpe", {"n_startup_trials": 30, "multivariate": True}),
+        *(Variant(f"tpe start={n} independent", "tpe", {"n_startup_trials": n}) for n in (10, 30)),
+        Variant("default, 2 in flight, liar", name, {**options, "constant_liar": True}, workers=2),
+        Variant("default, 2 in flight, no liar", name, {**options, "constant_liar": False}, workers=2),
+        Variant("nsga3", "nsga3", {}),
+    ]
+
+
+@dataclasses.dataclass(frozen=True)
+class Scale:
+    """(1 - accuracy, log10 LUTs, latency) scaled to [0, 1] between the table's best and worst values."""
+
+    lo: np.ndarray
+    hi: np.ndarray
+    ref: np.ndarray  # reference point on the scaled axes
+
+    @staticmethod
+    def raw(values: np.ndarray) -> np.ndarray:
+        """Objective values (accuracy, luts, latency_ns) as minimized axes; NaN rows stay NaN."""
+        v = np.asarray(values, dtype=float).reshape(-1, 3)
+        return np.column_stack([1.0 - v[:, 0], np.log10(v[:, 1]), v[:, 2]])
+
+    @classmethod
+    def of(cls, values: np.ndarray, ref: float = 1.1) -> Scale:
+        axes = cls.raw(values)
+        return cls(np.nanmin(axes, 0), np.nanmax(axes, 0), np.full(3, ref))
+
+    def __call__(self, values: np.ndarray) -> np.ndarray:
+        return (self.raw(values) - self.lo) / (self.hi - self.lo)
+
+    def describe(self, of: str = "the table") -> str:
+        r = self.lo + self.ref * (self.hi - self.lo)
+        return (
+            f"reference point: {self.ref[0]:g} on each scaled axis = accuracy {1 - r[0]:.4f} (error {r[0]:.4f}), "
+            f"{10 ** r[1]:.0f} LUTs (log10 {r[1]:.3f}), {r[2]:.3f} ns; scaled between best/worst of {of}: "
+            f"error {self.lo[0]:.4f}..{self.hi[0]:.4f}, log10 LUTs {self.lo[1]:.3f}..{self.hi[1]:.3f}, "
+            f"latency {self.lo[2]:.3f}..{self.hi[2]:.3f} ns"
+        )
+
+
+def hv_curve(z: np.ndarray, ref: np.ndarray) -> np.ndarray:
+    """Hypervolume of the first n points, for every n (NaN rows and points outside the box add nothing)."""
+    from optuna._hypervolume import compute_hypervolume
+
+    curve = np.zeros(len(z))
+    front = np.empty((0, z.shape[1]))
+    hv = 0.0
+    for i, p in enumerate(z):
+        inside = bool(np.isfinite(p).all() and (p < ref).all())
+        if inside and not (front <= p).all(1).any():
+            front = np.vstack([front[~(p <= front).all(1)], p])
+            hv = float(compute_hypervolume(front, ref, assume_pareto=True))
+        curve[i] = hv
+    return curve
+
+
+def replay(space: SearchSpace, table: dict, columns: list[str], variant: Variant, seed: int, trials: int) -> np.ndarray:
+    """One study on the table: (trials, 4) objective values in trial order (NaN for pruned/failed), then the
+    table row's index."""
+    sampler = SAMPLERS.get(variant.sampler).build(seed, variant.options)
+    study = optuna.create_study(directions=space.directions, sampler=sampler)
+    pending: collections.deque = collections.deque()
+    told: list[list[float]] = []
+    while len(told) < trials:
+        while len(pending) < variant.workers and len(told) + len(pending) < trials:
+            trial = study.ask()
+            key = row_key(space.sample(trial), columns)
+            if key not in table:
+                raise SystemExit(f"no cached row for {key}; run with --build first")
+            pending.append((trial, table[key]))
+        trial, row = pending.popleft()
+        if row["status"] == "ok":
+            study.tell(trial, row["values"])
+            told.append([*row["values"], float(row["index"])])
+        else:
+            study.tell(trial, state=TrialState.PRUNED if row["status"] == "pruned" else TrialState.FAIL)
+            told.append([float("nan")] * 3 + [float(row["index"])])
+    return np.asarray(told, dtype=float)
+
+
+def run_variant(
+    space: SearchSpace, table: dict, columns: list[str], variant: Variant, seeds: int, trials: int, scale: Scale
+) -> tuple[np.ndarray, float, float]:
+    """Hypervolume curves of ``seeds`` studies (seeds, trials), the seconds per study and the mean number of
+    distinct configurations among the first 150 trials (a sampler that repeats itself wastes trials)."""
+    t0 = time.perf_counter()
+    trials = min(trials, variant.max_trials or trials)
+    curves, distinct = [], []
+    for seed in range(seeds):
+        told = replay(space, table, columns, variant, seed, trials)
+        curves.append(hv_curve(scale(told[:, :3]), scale.ref))
+        distinct.append(len(set(told[:150, 3])))
+    return np.asarray(curves), (time.perf_counter() - t0) / seeds, float(np.mean(distinct))
+
+
+def reach(curves: np.ndarray, target: float) -> str:
+    """Trials the seeds' mean curve needs to reach ``target``, then the per-seed median and how many seeds do."""
+    mean = curves.mean(0)
+    hit = np.flatnonzero(mean >= target - 1e-12)
+    first = str(hit[0] + 1) if hit.size else f">{curves.shape[1]}"
+    per_seed = [np.flatnonzero(c >= target - 1e-12) for c in curves]
+    seeds = np.asarray([h[0] + 1 if h.size else np.inf for h in per_seed])
+    median = float(np.median(seeds))
+    med = f"{median:.0f}" if np.isfinite(median) else "-"
+    return f"{first} ({med}, {int(np.isfinite(seeds).sum())}/{len(curves)})"
+
+
+def grid_table(cache: Path) -> tuple[SearchSpace, dict, list[str], dict[str, float]]:
+    """The grid, its cached rows and the cache's facts (rows, rows ok, seconds of training in all)."""
+    space = grid_space()
+    configs = list(enumerate_grid(space))
+    columns = grid_columns(configs)
+    table = load_table(cache, columns)
+    missing = sum(row_key(c, columns) not in table for c in configs)
+    if missing:
+        raise SystemExit(f"{cache}: {missing} of {len(configs)} configurations not evaluated; run with --build")
+    facts = {
+        "rows": len(configs),
+        "ok": sum(r["status"] == "ok" for r in table.values()),
+        "seconds": sum(float(r["seconds"] or 0) for r in table.values()),
+    }
+    return space, table, columns, facts
+
+
+def print_header(facts: dict[str, float], scale: Scale, front_hv: float, default: Variant) -> None:
+    print(f"CPU: {cpu_model()}; 1 thread per trial; Optuna {optuna.__version__}")
+    print(
+        f"grid: {facts['rows']:.0f} configurations of 5 families on digits ({facts['ok']:.0f} trained ok), "
+        f"{facts['seconds'] / 60:.1f} min of trials in the cache ({facts['seconds'] / facts['rows']:.2f} s each)"
+    )
+    print(scale.describe())
+    print(f"hypervolume of the whole table's Pareto front (the most any study can reach): {front_hv:.4f}")
+    print(f"default sampler (spaces/jsc.yaml): {default.sampler} {default.options}")
+
+
+def print_results(results: dict[str, tuple[np.ndarray, float, float]], trials: int) -> None:
+    """Hypervolume and its ratio to random's at each checkpoint; trials to reach random's final hypervolume."""
+    points = [c for c in CHECKPOINTS if c <= trials]
+    target = results["random"][0][:, trials - 1].mean()
+    random_mean = {c: results["random"][0][:, c - 1].mean() for c in points}
+    head = "".join(f"{f'HV@{c}':>16s}" for c in points)
+    ratios = "".join(f"{f'/rnd@{c}':>9s}" for c in points)
+    reaches = "".join(f"{f'to {100 * f:.0f}% of rnd@{trials}':>19s}" for f in FRACTIONS)
+    print(f"\n{'sampler':31s}{head}  {ratios}  {reaches}  {'s/study':>8s}  {'distinct@150':>12s}")
+    for label, (curves, secs, distinct) in results.items():
+        ran = [c for c in points if c <= curves.shape[1]]
+        hv = "".join(f"{curves[:, c - 1].mean():9.4f}±{curves[:, c - 1].std():.4f}" for c in ran)
+        ratio = "".join(f"{curves[:, c - 1].mean() / random_mean[c]:9.3f}" for c in ran)
+        hv, ratio = hv + f"{'-':>16s}" * (len(points) - len(ran)), ratio + f"{'-':>9s}" * (len(points) - len(ran))
+        to = "".join(f"{reach(curves, f * target):>19s}" for f in FRACTIONS)
+        print(f"{label:31s}{hv}  {ratio}  {to}  {secs:8.1f}  {distinct:12.1f}")
+    print(
+        f"\nrandom's mean {trials}-trial hypervolume: {target:.4f}; 'to X%': trials on the seeds' mean curve "
+        "(per-seed median, seeds that reach it)"
+    )
+    if "default" not in results:
+        return
+    hit = np.flatnonzero(results["default"][0].mean(0) >= target - 1e-12)
+    n = int(hit[0] + 1) if hit.size else None
+    verdict = "met" if n is not None and n <= 150 else "NOT met"
+    print(
+        f"target: default reaches random's {trials}-trial hypervolume in <= 150 trials: {n or '>' + str(trials)} "
+        f"-> {verdict}"
+    )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--build", action="store_true", help="evaluate the grid's missing rows into the cache first")
+    ap.add_argument("--limit", type=int, default=None, help="with --build: evaluate at most this many rows now")
+    ap.add_argument("--cache", type=Path, default=CACHE, help="the table (CSV) to build or read")
+    ap.add_argument("--seeds", type=int, default=10)
+    ap.add_argument("--trials", type=int, default=500)
+    ap.add_argument("--sweep", action="store_true", help="also the settings a maintainer would try")
+    ap.add_argument("--gp", action="store_true", help="also the GP sampler, capped at 150 trials (slow)")
+    ap.add_argument("--only", nargs="*", default=None, help="only these variant labels (random always runs)")
+    args = ap.parse_args()
+    if args.build:
+        build_cache(args.cache, args.limit)
+        return
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    default = default_sampler()
+    chosen = variants(default, args.sweep, args.gp)
+    if args.only is not None:
+        chosen = [v for v in chosen if v.label in {*args.only, "random"}]
+    space, table, columns, facts = grid_table(args.cache)
+    ok = np.asarray([r["values"] for r in table.values() if r["status"] == "ok"], dtype=float)
+    scale = Scale.of(ok)
+    print_header(facts, scale, hv_curve(scale(ok), scale.ref)[-1], variants(default, False)[0])
+    results = {}
+    for v in chosen:
+        results[v.label] = run_variant(space, table, columns, v, args.seeds, args.trials, scale)
+        print(f"  {v.label}: {args.seeds} studies x {args.trials} trials, {results[v.label][1]:.1f} s per study")
+    print_results(results, args.trials)
+
+
+if __name__ == "__main__":
+    main()
