@@ -241,16 +241,18 @@ def test_hopeless_designs_are_pruned_with_a_reason():
 
     study = optuna.create_study(directions=["maximize", "minimize"])
     limit = [Constraint("luts", "<=", 1000.0)]
-    for i in range(8):  # measured LUTs are at least 0.5x the plan's
-        _fake_trained(study, "logicnets", 100.0 * (i + 1), 0.5 + 0.01 * i, 50.0 * (i + 1))
+    for i in range(20):  # measured LUTs are at least 0.5x the plan's
+        _fake_trained(study, "logicnets", 100.0 * (i + 1), 0.5 + 0.001 * i, 50.0 * (i + 1))
     assert hopeless_reason(study, "logicnets", PlanCost(1000.0, 2.0), limit, None) is None  # >= 500 LUTs: maybe
-    reason = hopeless_reason(study, "logicnets", PlanCost(2500.0, 2.0), limit, None)
+    reason = hopeless_reason(study, "logicnets", PlanCost(2500.0, 2.0), limit, None)  # >= 1250 LUTs
     assert reason and "cannot meet 'luts <= 1000'" in reason  # at least 1250 LUTs
     assert hopeless_reason(study, "warp", PlanCost(2500.0, 2.0), limit, None) is None  # no evidence for the family
-    for _ in range(3):  # a cheap design already reaches the best accuracy of the 600-2400 plan-LUT class
+    assert hopeless_reason(study, "logicnets", PlanCost(700.0, 2.0), [], 0) is None  # accuracy grows with size
+    for _ in range(3):  # a cheap design already reaches the best accuracy of the 350-1400 plan-LUT class
         _fake_trained(study, "logicnets", 200.0, 0.9, 100.0)
     reason = hopeless_reason(study, "logicnets", PlanCost(700.0, 2.0), [], 0)
     assert reason and reason.startswith("dominated on cost")
+    assert hopeless_reason(study, "logicnets", PlanCost(300.0, 2.0), [], 0) is None  # 200 > half of 300
     assert hopeless_reason(study, "logicnets", PlanCost(700.0, 1.0), [], 0) is None  # shallower: not dominated
 
 

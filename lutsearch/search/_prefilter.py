@@ -10,12 +10,14 @@ plan costs of the same family, so the formula's bias cancels. A design is pruned
   of the family are needed before any such claim;
 - **it is dominated on cost alone at the best accuracy seen for its cost**: the best accuracy any
   trained design of its family reached within a factor of two of its plan LUTs (its cost class) is
-  already reached by a trained design of the family that costs at least ``CHEAPER`` times less LUTs and
-  no more depth. Training it could at best tie designs the search already has at a higher cost.
+  already reached by a trained design of the family with at most ``CHEAPER`` times its plan LUTs and
+  no more depth. Training it could at best tie designs the search already has at half the cost.
 
-Accuracies are compared at one fidelity: with successive halving, every trained design's accuracy at
-the first rung (all of them reached it); without, at the end of training. The cost class needs
-``MIN_PEERS`` trained designs. Designs pruned here do not count toward ``--trials``.
+A design's accuracy here is the best it is known to reach: at the end of training, or at the last
+rung successive halving let it reach (the first rung's accuracy after a few epochs says too little
+about a large design). The cost class needs ``MIN_PEERS`` trained designs and the family
+``MIN_EVIDENCE``: a heuristic, so it waits for evidence and asks for a factor of two in cost.
+Designs pruned here do not count toward ``--trials``.
 """
 
 from __future__ import annotations
@@ -33,9 +35,9 @@ __all__ = ["PLAN_DEPTH", "PLAN_LUTS", "PlanCost", "hopeless_reason", "plan_cost"
 
 PLAN_LUTS = "plan_luts"  # user attributes of every trial
 PLAN_DEPTH = "plan_depth"
-MIN_EVIDENCE = 8
-MIN_PEERS = 3
-CHEAPER = 0.8
+MIN_EVIDENCE = 20
+MIN_PEERS = 5
+CHEAPER = 0.5
 _DEPTH_METRICS = ("lut_depth", "latency_ns", "depth")
 
 
@@ -79,11 +81,11 @@ def _trained(study: optuna.Study, family: str, acc_index: int) -> list[_Trained]
 
 
 def _known_values(t: FrozenTrial) -> list[float] | None:
-    """The values at the first rung when the trial ran in rungs, else its final values."""
+    """The final values of a complete trial, else those of the last rung it reached."""
+    if t.state == TrialState.COMPLETE:
+        return list(t.values)
     rows = t.user_attrs.get(RUNG_VALUES)
-    if rows:
-        return list(min(rows, key=lambda r: r["rung"])["values"])
-    return list(t.values) if t.state == TrialState.COMPLETE else None
+    return list(max(rows, key=lambda r: r["rung"])["values"]) if rows else None
 
 
 def _constraint_reason(cost: PlanCost, trained: list[_Trained], constraints: Sequence[Any]) -> str | None:
