@@ -54,7 +54,7 @@ def split(study: optuna.Study) -> dict[str, float]:
         rows = json.loads((folder / "rungs.json").read_text()) if (folder / "rungs.json").is_file() else []
         if not rows and (folder / "metrics.json").is_file():  # no rungs: one task for the whole budget
             m = json.loads((folder / "metrics.json").read_text())
-            rows = [{"rung": "all", "seconds": m["seconds"], "user_attrs": m | {"train_seconds": m["train_seconds"]}}]
+            rows = [{"rung": "all", "seconds": m["seconds"], "user_attrs": m}]
         trained_before = 0.0
         for row in rows:
             attrs = row["user_attrs"]

@@ -98,7 +98,8 @@ class TrainState:
     stopped: bool  # early stopping ended the run
 
     def as_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self) | {"best_weights": self.best_weights}
+        """The fields as a flat dict (no copy: ``asdict`` would deep-copy every tensor once more)."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
 
     @classmethod
     def of(cls, d: dict[str, Any]) -> TrainState:
