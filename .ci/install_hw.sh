@@ -13,6 +13,7 @@ command -v iverilog >/dev/null || need_apt+=(iverilog)
 command -v ccache >/dev/null || need_apt+=(ccache)
 command -v g++ >/dev/null || need_apt+=(g++)
 command -v make >/dev/null || need_apt+=(make)
+command -v chromium >/dev/null || need_apt+=(chromium)  # headless browser check of lutsearch analyze's report
 if [ ${#need_apt[@]} -gt 0 ]; then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null

@@ -1,4 +1,4 @@
-"""Command line: ``lutsearch run | status | export | validate | list``.
+"""Command line: ``lutsearch run | status | analyze | dashboard | export | validate | list | calibrate``.
 
 User mistakes (a malformed space, a missing study, a bad option) end in one line on stderr and exit
 status 2, never a traceback.
@@ -41,6 +41,8 @@ def _parser() -> argparse.ArgumentParser:
     status.add_argument("study_dir", type=Path, nargs="?", help="runs/<study>")
     status.add_argument("--storage")
     status.add_argument("--study", dest="study_name")
+    status.add_argument("--json", action="store_true", help="counts and front as JSON on stdout (nothing else)")
+    _analyze_parsers(sub)
 
     export = sub.add_parser("export", help="write Verilog RTL of a Pareto-best design, verified bit-exact")
     export.add_argument("study_dir", type=Path, help="runs/<study>")
@@ -69,6 +71,22 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _analyze_parsers(sub) -> None:
+    """``lutsearch analyze`` and ``lutsearch dashboard`` (lutsearch/analyze)."""
+    analyze = sub.add_parser("analyze", help="write an offline HTML report, paper PNGs and summary.json of a study")
+    analyze.add_argument("study_dir", type=Path, nargs="?", help="runs/<study>")
+    analyze.add_argument("--out", type=Path, help="report folder (default: STUDY_DIR/report)")
+    analyze.add_argument("--storage")
+    analyze.add_argument("--study", dest="study_name")
+    analyze.add_argument("--open", action="store_true", help="open report.html in the default browser")
+    dash = sub.add_parser("dashboard", help="serve optuna-dashboard on a study's storage until Ctrl-C")
+    dash.add_argument("study_dir", type=Path, nargs="?", help="runs/<study>")
+    dash.add_argument("--storage")
+    dash.add_argument("--study", dest="study_name")
+    dash.add_argument("--host", default="127.0.0.1")
+    dash.add_argument("--port", type=int, default=8080)
+
+
 def _run_parser(sub) -> None:
     """``lutsearch run SPACE [options]``."""
     run = sub.add_parser("run", help="run or resume a multi-objective study")
@@ -86,6 +104,13 @@ def _run_parser(sub) -> None:
     run.add_argument("--ray-address", help="join an existing Ray cluster (default: start a local Ray)")
     run.add_argument("--cpus-per-trial", type=_nonneg_float, default=1.0)
     run.add_argument("--gpus-per-trial", type=_nonneg_float, default=0.0)
+    run.add_argument(
+        "--memory-per-trial",
+        type=_positive_int,
+        metavar="MB",
+        help="Ray: reserve this much memory per trial and cap the trial's address space at it (a trial over it "
+        "fails as out of memory, the study goes on)",
+    )
     run.add_argument(
         "--executor",
         choices=("ray", "inprocess"),
@@ -131,10 +156,13 @@ def _calibrate_parser(sub) -> None:
 
 
 def _cmd_run(args) -> int:
+    from lutsearch.data import check_dataset
     from lutsearch.search import ProgressReporter, RunOptions, run_study
     from lutsearch.space import load_space
 
     space = load_space(args.space)
+    # column mistakes in a data file end here, in one line, before a study folder or database is created
+    check_dataset(space.dataset["name"], val_fraction=space.dataset["val_fraction"], **space.dataset["options"])
     reporter = ProgressReporter(quiet=args.quiet or not sys.stdout.isatty())
     options = RunOptions(
         trials=args.trials,
@@ -146,10 +174,11 @@ def _cmd_run(args) -> int:
         ray_address=args.ray_address,
         cpus_per_trial=args.cpus_per_trial,
         gpus_per_trial=args.gpus_per_trial,
+        memory_per_trial_mb=args.memory_per_trial,
         warm_start=args.warm_start,
     )
     try:
-        run_study(space, options, on_event=reporter)
+        summary = run_study(space, options, on_event=reporter)
     except KeyboardInterrupt:
         reporter.close()
         print(
@@ -157,7 +186,20 @@ def _cmd_run(args) -> int:
             file=sys.stderr,
         )
         return 130
+    print(f"report: {_analyze_command(summary.handle.study_dir, args.storage, summary.handle.study.study_name)}")
     return 0
+
+
+def _analyze_command(study_dir: Path, storage: str | None, study_name: str) -> str:
+    """The one command that writes and opens a finished study's report (the last line of ``lutsearch run``)."""
+    import shlex
+
+    from lutsearch._redact import redact_url
+
+    words = ["lutsearch", "analyze", str(study_dir), "--open"]
+    if storage:  # a study outside runs/<study>/study.db is found by its storage URL and name (password hidden)
+        words += ["--storage", redact_url(storage), "--study", study_name]
+    return shlex.join(words)
 
 
 def _cmd_status(args) -> int:
@@ -165,8 +207,62 @@ def _cmd_status(args) -> int:
 
     from lutsearch.search import load_existing_study, status_renderable
 
+    if args.json:
+        from lutsearch.analyze import status_data, write_json
+
+        data = status_data(args.study_dir, storage=args.storage, study_name=args.study_name)
+        print(write_json(data.as_dict()))
+        return 0
     handle = load_existing_study(args.study_dir, storage=args.storage, study_name=args.study_name)
     Console().print(status_renderable(handle.study))
+    return 0
+
+
+def _cmd_analyze(args) -> int:
+    import webbrowser
+
+    from lutsearch.analyze import build_report
+
+    result = build_report(args.study_dir, args.out, storage=args.storage, study_name=args.study_name)
+    c = result.data.counts
+    print(
+        f"study {result.data.name} ({result.data.dataset_variant}): {c.complete} complete ({c.infeasible} infeasible), "
+        f"{c.pruned_at_rung} pruned at a rung, {c.pruned_before_training} pruned before training, {c.failed} failed; "
+        f"front {len(result.data.front)} design(s)"
+    )
+    for line in result.question_lines:
+        print(line)
+    print(f"report: {result.html}\nsummary: {result.summary}\nfigures: {', '.join(str(p) for p in result.pngs)}")
+    if args.open:
+        webbrowser.open(result.html.resolve().as_uri())  # returns False, harmlessly, without a browser
+    return 0
+
+
+def _cmd_dashboard(args) -> int:
+    from lutsearch.analyze import serve_dashboard
+
+    def announce(url: str) -> None:
+        print(f"optuna-dashboard: {url}  (Ctrl-C stops it)", flush=True)
+
+    try:
+        serve_dashboard(
+            args.study_dir,
+            storage=args.storage,
+            study_name=args.study_name,
+            host=args.host,
+            port=args.port,
+            announce=announce,
+        )
+    except KeyboardInterrupt:
+        return 0
+    except OSError as exc:  # the port is taken or the host cannot be bound
+        if isinstance(exc, FileNotFoundError):
+            raise
+        print(
+            f"lutsearch dashboard: error: cannot serve on {args.host}:{args.port}: {exc.strerror or exc}",
+            file=sys.stderr,
+        )
+        return 2
     return 0
 
 
@@ -192,9 +288,12 @@ def _cmd_export(args) -> int:
 
 
 def _cmd_validate(args) -> int:
+    from lutsearch.data import check_dataset
     from lutsearch.space import load_space
 
     space = load_space(args.space)
+    # the data file's header and first rows (lutsearch.data.check_dataset): column mistakes before a study starts
+    check_dataset(space.dataset["name"], val_fraction=space.dataset["val_fraction"], **space.dataset["options"])
     searched = (
         [k for k, v in space.params.items() if v.searched]
         + [f"{fam}.{k}" for fam, block in space.when.items() for k in block]
@@ -207,6 +306,8 @@ def _cmd_validate(args) -> int:
         f", constraints [{', '.join(map(str, space.constraints))}], sampler {space.sampler}, searched: "
         f"{', '.join(searched) or 'nothing (a fixed point)'}"
     )
+    if space.question is not None:
+        print(space.question.describe())
     return 0
 
 
@@ -266,10 +367,11 @@ def _cmd_calibrate(args) -> int:
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
+    from lutsearch.data import DatasetError
     from lutsearch.search import ExecutorError, StudyError
     from lutsearch.space import SpaceError
 
-    errors: list[type[BaseException]] = [SpaceError, StudyError, ExecutorError, FileNotFoundError]
+    errors: list[type[BaseException]] = [SpaceError, StudyError, ExecutorError, DatasetError, FileNotFoundError]
     try:
         from lutsearch.export import ExportError
 
@@ -289,6 +391,8 @@ def main(argv: list[str] | None = None) -> int:
         "run": _cmd_run,
         "status": _cmd_status,
         "export": _cmd_export,
+        "analyze": _cmd_analyze,
+        "dashboard": _cmd_dashboard,
         "validate": _cmd_validate,
         "list": _cmd_list,
         "calibrate": _cmd_calibrate,
@@ -296,8 +400,20 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return handler(args)
     except _user_errors() as exc:
-        print(f"lutsearch: error: {exc}", file=sys.stderr)
+        print(f"lutsearch: error: {_one_line(exc, args)}", file=sys.stderr)
         return 2
+
+
+def _one_line(exc: BaseException, args: argparse.Namespace) -> str:
+    """A user error in one line; a dataset's names the space file and its key (``dataset.options.<option>``)."""
+    from lutsearch.data import DatasetError
+
+    lines = str(exc).splitlines() or [type(exc).__name__]
+    text = " ".join(line.strip() for line in lines if line.strip())
+    if isinstance(exc, DatasetError) and args.command in ("run", "validate"):  # the commands that read a space
+        key = f"dataset.options.{exc.option}" if exc.option else "dataset"
+        return f"{args.space}: {key}: {text}"
+    return text
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -39,6 +39,7 @@ def test_run_status_export(tmp_path):
     run = _cli("run", "space.yaml", "--trials", "2", "--executor", "inprocess", "--quiet", cwd=tmp_path)
     assert run.returncode == 0, run.stdout + run.stderr
     assert "Pareto front" in run.stdout and "storage: sqlite:///" in run.stdout
+    assert run.stdout.strip().splitlines()[-1] == "report: lutsearch analyze runs/clie2e --open"
     status = _cli("status", "runs/clie2e", cwd=tmp_path)
     assert status.returncode == 0 and "trials 2/2" in status.stdout and "latency_ns" in status.stdout
     for trial_dir in (tmp_path / "runs" / "clie2e" / "trials").iterdir():

@@ -28,12 +28,14 @@ from lutsearch._registry import Registry
 __all__ = [
     "DATASETS",
     "SCALERS",
+    "DatasetError",
     "DatasetSpec",
     "MinMaxScaler01",
     "QuantileScaler01",
     "SplitData",
     "StandardScaler01",
     "carve_validation",
+    "check_dataset",
     "data_dir",
     "dataset_names",
     "fetch_file",
@@ -87,17 +89,33 @@ class SplitData:
         }
 
 
+class DatasetError(ValueError):
+    """A dataset option or data file a loader cannot use, in one line naming the file, the column or value
+    at fault and what is allowed. ``option``: the dataset option at fault (e.g. ``target``; '' when none),
+    so a caller can name its key in the space file (``dataset.options.<option>``)."""
+
+    def __init__(self, message: str, option: str = "") -> None:
+        super().__init__(message)
+        self.option = option
+
+
 Loader = Callable[..., SplitData]
+Checker = Callable[..., None]
 
 
 @dataclasses.dataclass(frozen=True)
 class DatasetSpec:
-    """A loader and the options a space may pass to it (name -> (type, default))."""
+    """A loader and the options a space may pass to it (name -> (type, default)).
+
+    ``check``: optional, called like the loader (without the split arguments) to find the mistakes that
+    reading the data file's header and first rows shows, without loading it all (``lutsearch validate``);
+    raises ``DatasetError``."""
 
     name: str
     loader: Loader
     options: dict[str, tuple[type, Any]]
     doc: str = ""
+    check: Checker | None = None
 
 
 DATASETS: Registry[DatasetSpec] = Registry("dataset", package="lutsearch.data", group="lutsearch.datasets")
@@ -115,15 +133,29 @@ def get_dataset(name: str) -> DatasetSpec:
     return DATASETS.get(name)
 
 
-def load_dataset(name: str, split_seed: int = 0, val_fraction: float = 0.1, **options: Any) -> SplitData:
-    spec = get_dataset(name)
+def _full_options(spec: DatasetSpec, val_fraction: float, options: dict[str, Any]) -> dict[str, Any]:
+    """Every option of ``spec``: the given ones, checked, and the defaults."""
     unknown = sorted(set(options) - set(spec.options))
     if unknown:
         allowed = ", ".join(sorted(spec.options)) or "none"
-        raise ValueError(f"dataset {name!r} has no option {unknown[0]!r}; allowed: {allowed}")
+        raise DatasetError(f"dataset {spec.name!r} has no option {unknown[0]!r}; allowed: {allowed}", unknown[0])
     if not 0.0 < val_fraction < 1.0:
-        raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction}")
-    full = {k: options.get(k, default) for k, (_, default) in spec.options.items()}
+        raise DatasetError(f"val_fraction must be in (0, 1), got {val_fraction}")
+    return {k: options.get(k, default) for k, (_, default) in spec.options.items()}
+
+
+def check_dataset(name: str, split_seed: int = 0, val_fraction: float = 0.1, **options: Any) -> None:
+    """The mistakes the dataset's ``check`` finds without loading the data (nothing for datasets without
+    one); raises ``DatasetError``. Takes what ``load_dataset`` takes (``split_seed`` is not needed)."""
+    spec = get_dataset(name)
+    full = _full_options(spec, val_fraction, options)
+    if spec.check is not None:
+        spec.check(**full)
+
+
+def load_dataset(name: str, split_seed: int = 0, val_fraction: float = 0.1, **options: Any) -> SplitData:
+    spec = get_dataset(name)
+    full = _full_options(spec, val_fraction, options)
     data = spec.loader(split_seed=int(split_seed), val_fraction=float(val_fraction), **full)
     data.meta.setdefault("split_seed", int(split_seed))
     data.meta.setdefault("val_fraction", float(val_fraction))

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from lutsearch.export._errors import ExportError
+from lutsearch.export._integrity import TABLES_HASH, first_line, read_artifact
 
 if TYPE_CHECKING:  # the trial package imports torch: only loaded when an export runs
     from lutsearch.trial import TrialArtifact
@@ -27,6 +28,8 @@ class Loaded:
     data: Any
     codes: np.ndarray
     model: Any = None
+    tables_sha256: str = ""  # of the trial folder's tables.npz, checked against the study's record
+    tables_checked: bool = False  # the study had recorded the hash (older studies did not)
 
 
 @dataclasses.dataclass
@@ -52,17 +55,17 @@ def artifact_dir(study_dir: Path, trial) -> Path:
 
 
 def load_design(study_dir: Path, trial) -> Loaded:
-    """The trial's artifact, its dataset and the test split's input codes (rebuilt from the model)."""
-    from lutsearch.trial import load_artifact
-
+    """The trial's artifact, its dataset and the test split's input codes (rebuilt from the model); every
+    file checked first (``_integrity``): a missing, unreadable or altered one is an ``ExportError`` naming it."""
     art = artifact_dir(study_dir, trial)
-    try:
-        artifact = load_artifact(art)
-    except (OSError, ValueError) as exc:
-        raise ExportError(f"{art}: cannot read the trial artifact: {str(exc).splitlines()[0]}") from None
+    checked = read_artifact(art, trial.number, trial.user_attrs.get(TABLES_HASH))
+    artifact = checked.artifact
     data = artifact.load_data()
-    model = artifact.build_model()
-    return Loaded(artifact, data, model.input_codes(data.X_test), model)
+    try:
+        model = artifact.build_model()
+    except Exception as exc:  # torch's unpickler (weights_only) or a state that does not fit the config
+        raise ExportError(f"{art / 'model.pt'}: cannot load the trained model: {first_line(exc)}") from None
+    return Loaded(artifact, data, model.input_codes(data.X_test), model, checked.tables_sha256, checked.checked)
 
 
 def build_rtl(loaded: Loaded, out_dir: Path, pipeline: int) -> Built:

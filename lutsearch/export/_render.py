@@ -51,6 +51,9 @@ def build_report(
         "verification": verification,
         "config": loaded.artifact.config,
         "artifact_dir": str(loaded.artifact.path),
+        # the trial's tables.npz, as the study recorded it (export refused a mismatch)
+        "tables_sha256": loaded.tables_sha256,
+        "tables_check": "matches the study's record" if loaded.tables_checked else "unchecked: no hash recorded",
         "network": network.summary(),
         "notes": notes,
         "dont_cares": dont_cares,
@@ -110,6 +113,7 @@ def _rows(r: dict[str, Any]) -> list[tuple[str, str]]:
             ver["status"]
             + (f": {ver.get('n_samples')} samples with {ver.get('simulator')}" if ver["status"] == "passed" else ""),
         ),
+        ("trial tables sha256", f"{r.get('tables_sha256', '')} ({r.get('tables_check', 'unchecked')})"),
     ]
     return rows[:4] + extra + rows[4:]  # after the LUTs
 

@@ -13,12 +13,14 @@ placeholders ``@READ@``, ``@TOP@``, ``@KEEP@``, ``@K@``; they write their report
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -109,25 +111,41 @@ def render_script(template: str | Path, *, files: list[str], top: str, keep: str
 
 
 def run_yosys(tool: YosysTool, script: str, workdir: Path, timeout: float | None = None) -> float:
-    """Run ``script`` in ``workdir`` (which holds the Verilog, relative paths); returns wall seconds."""
+    """Run ``script`` in ``workdir`` (which holds the Verilog, relative paths); returns wall seconds.
+
+    Yosys runs in its own process group (it starts ABC and, from scripts, shell commands as children);
+    past ``timeout`` seconds, or when the caller is interrupted, the whole group is killed and reaped, so
+    a timed-out run leaves no process behind, and ``YosysTimeout`` says so in one line."""
     workdir = Path(workdir)
     (workdir / "synth.ys").write_text(script)
     t0 = time.perf_counter()
-    try:
-        with open(workdir / "yosys.log", "w") as log:
-            proc = subprocess.run(
-                [*tool.command, "-q", "-l", "yosys.full.log", "-s", "synth.ys"],
-                cwd=workdir,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                timeout=timeout,
-            )
-    except subprocess.TimeoutExpired:
-        raise YosysTimeout(f"Yosys exceeded its {timeout:.0f} s limit in {workdir}") from None
-    if proc.returncode != 0:
+    with open(workdir / "yosys.log", "w") as log:
+        proc = subprocess.Popen(
+            [*tool.command, "-q", "-l", "yosys.full.log", "-s", "synth.ys"],
+            cwd=workdir,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            returncode = proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            _kill_group(proc)
+            raise YosysTimeout(f"Yosys exceeded its {timeout:g} s limit (timeout) in {workdir}") from None
+        except BaseException:
+            _kill_group(proc)
+            raise
+    if returncode != 0:
         tail = _tail(workdir / "yosys.full.log") or _tail(workdir / "yosys.log")
-        raise YosysError(f"Yosys failed (exit {proc.returncode}) in {workdir}:\n{tail}")
+        raise YosysError(f"Yosys failed (exit {returncode}) in {workdir}:\n{tail}")
     return time.perf_counter() - t0
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    """Kill ``proc``'s process group (Yosys and its children) and reap ``proc``."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
 
 
 def _tail(path: Path, n: int = 15) -> str:

@@ -28,6 +28,7 @@ import dataclasses
 import json
 import random
 import statistics
+import time
 from collections.abc import Hashable
 from pathlib import Path
 from typing import Any
@@ -119,32 +120,60 @@ def residual(study: optuna.Study, via: str = "surrogate") -> dict[str, Any]:
 
 
 class Confirmer:
-    """The driver's side of online confirmation: choose designs, start and collect background tasks."""
+    """The driver's side of online confirmation: choose designs, start and collect background tasks.
+
+    At most ``MAX_IN_FLIGHT`` syntheses run at once and the others wait in a queue: a Yosys run of a large
+    design takes minutes and a CPU, and on a small machine several at once starve the trials (seen on 2
+    cores: the digits demo spent 5x its training time in Yosys). A queued design chosen because it was on
+    the front is skipped when its turn comes if it has left the front meanwhile (it was dominated: its
+    confirmation would no longer be shown); randomly chosen ones are kept."""
+
+    MAX_IN_FLIGHT = 1
 
     def __init__(self, study: optuna.Study, policy: ConfirmPolicy, executor: BaseExecutor, seed: int) -> None:
         self.study, self.policy, self.executor = study, policy, executor
         self.rng = random.Random(seed)
         self.pending: dict[Hashable, tuple[int, Path]] = {}
+        self.queued: dict[int, bool] = {}  # trial number -> chosen for being on the front (else at random)
         self.started = set(confirmations(study))
 
     def after_trial(self, trial_number: int) -> None:
-        """Start confirming ``trial_number`` (just told COMPLETE) and any design that entered the front."""
+        """Queue ``trial_number`` (just told COMPLETE) and any design that entered the front; start the next."""
         front = {t.number for t in self.study.best_trials}
-        chosen = set(front) if self.policy.mode == "front" else set()
+        if self.policy.mode == "front":
+            for number in front - self.started:
+                self.queued.setdefault(number, True)
         if self.policy.mode == "all" or (trial_number not in front and self.rng.random() < self.policy.fraction):
-            chosen.add(trial_number)
+            if trial_number not in self.started:
+                self.queued[trial_number] = False
+        self._start_next(front)
+
+    def _start_next(self, front: set[int] | None = None) -> None:
+        if len(self.pending) >= self.MAX_IN_FLIGHT or not self.queued:
+            return
+        front = {t.number for t in self.study.best_trials} if front is None else front
         trials = {t.number: t for t in self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))}
-        for number in sorted(chosen - self.started):
+        for number in sorted(self.queued):
+            if len(self.pending) >= self.MAX_IN_FLIGHT:
+                return
+            for_front = self.queued.pop(number)
             folder = trials[number].user_attrs.get("artifact_dir") if number in trials else None
-            if folder and (Path(folder) / "tables.npz").is_file():
-                handle = self.executor.submit_background(
-                    confirm_design, str(Path(folder) / "tables.npz"), self.policy.pipeline
-                )
-                self.pending[handle] = (number, Path(folder))
-                self.started.add(number)
+            if (for_front and number not in front) or not folder or not (Path(folder) / "tables.npz").is_file():
+                continue
+            handle = self.executor.submit_background(
+                confirm_design, str(Path(folder) / "tables.npz"), self.policy.pipeline
+            )
+            self.pending[handle] = (number, Path(folder))
+            self.started.add(number)
 
     def collect(self, timeout: float = 0.0) -> list[int]:
-        """Record the confirmations that finished (within ``timeout`` s); their trial numbers."""
+        """Record the confirmations that finished (within ``timeout`` s), then start queued ones; their
+        trial numbers."""
+        recorded = self._collect(timeout)
+        self._start_next()
+        return recorded
+
+    def _collect(self, timeout: float) -> list[int]:
         recorded = []
         for handle, outcome in self.executor.finished_background(list(self.pending), timeout):
             number, folder = self.pending.pop(handle)
@@ -158,6 +187,8 @@ class Confirmer:
         return recorded
 
     def drain(self, timeout: float) -> None:
-        """Wait up to ``timeout`` seconds for the confirmations still running (end of the run)."""
-        if self.pending:
-            self.collect(timeout)
+        """Wait up to ``timeout`` seconds in all for the confirmations running and queued (end of the run)."""
+        deadline = time.monotonic() + timeout
+        while self.pending and time.monotonic() < deadline:
+            self._collect(max(0.0, deadline - time.monotonic()))
+            self._start_next()

@@ -11,6 +11,15 @@ checkpoint the previous rung left in its folder; after each rung ``_halving`` de
 on. A trial stopped at a rung is PRUNED with its ``rung_values``, tables and metrics (it counts as
 trained); only trials trained to the end are COMPLETE, so only they make the front. A trial
 interrupted by a dead driver is re-queued into the same folder and goes on from its last rung.
+
+Several drivers may run on one study (``docs/cluster.md``): each records itself as the ``driver`` of
+the trials it asks for and beats for them (``_liveness``); every ``HEARTBEAT_SECONDS`` it recovers the
+running trials of dead drivers. The target is shared: a driver starts a trial only while the study's
+trained trials plus *all* running ones (any driver's) stay below its target, and after asking it gives
+a sampled trial back (untrained) when the trials asked before it already reach the target; so drivers
+with the same ``--trials`` stop together at that total. With nothing of its own in flight and the
+target not reached, a driver waits for the others' trials (and recovers them if their driver dies).
+A result for a trial that another driver finished meanwhile is dropped, never a crash.
 """
 
 from __future__ import annotations
@@ -27,16 +36,30 @@ from optuna.trial import TrialState
 from lutsearch.search._confirm import Confirmer, ConfirmPolicy
 from lutsearch.search._executors import BaseExecutor, make_executor
 from lutsearch.search._halving import RungDecision, decide_promotion
+from lutsearch.search._liveness import Liveness
 from lutsearch.search._prefilter import PLAN_DEPTH, PLAN_LUTS, hopeless_reason, plan_cost
+from lutsearch.search._question_grid import (
+    QUESTION_STRATUM,
+    apply_question,
+    duplicate_cell,
+    enqueue_question_grid,
+    give_back_duplicate,
+    question_target,
+)
 from lutsearch.search._rung_sampler import RUNG_VALUES, RungAwareSampler
+from lutsearch.search._storage import HEARTBEAT_SECONDS
 from lutsearch.search._study import (
     REQUEUED,
     RESUME_DIR,
     UNTRAINED,
     StudyHandle,
+    TrialTakenOver,
     count_done,
     open_study,
-    recover_interrupted,
+    progress,
+    recover_trial,
+    running_trials,
+    tell_owned,
 )
 from lutsearch.search._warmstart import enqueue_warm_start, plan_warm_start
 from lutsearch.space import SearchSpace, SpaceError
@@ -61,6 +84,7 @@ class RunOptions:
     gpus_per_trial: float = 0.0
     confirm_wait: float = 1800.0  # seconds the end of a run waits for Yosys confirmations still running
     warm_start: Path | None = None  # baseline space file/folder enqueued first (overrides the space's key)
+    memory_per_trial_mb: float | None = None  # Ray: reserved and enforced per trial (``_executors``)
 
 
 @dataclasses.dataclass
@@ -72,6 +96,8 @@ class RunSummary:
     seconds: float
     driver_seconds: float  # time spent outside trials: ask, sampling, dispatch, tell, storage
     trial_seconds: float
+    driver: str = ""  # this driver's id (host:pid:token), each of its trials' user attribute ``driver``
+    taken_over: list[int] = dataclasses.field(default_factory=list)  # finished meanwhile by another driver
 
 
 def prune_reason(space: SearchSpace, config: dict[str, Any], n_inputs: int, n_classes: int) -> str | None:
@@ -123,10 +149,10 @@ def _tell(study: optuna.Study, space: SearchSpace, trial: optuna.Trial, result: 
         trial.set_user_attr("error", str(result.error if result.error is not None else "unknown error")[:2000])
         if result.artifact_dir is not None:
             trial.set_user_attr("artifact_dir", result.artifact_dir)
-        study.tell(trial, state=TrialState.FAIL)
+        tell_owned(study, trial, state=TrialState.FAIL)
         return TrialState.FAIL
     _record(trial, space, result)
-    study.tell(trial, result.values)
+    tell_owned(study, trial, values=result.values)
     return TrialState.COMPLETE
 
 
@@ -159,22 +185,36 @@ class _Dispatcher:
     emit: _EventSink
     data: SplitData
     confirmer: Confirmer | None = None
+    liveness: Liveness | None = None  # this driver's heartbeat and the staleness test (``_liveness``)
     in_flight: dict[Hashable, _Running] = dataclasses.field(default_factory=dict)
     driver_seconds: float = 0.0
     trial_seconds: float = 0.0
     untrained_streak: int = 0
+    recovered: list[int] = dataclasses.field(default_factory=list)  # other (dead) drivers' trials re-queued
+    taken_over: list[int] = dataclasses.field(default_factory=list)  # own trials another driver finished
 
     def fill(self, workers: int, target: int) -> None:
-        """Start trials until ``workers`` are in flight or the finished and running ones reach ``target``
-        (designs pruned before training do not count)."""
+        """Start trials until ``workers`` are in flight or the finished and running ones (any driver's)
+        reach ``target`` (designs pruned before training do not count)."""
         t_drv = time.perf_counter()
-        done = count_done(self.study)
-        while len(self.in_flight) < max(1, workers) and done + len(self.in_flight) < target:
+        while len(self.in_flight) < max(1, workers):
+            done, running = progress(self.study)
+            if done + len(running) >= target:
+                break
             trial = self.study.ask()
+            if self.liveness is not None:  # owned from the start: sampling may take a while on a big study
+                self.liveness.track(trial)
+            if duplicate_cell(self.study, trial):  # several drivers enqueued the same question cell
+                self._untrack(trial.number)
+                give_back_duplicate(self.study, trial)
+                continue
             config = _trial_config(self.space, self.space.sample(trial), trial.number, trial.user_attrs.get("seed"))
+            config = apply_question(self.space, config, trial.user_attrs)  # a question cell's overrides
             reason = self._untrainable(trial, config)
             if reason is not None:
                 self._prune(trial, reason)
+                continue
+            if self._surplus(trial, target):  # after the pre-training checks: only trained trials count
                 continue
             self.untrained_streak = 0
             self.driver_seconds += time.perf_counter() - t_drv
@@ -184,15 +224,22 @@ class _Dispatcher:
 
     def _untrainable(self, trial: optuna.Trial, config: dict[str, Any]) -> str | None:
         """Why ``config`` is not trained (unbuildable, over a limit, hopeless; ``_prefilter``), or None."""
-        plans = _plans(self.space, config, self.data.n_features, self.data.n_classes)
+        from lutsearch.trial import load_trial_dataset
+
+        data = self.data if config["dataset"] == self.space.dataset else load_trial_dataset(config["dataset"])
+        plans = _plans(self.space, config, data.n_features, data.n_classes)
         if isinstance(plans, str):
             return plans
         cost = plan_cost(plans)
         trial.set_user_attr(PLAN_LUTS, cost.luts)
         trial.set_user_attr(PLAN_DEPTH, cost.depth)
         trial.set_user_attr("family", config["family"])
-        if trial.user_attrs.get("warm_start") or trial.user_attrs.get(RESUME_DIR):
-            return None  # the literature's designs and interrupted trials are always trained
+        if (
+            trial.user_attrs.get("warm_start")
+            or trial.user_attrs.get(RESUME_DIR)
+            or QUESTION_STRATUM in trial.user_attrs
+        ):
+            return None  # the literature's designs, interrupted trials and question cells are always trained
         names = self.space.metric_names
         acc = names.index("accuracy") if "accuracy" in names else None
         return hopeless_reason(self.study, config["family"], cost, self.space.constraints, acc)
@@ -222,19 +269,69 @@ class _Dispatcher:
         self.in_flight[handle] = running
 
     def run(self, workers: int, target: int, confirm_wait: float) -> None:
-        """Keep trials in flight until the study reaches ``target``; then let confirmations finish."""
+        """Keep trials in flight until the study reaches ``target`` (with the other drivers' trials: module
+        docstring), recovering dead drivers' trials on the way; then let confirmations finish."""
+        checked = time.monotonic()
         while True:
+            if time.monotonic() - checked >= HEARTBEAT_SECONDS:
+                self.recover_stale()
+                checked = time.monotonic()
             self.fill(workers, target)
-            if not self.in_flight:
+            if self.in_flight:
+                self.collect()
+                continue
+            done, running = progress(self.study)
+            if done >= target or not running:
                 break
-            self.collect()
+            time.sleep(HEARTBEAT_SECONDS / 2)  # other drivers' trials will reach the target, or go stale
         if self.confirmer is not None and self.confirmer.pending:
             self.emit("confirming", self.study, {"pending": len(self.confirmer.pending)})
             self.confirmer.drain(confirm_wait)
 
+    def recover_stale(self) -> list[int]:
+        """Recover the running trials whose driver is dead (``_liveness``); their numbers."""
+        if self.liveness is None:
+            return []
+        numbers = []
+        for stale in self.liveness.stale(running_trials(self.study)):
+            if recover_trial(self.study, stale.trial, stale.reason, self.space.retries):
+                numbers.append(stale.trial.number)
+                self.emit("recovered", self.study, {"number": stale.trial.number, "reason": stale.reason})
+        self.recovered.extend(numbers)
+        return numbers
+
+    def recover_own(self) -> None:
+        """This driver stops with trials in flight: record them FAIL and re-queue them (only its own)."""
+        mine = {r.trial.number for r in self.in_flight.values()}
+        for frozen in running_trials(self.study):
+            if frozen.number in mine:
+                recover_trial(
+                    self.study, frozen, "interrupted: the driver stopped while this trial ran", self.space.retries
+                )
+
+    def _surplus(self, trial: optuna.Trial, target: int) -> bool:
+        """Give ``trial`` back (pruned, untrained) when the trials asked before it already reach ``target``:
+        another driver asked at the same time. Enqueued trials (re-queued, warm start) always run."""
+        done, running = progress(self.study)
+        me = next((t for t in running if t.number == trial.number), None)
+        if me is None or "fixed_params" in me.system_attrs:
+            return False
+        if done + sum(1 for t in running if t.number < trial.number) < target:
+            return False
+        trial.set_user_attr("prune_reason", "surplus: trials of other drivers reach the study's target")
+        trial.set_user_attr(UNTRAINED, True)
+        self._untrack(trial.number)
+        self.study.tell(trial, state=TrialState.PRUNED)
+        return True
+
+    def _untrack(self, number: int) -> None:
+        if self.liveness is not None:
+            self.liveness.untrack(number)
+
     def _prune(self, trial: optuna.Trial, reason: str) -> None:
         trial.set_user_attr("prune_reason", reason)
         trial.set_user_attr(UNTRAINED, True)
+        self._untrack(trial.number)
         self.study.tell(trial, state=TrialState.PRUNED)
         self.emit("pruned", self.study, {"number": trial.number, "reason": reason})
         self.untrained_streak += 1
@@ -245,19 +342,27 @@ class _Dispatcher:
             )
 
     def collect(self) -> None:
-        """Wait until at least one running task finishes; promote, stop or tell the study the results."""
-        for handle, result in self.executor.wait(list(self.in_flight)):
+        """Wait until a running task finishes (at most ``HEARTBEAT_SECONDS``); promote, stop or tell the
+        study the results. A trial that another driver finished meanwhile is dropped (``taken_over``)."""
+        for handle, result in self.executor.wait(list(self.in_flight), timeout=HEARTBEAT_SECONDS):
             t_tell = time.perf_counter()
             running = self.in_flight.pop(handle)
             self.trial_seconds += float(result.seconds)
             state: TrialState | None = TrialState.RUNNING  # RUNNING: to be told (complete or failed)
-            if result.ok and running.rung is not None:
-                state = self._finish_rung(running, result)
+            try:
+                if result.ok and running.rung is not None:
+                    state = self._finish_rung(running, result)
+                if state == TrialState.RUNNING:
+                    state = _tell(self.study, self.space, running.trial, result)
+            except (TrialTakenOver, optuna.exceptions.UpdateFinishedTrialError):
+                self._untrack(running.trial.number)
+                self.taken_over.append(running.trial.number)
+                self.emit("taken_over", self.study, {"number": running.trial.number, "running": len(self.in_flight)})
+                continue
             if state is None:  # promoted: the next rung is in flight
                 self.driver_seconds += time.perf_counter() - t_tell
                 continue
-            if state == TrialState.RUNNING:
-                state = _tell(self.study, self.space, running.trial, result)
+            self._untrack(running.trial.number)
             if self.confirmer is not None:
                 if state == TrialState.COMPLETE:
                     self.confirmer.after_trial(running.trial.number)
@@ -285,7 +390,7 @@ class _Dispatcher:
         _record(trial, self.space, result)
         trial.set_user_attr("prune_reason", f"stopped at rung {rung} ({result.epochs} epochs): {decision.reason}")
         assert result.values is not None
-        self.study.tell(trial, state=TrialState.PRUNED)
+        tell_owned(self.study, trial, state=TrialState.PRUNED)
         return TrialState.PRUNED
 
     def _decide(self, number: int, rung: int) -> RungDecision:
@@ -313,6 +418,7 @@ def _executor_for(options: RunOptions) -> BaseExecutor:
         cpus_per_trial=options.cpus_per_trial,
         gpus_per_trial=options.gpus_per_trial,
         workers=options.workers,
+        memory_per_trial_mb=options.memory_per_trial_mb,
     )
 
 
@@ -321,13 +427,14 @@ def _prepare(study: optuna.Study, space: SearchSpace, options: RunOptions) -> di
     block), target, and the warm start's baselines enqueued first; what the start event reports."""
     sampler = space.build_sampler(space.seed + len(study.get_trials(deepcopy=False)))
     study.sampler = RungAwareSampler(sampler) if space.fidelity is not None else sampler
-    study.set_user_attr("target_trials", int(options.trials))
+    study.set_user_attr("target_trials", question_target(space, options.trials))
+    extra = {"question": enqueue_question_grid(study, space)} if space.question is not None else {}
     source = options.warm_start or space.warm_start
     if source is None:
-        return {}
+        return extra
     plan = plan_warm_start(space, Path(source))
     enqueued = enqueue_warm_start(study, plan)
-    return {"warm_start": {"source": str(source), "plan": plan, "enqueued": enqueued}}
+    return {**extra, "warm_start": {"source": str(source), "plan": plan, "enqueued": enqueued}}
 
 
 def run_study(
@@ -342,30 +449,35 @@ def run_study(
     t0 = time.perf_counter()
     handle = open_study(space, runs_dir=options.runs_dir, storage=options.storage, study_name=options.study_name)
     study = handle.study
-    recovered = recover_interrupted(study, space.retries)
-    extra = _prepare(study, space, options)
+    liveness = Liveness(study, handle.storage)
+    liveness.start()
     data = load_trial_dataset(space.dataset)
     emit = on_event or (lambda *_: None)
     own_executor = executor is None
     executor = executor or _executor_for(options)
-    info = {"target": options.trials, "recovered": recovered, "executor": executor.description}
-    emit("start", study, {**info, "dataset": data.describe(), "workers": options.workers, **extra})
     policy = ConfirmPolicy.of(space)
     confirmer = Confirmer(study, policy, executor, space.seed) if policy is not None else None
-    loop = _Dispatcher(study, space, handle.study_dir, executor, emit, data, confirmer)
+    loop = _Dispatcher(study, space, handle.study_dir, executor, emit, data, confirmer, liveness)
     try:
-        loop.run(options.workers, options.trials, options.confirm_wait)
+        recovered = loop.recover_stale()  # before the sampler is re-seeded on the study's size
+        extra = _prepare(study, space, options)
+        info = {"target": options.trials, "recovered": recovered, "executor": executor.description}
+        emit("start", study, {**info, "dataset": data.describe(), "workers": options.workers, **extra})
+        loop.run(options.workers, question_target(space, options.trials), options.confirm_wait)
     except BaseException:
-        # Ctrl-C or an error in the driver: the running trials are stopped, recorded FAIL and re-queued.
+        # Ctrl-C or an error in the driver: its own running trials are stopped, recorded FAIL and re-queued.
         executor.cancel(list(loop.in_flight))
-        recover_interrupted(study, space.retries)
+        loop.recover_own()
         raise
     finally:
+        liveness.stop()
         if own_executor:
             executor.shutdown()
     seconds = time.perf_counter() - t0
+    target = question_target(space, options.trials)
     summary = RunSummary(
-        handle, count_done(study), options.trials, recovered, seconds, loop.driver_seconds, loop.trial_seconds
+        handle, count_done(study), target, loop.recovered, seconds, loop.driver_seconds, loop.trial_seconds
     )
+    summary.driver, summary.taken_over = str(liveness.me), loop.taken_over
     emit("end", study, {"summary": summary})
     return summary

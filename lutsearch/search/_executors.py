@@ -2,15 +2,23 @@
 
 Executors only run ``lutsearch.trial.run_trial``; they never touch the study's storage (the driver
 owns it). ``submit`` returns a handle (``rung``: train only up to that multi-fidelity rung, one task per rung);
-``wait`` blocks until at least one handle finishes and
+``wait`` blocks until at least one handle finishes (or ``timeout`` seconds pass) and
 returns ``(handle, TrialResult)`` pairs, where a crashed worker's result is ``TrialResult.failure``.
+
+On Ray every result records the node and host the trial ran on (``ray_node``, ``host``), and
+``memory_per_trial_mb`` both reserves Ray's ``memory`` resource and caps the trial's address space in
+its worker (``RLIMIT_AS`` above what the worker already maps, lifted after the trial): a trial that
+allocates beyond it fails with ``out of memory: ...`` instead of taking the machine down, and so does one
+that Ray's memory monitor or the kernel kills.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
+import dataclasses
 import math
 import os
+import resource
 import socket
 from collections.abc import Callable, Hashable
 from typing import Any
@@ -32,7 +40,8 @@ class BaseExecutor:
     def submit(self, config: dict[str, Any], artifact_dir: str, rung: int | None = None) -> Hashable:
         raise NotImplementedError
 
-    def wait(self, handles: list[Hashable]) -> list[tuple[Hashable, TrialResult]]:
+    def wait(self, handles: list[Hashable], timeout: float | None = None) -> list[tuple[Hashable, TrialResult]]:
+        """The finished handles with their results: at least one, or none after ``timeout`` seconds."""
         raise NotImplementedError
 
     def cancel(self, handles: list[Hashable]) -> None:
@@ -76,7 +85,7 @@ class InProcessExecutor(BaseExecutor):
         self._results[handle] = run_trial(config, artifact_dir, self.threads, rung=rung)
         return handle
 
-    def wait(self, handles):
+    def wait(self, handles, timeout=None):
         return [(h, self._results.pop(h)) for h in handles if h in self._results]
 
     @property
@@ -94,6 +103,7 @@ class RayExecutor(BaseExecutor):
         gpus_per_trial: float = 0.0,
         num_cpus: int | None = None,
         max_retries: int = 1,
+        memory_per_trial_mb: float | None = None,
     ) -> None:
         os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # no telemetry prompt or upload
         os.environ.setdefault("RAY_DEDUP_LOGS", "0")
@@ -110,8 +120,8 @@ class RayExecutor(BaseExecutor):
             try:
                 if address:
                     ray.init(address=address, **kwargs)
-                else:
-                    ray.init(num_cpus=num_cpus, **kwargs)
+                else:  # "local": a new instance, even when another Ray runs on this machine
+                    ray.init(address="local", num_cpus=num_cpus, **kwargs)
             except Exception as exc:  # connection refused, authentication, bad address...
                 first = next((line for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
                 hint = (
@@ -124,29 +134,29 @@ class RayExecutor(BaseExecutor):
         self.address = address or "local"
         self.threads = max(1, math.ceil(cpus_per_trial))
         self.use_gpu = gpus_per_trial > 0
-        self._remote = ray.remote(run_trial).options(
-            num_cpus=cpus_per_trial, num_gpus=gpus_per_trial, max_retries=max_retries, retry_exceptions=False
+        self.memory_mb = memory_per_trial_mb
+        resources: dict[str, Any] = {"num_cpus": cpus_per_trial, "num_gpus": gpus_per_trial}
+        if memory_per_trial_mb:
+            resources["memory"] = int(memory_per_trial_mb * 2**20)
+        self._remote = ray.remote(run_trial_on_node).options(
+            **resources, max_retries=max_retries, retry_exceptions=False
         )
 
     def submit(self, config, artifact_dir, rung=None):
-        return self._remote.remote(config, artifact_dir, self.threads, self.use_gpu, rung)
+        return self._remote.remote(config, artifact_dir, self.threads, self.use_gpu, rung, self.memory_mb)
 
-    def wait(self, handles):
+    def wait(self, handles, timeout=None):
         ray = self._ray
-        ready, _ = ray.wait(list(handles), num_returns=1)
+        ready, _ = ray.wait(list(handles), num_returns=1, timeout=timeout)
         out = []
         for ref in ready:
             try:
                 out.append((ref, ray.get(ref)))
-            except Exception as exc:  # the worker process died (also after its retry) or was OOM-killed
-                out.append(
-                    (
-                        ref,
-                        TrialResult.failure(
-                            f"ray task failed: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
-                        ),
-                    )
-                )
+            except Exception as exc:  # the worker process or its node died (also after its retry), or OOM
+                text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+                error = f"ray task failed: {type(exc).__name__}: {text}"
+                oom = isinstance(exc, ray.exceptions.OutOfMemoryError)
+                out.append((ref, TrialResult.failure(f"out of memory: {error}" if oom else error)))
         return out
 
     def cancel(self, handles):
@@ -180,6 +190,47 @@ class RayExecutor(BaseExecutor):
         return f"ray ({self.address})"
 
 
+_OOM_SIGNS = ("MemoryError", "can't allocate memory", "std::bad_alloc", "Cannot allocate memory", "out of memory")
+
+
+def run_trial_on_node(
+    config: dict[str, Any],
+    artifact_dir: str,
+    threads: int,
+    use_gpu: bool,
+    rung: int | None,
+    memory_mb: float | None = None,
+) -> TrialResult:
+    """``run_trial`` in a Ray worker: under ``memory_mb`` of new address space when given (module
+    docstring); the result records where it ran, and an allocation failure reads ``out of memory: ...``."""
+    import ray
+
+    limit = _cap_address_space(memory_mb) if memory_mb else None
+    try:
+        result = run_trial(config, artifact_dir, threads, use_gpu, rung)
+    finally:
+        if limit is not None:
+            resource.setrlimit(resource.RLIMIT_AS, limit)
+    if not result.ok and result.error and any(sign in result.error for sign in _OOM_SIGNS):
+        cap = f" (limit {memory_mb:g} MiB per trial)" if memory_mb else ""
+        result = dataclasses.replace(result, error=f"out of memory{cap}: {result.error.splitlines()[0][:300]}")
+    result.user_attrs["ray_node"] = ray.get_runtime_context().get_node_id()
+    result.user_attrs["host"] = socket.gethostname()
+    return result
+
+
+def _cap_address_space(memory_mb: float) -> tuple[int, int]:
+    """Lower this process's soft ``RLIMIT_AS`` to what it maps now plus ``memory_mb``; the old limits."""
+    old = resource.getrlimit(resource.RLIMIT_AS)
+    with open("/proc/self/status") as f:
+        vm_kb = next(int(line.split()[1]) for line in f if line.startswith("VmSize:"))
+    cap = vm_kb * 1024 + int(memory_mb * 2**20)
+    if old[1] != resource.RLIM_INFINITY:
+        cap = min(cap, old[1])
+    resource.setrlimit(resource.RLIMIT_AS, (cap, old[1]))
+    return old
+
+
 def _check_reachable(address: str, timeout: float = 10.0) -> None:
     """Fail fast with one line when nothing listens at ``host:port`` (ray.init would retry for minutes)."""
     host, _, port = address.removeprefix("ray://").rpartition(":")
@@ -192,11 +243,19 @@ def _check_reachable(address: str, timeout: float = 10.0) -> None:
 
 
 def make_executor(
-    kind: str, *, ray_address: str | None, cpus_per_trial: float, gpus_per_trial: float, workers: int
+    kind: str,
+    *,
+    ray_address: str | None,
+    cpus_per_trial: float,
+    gpus_per_trial: float,
+    workers: int,
+    memory_per_trial_mb: float | None = None,
 ) -> BaseExecutor:
-    if kind == "inprocess":
+    if kind == "inprocess":  # no memory cap: it would bind the driver itself
         return InProcessExecutor(threads=max(1, math.ceil(cpus_per_trial)))
     if kind == "ray":
         num_cpus = None if ray_address else max(os.cpu_count() or 1, math.ceil(workers * cpus_per_trial))
-        return RayExecutor(ray_address, cpus_per_trial, gpus_per_trial, num_cpus=num_cpus)
+        return RayExecutor(
+            ray_address, cpus_per_trial, gpus_per_trial, num_cpus=num_cpus, memory_per_trial_mb=memory_per_trial_mb
+        )
     raise ValueError(f"unknown executor {kind!r}; allowed: ray, inprocess")

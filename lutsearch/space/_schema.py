@@ -15,6 +15,7 @@ import yaml
 
 from lutsearch.space._fidelity import Fidelity, parse_fidelity
 from lutsearch.space._params import Categorical, Fixed, FloatRange, IntRange, Param, PerLayer, SpaceError, parse_param
+from lutsearch.space._question import Question, check_question, parse_question
 from lutsearch.space._samplers import SAMPLERS
 
 __all__ = ["TOP_LEVEL_KEYS", "Constraint", "ObjectiveRef", "SearchSpace", "load_space", "parse_space"]
@@ -35,6 +36,7 @@ TOP_LEVEL_KEYS = (
     "retries",
     "warm_start",
     "fidelity",
+    "question",
 )
 # Budgets that fit the data (TrainConfig.budget): at least 8 batches per epoch and 500 optimizer steps,
 # so a few hundred rows still train past Brevitas' 300-step statistics phase. A space may override both.
@@ -91,6 +93,7 @@ class SearchSpace:
     source: str = ""
     warm_start: Path | None = None  # baseline space file or folder to enqueue first (lutsearch.search._warmstart)
     fidelity: Fidelity | None = None  # multi-fidelity search (successive halving on epochs); None: off
+    question: Question | None = None  # a question study's paired grid (lutsearch.space._question); None: a search
 
     @property
     def directions(self) -> list[str]:
@@ -351,7 +354,22 @@ def _train(f: str, raw: Any) -> dict[str, Param]:
     # device and threads follow the resources Ray gives each trial (--cpus/--gpus-per-trial)
     fields = tuple(fld.name for fld in dataclasses.fields(TrainConfig) if fld.name not in ("device", "threads"))
     given = {key: parse_param(f"{f}train.{key}", value) for key, value in _mapping(f"{f}train", raw, fields).items()}
+    numeric = {fld.name for fld in dataclasses.fields(TrainConfig) if _number(fld.default)}
+    for key, param in given.items():  # a number YAML read as text fails here, not in every trial
+        values = (
+            [param.value] if isinstance(param, Fixed) else list(param.choices) if isinstance(param, Categorical) else []
+        )
+        bad = [v for v in values if key in numeric and not _number(v)]
+        if bad:
+            raise SpaceError(
+                f"{f}train.{key}: {bad[0]!r} is not a number; allowed: numbers "
+                "(YAML reads 1e-3 and 1.0e30 as text: write 1.0e-3, 1.0e+30)"
+            )
     return {key: Fixed(value) for key, value in TRAIN_DEFAULTS.items() if key not in given} | given
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _sampler(f: str, raw: Any) -> tuple[str, dict[str, Any]]:
@@ -418,7 +436,7 @@ def parse_space(raw: Any, path: Path) -> SearchSpace:
     limits = _mapping(f"{f}limits", top.get("limits"), _LIMIT_KEYS)
     sampler, sampler_options = _sampler(f, top.get("sampler"))
     family, params, when = _model(f, top["model"])
-    return SearchSpace(
+    space = SearchSpace(
         path=path,
         name=name,
         seed=_int(f"{f}seed", top.get("seed", 0)),
@@ -440,6 +458,9 @@ def parse_space(raw: Any, path: Path) -> SearchSpace:
         warm_start=_warm_start(f, path, top.get("warm_start")),
         fidelity=parse_fidelity(f, top.get("fidelity")),
     )
+    question = parse_question(f, top.get("question"), {o.name: o.direction for o in space.objectives})
+    space.question = check_question(f, question, space) if question is not None else None
+    return space
 
 
 def load_space(path: str | Path) -> SearchSpace:
@@ -453,4 +474,6 @@ def load_space(path: str | Path) -> SearchSpace:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark else "?"
         raise SpaceError(f"{path}: {where}: invalid YAML ({getattr(exc, 'problem', exc)})") from None
+    except UnicodeDecodeError as exc:  # a binary file
+        raise SpaceError(f"{path}: not a text file (byte {exc.start}: {exc.reason}); expected UTF-8 YAML") from None
     return parse_space(raw, path)

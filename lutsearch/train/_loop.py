@@ -46,7 +46,7 @@ __all__ = [
 
 
 class TrainingDiverged(RuntimeError):
-    """The loss became NaN or infinite."""
+    """The loss became NaN or infinite; the message names the epoch and the step within it."""
 
 
 @dataclasses.dataclass
@@ -199,13 +199,14 @@ class _Epochs:
         n = len(self.X)
         perm = torch.randperm(n, generator=self.gen).to(self.X.device)
         running, seen = 0.0, 0
-        for start in range(0, n, self.batch_size):
+        for step, start in enumerate(range(0, n, self.batch_size)):
             idx = perm[start : start + self.batch_size]
             loss = self.loss_fn(self.module(self.X[idx]), self.y[idx])
             if self.extra_loss is not None:
                 loss = loss + self.extra_loss()
             if not torch.isfinite(loss):
-                raise TrainingDiverged(f"loss became {loss.item()} at epoch {epoch}")
+                value = "NaN" if math.isnan(loss.item()) else f"{loss.item():g}"
+                raise TrainingDiverged(f"loss became {value} at epoch {epoch} step {step} (lower the learning rate?)")
             self.opt.zero_grad(set_to_none=True)
             loss.backward()
             self.opt.step()

@@ -12,13 +12,21 @@ rung left one, saves a new checkpoint when training is not finished, and scores 
 weights' tables. Each rung's result is logged in ``rungs.json``; asking again for a rung already logged
 returns the logged result without training (a driver that died after the rung ended loses nothing).
 ``progress.json`` is rewritten after every epoch (the live table reads it).
+
+Artifacts are written atomically and durably (``_atomic``: temporary file, fsync, rename), so a crash or
+a full disk never leaves half a file under a final name; a write that fails fails the trial with one
+line naming the file. ``metrics.json`` is written last and is the marker of a finished trial: it is
+removed when a trial (re)starts in a folder and exists only once every other artifact is saved. It and
+the trial's user attributes record ``tables_sha256``, the hash of ``tables.npz`` that export checks.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import enum
 import functools
+import io
 import json
 import os
 import time
@@ -29,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from lutsearch.trial._atomic import atomic_bytes, atomic_path, sha256_file
 from lutsearch.trial._rungs import load_checkpoint, log_rung, logged_rung, save_checkpoint, write_progress
 
 if TYPE_CHECKING:  # types only: torch, the models and training are imported when a trial runs
@@ -37,7 +46,9 @@ if TYPE_CHECKING:  # types only: torch, the models and training are imported whe
     from lutsearch.tables import TruthTableNetwork
     from lutsearch.train import TrainResult
 
-__all__ = ["TrialResult", "TrialStatus", "load_trial_dataset", "run_trial", "write_json"]
+__all__ = ["DONE_MARKER", "TrialResult", "TrialStatus", "load_trial_dataset", "run_trial", "write_json"]
+
+DONE_MARKER = "metrics.json"  # written last: a trial folder without it did not finish saving
 
 
 class TrialStatus(str, enum.Enum):
@@ -139,10 +150,10 @@ def _json_default(obj: Any) -> Any:
     raise TypeError(f"not JSON serializable: {type(obj).__name__}")
 
 
-def write_json(path: Path, payload: Any) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(payload, indent=2, sort_keys=True, default=_json_default))
-    tmp.replace(path)
+def write_json(path: Path, payload: Any, *, durable: bool = True) -> None:
+    """``payload`` as JSON, written atomically (and durably unless ``durable=False``: ``_atomic``)."""
+    text = json.dumps(payload, indent=2, sort_keys=True, default=_json_default)
+    atomic_bytes(path, text.encode(), durable=durable)
 
 
 def run_trial(
@@ -165,9 +176,18 @@ def run_trial(
             log_rung(workdir, result)
         return result
     except Exception as exc:  # recorded as a failed trial, never lost
-        message = f"{type(exc).__name__}: {exc}"
-        (workdir / "error.txt").write_text(traceback.format_exc())
-        return TrialResult.failure(message, time.perf_counter() - t_start, str(workdir))
+        with contextlib.suppress(OSError):  # the disk may be full: the reason still reaches the study
+            (workdir / "error.txt").write_text(traceback.format_exc())
+        return TrialResult.failure(_reason(exc), time.perf_counter() - t_start, str(workdir))
+
+
+def _reason(exc: BaseException) -> str:
+    """A failure in one line: the exception's type and its message's first line (and last, e.g. the error
+    line at the end of a tool's log tail)."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    if not lines:
+        return type(exc).__name__
+    return f"{type(exc).__name__}: {lines[0]}" + (f" ... {lines[-1]}" if len(lines) > 1 else "")
 
 
 def _rung_epochs(config: dict[str, Any], rung: int | None) -> int | None:
@@ -191,21 +211,27 @@ def _run(
     threads = max(1, int(threads))
     torch.set_num_threads(threads)
     data = load_trial_dataset(config["dataset"])
+    (workdir / DONE_MARKER).unlink(missing_ok=True)  # not done until every artifact below is saved again
     write_json(workdir / "config.json", {**config, "n_inputs": data.n_features, "n_classes": data.n_classes})
 
     trained = _train(config, data, threads, use_gpu, workdir, rung)
     tabulated = _tabulate(trained.model, data, config["seed"])
-    torch.save(trained.model.state_dict(), workdir / "model.pt")
-    tabulated.network.save(workdir / "tables.npz")
+    buffer = io.BytesIO()  # serialized in memory, so a full disk is the OS's OSError, not torch's zip writer's
+    torch.save(trained.model.state_dict(), buffer)
+    atomic_bytes(workdir / "model.pt", buffer.getvalue())
+    with atomic_path(workdir / "tables.npz") as tmp:
+        tabulated.network.save(tmp)
+    tables_sha256 = sha256_file(workdir / "tables.npz")
 
     metrics = _metrics(data, trained, tabulated)
+    metrics["tables_sha256"] = tables_sha256
     t_score = time.perf_counter()
     values, constraint_metrics = _score(config, tabulated.network, metrics, workdir, _split_codes(trained.model, data))
     metrics["score_seconds"] = time.perf_counter() - t_score
     metrics["seconds"] = time.perf_counter() - t_start
     metrics["rung"] = rung
     metrics["resumed_from_epoch"] = trained.resumed_from
-    write_json(workdir / "metrics.json", metrics)
+    write_json(workdir / DONE_MARKER, metrics)
     return TrialResult.success(
         seconds=metrics["seconds"],
         values=values,
@@ -392,6 +418,7 @@ def _user_attrs(metrics: dict[str, Any], workdir: Path) -> dict[str, Any]:
         "resumed_from_epoch": metrics["resumed_from_epoch"],
         "tables_seconds": metrics["tables_seconds"],
         "score_seconds": metrics["score_seconds"],
+        "tables_sha256": metrics["tables_sha256"],  # export refuses a trial folder whose tables.npz differs
         **{f"hw_{k}": v for k, v in metrics["objectives"].items() if k != "accuracy"},
         **{f"hw_luts_{via}": r["luts"] for via, r in metrics.get("hw_reports", {}).items()},
     }

@@ -9,8 +9,8 @@ while saving leaves the previous rung's checkpoint intact, never half a file.
 
 from __future__ import annotations
 
+import io
 import json
-import os
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -60,10 +60,11 @@ def save_checkpoint(workdir: Path, model: LUTNetwork, state: TrainState) -> None
     import torch
 
     from lutsearch.models import training_snapshot
+    from lutsearch.trial._atomic import atomic_bytes
 
-    tmp = workdir / (CHECKPOINT + ".tmp")
-    torch.save({"model": training_snapshot(model), "train": state.as_dict()}, tmp)
-    os.replace(tmp, workdir / CHECKPOINT)
+    buffer = io.BytesIO()  # then temp file + fsync + rename (lutsearch.trial._atomic)
+    torch.save({"model": training_snapshot(model), "train": state.as_dict()}, buffer)
+    atomic_bytes(workdir / CHECKPOINT, buffer.getvalue())
 
 
 def load_checkpoint(workdir: Path, model: LUTNetwork) -> TrainState | None:
@@ -106,4 +107,4 @@ def log_rung(workdir: Path, result: TrialResult) -> None:
 def write_progress(workdir: Path, info: dict[str, Any]) -> None:
     from lutsearch.trial._run import write_json
 
-    write_json(workdir / PROGRESS, {**info, "time": time.time()})
+    write_json(workdir / PROGRESS, {**info, "time": time.time()}, durable=False)  # live display: no fsync
