@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import optuna
 import pytest
-from helpers import small_space
+from helpers import require_yosys, small_space
 from optuna.trial import TrialState
 
 from lutsearch.analyze import DPI, HEIGHT_PX, WIDTH_PX
@@ -194,14 +194,16 @@ def _near(pixels: np.ndarray, rgb, tol: int = 40) -> int:
     return int((np.abs(pixels.astype(int) - np.array(rgb)) <= tol).all(axis=-1).sum())
 
 
-def test_report_draws_in_a_headless_browser(built, tmp_path):
+def _assert_report_drawn(study: optuna.Study, out: Path, tmp_path: Path) -> dict:
+    """The report in ``out`` opened by a real headless Chromium: a screenshot shows the Pareto plot drawn
+    (each front family's markers in its colour), the DOM holds plotly's SVG with a point per trial, and
+    nothing is loaded from a CDN. Returns summary.json."""
     if shutil.which(CHROMIUM) is None:
         pytest.skip(f"{CHROMIUM} not installed (.ci/install_hw.sh installs it)")
     from PIL import Image
 
     from lutsearch.analyze._style import family_colors
 
-    study, _, out, _ = built
     html = (out / "report.html").read_text()
     scripts = re.findall(r"<script[^>]*>", html)
     assert not [s for s in scripts if "src=" in s], scripts  # plotly.js inline: nothing loaded from a CDN
@@ -227,6 +229,32 @@ def test_report_draws_in_a_headless_browser(built, tmp_path):
     assert 'class="main-svg"' in dom
     # one marker path per complete trial in the Pareto plot alone, more in the other scatter plots
     assert dom.count('class="point"') >= summary["counts"]["complete"]
+    return summary
+
+
+def test_report_draws_in_a_headless_browser(built, tmp_path):
+    study, _, out, _ = built
+    _assert_report_drawn(study, out, tmp_path)
+
+
+def test_readme_demo_report_in_a_headless_browser(tmp_path, capsys):
+    """The README's demo space, run and analyzed through the CLI as a user would (4 trials: ~20 s): the run
+    ends with the analyze command, which writes a report that Chromium draws, with Yosys-confirmed points."""
+    from lutsearch.cli import main
+
+    require_yosys()  # the demo's front is confirmed by Yosys during the run
+    space = Path(__file__).resolve().parents[1] / "spaces" / "digits.yaml"
+    runs = tmp_path / "runs"
+    assert (
+        main(["run", str(space), "--trials", "4", "--executor", "inprocess", "--quiet", "--runs-dir", str(runs)]) == 0
+    )
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert last == f"report: lutsearch analyze {runs / 'digits'} --open"
+    assert main(["analyze", str(runs / "digits")]) == 0
+    study = optuna.load_study(study_name="digits", storage=f"sqlite:///{runs / 'digits' / 'study.db'}")
+    summary = _assert_report_drawn(study, runs / "digits" / "report", tmp_path)
+    assert summary["dataset_variant"] == "digits-sklearn"
+    assert any(r["confirmed"] for r in summary["front"])  # Yosys confirmed the front during the run
 
 
 def test_report_without_complete_trials(tmp_path):
