@@ -11,7 +11,6 @@ only reported.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import os
 import shutil
 import tempfile
@@ -23,6 +22,7 @@ from typing import Any
 import numpy as np
 from sklearn.model_selection import train_test_split
 
+from lutsearch._hashing import sha256_file
 from lutsearch._registry import Registry
 
 __all__ = [
@@ -168,14 +168,6 @@ def data_dir() -> Path:
     return Path(env).expanduser() if env else Path.home() / ".cache" / "lutsearch" / "data"
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def fetch_file(relpath: str, urls: list[str], sha256: str | None = None) -> Path:
     """Path of ``relpath`` under the data directory, downloading it from ``urls`` if absent.
 
@@ -184,7 +176,7 @@ def fetch_file(relpath: str, urls: list[str], sha256: str | None = None) -> Path
     """
     path = data_dir() / relpath
     if path.exists():
-        if sha256 and _sha256(path) != sha256:
+        if sha256 and sha256_file(path) != sha256:
             raise ValueError(f"{path}: checksum mismatch (expected sha256 {sha256}); delete it to re-download")
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -197,7 +189,7 @@ def fetch_file(relpath: str, urls: list[str], sha256: str | None = None) -> Path
             ):
                 shutil.copyfileobj(resp, tmp)
             tmp_path = Path(tmp.name)
-            if sha256 and _sha256(tmp_path) != sha256:
+            if sha256 and sha256_file(tmp_path) != sha256:
                 tmp_path.unlink()
                 errors.append(f"{url}: checksum mismatch")
                 continue

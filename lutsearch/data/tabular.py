@@ -30,12 +30,12 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
+from lutsearch._hashing import sha256_file
 from lutsearch.data._base import (
     SCALERS,
     DatasetError,
     DatasetSpec,
     SplitData,
-    _sha256,
     data_dir,
     make_scaler,
     register_dataset,
@@ -332,7 +332,7 @@ def load(
         class_names=[str(c) for c in classes],
         meta={
             "source": str(file),
-            "sha256": _sha256(file),
+            "sha256": sha256_file(file),
             "target": label,
             "split_column": split_column,
             "scaling": scaler,

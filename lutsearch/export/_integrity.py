@@ -10,11 +10,11 @@ exported with a note that its tables could not be checked.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from lutsearch._hashing import sha256_file
 from lutsearch.export._errors import ExportError
 
 if TYPE_CHECKING:  # the trial package imports torch: only loaded when an export runs
@@ -43,11 +43,7 @@ class Checked:
 
 def tables_sha256(folder: Path) -> str:
     """The sha256 of ``folder/tables.npz``'s bytes (what ``lutsearch.trial`` records)."""
-    h = hashlib.sha256()
-    with open(folder / "tables.npz", "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+    return sha256_file(folder / "tables.npz")
 
 
 def _check_files(folder: Path, number: int, recorded: str | None) -> str:

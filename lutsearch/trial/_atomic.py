@@ -11,12 +11,11 @@ temp + fsync + rename recipe.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["ArtifactWriteError", "atomic_bytes", "atomic_path", "sha256_file"]
+__all__ = ["ArtifactWriteError", "atomic_bytes", "atomic_path"]
 
 
 class ArtifactWriteError(OSError):
@@ -68,12 +67,3 @@ def atomic_bytes(path: Path, data: bytes, *, durable: bool = True) -> None:
     """Write ``data`` to ``path`` atomically (and durably: ``atomic_path``)."""
     with atomic_path(path, durable=durable) as tmp, open(tmp, "wb") as f:
         f.write(data)
-
-
-def sha256_file(path: Path) -> str:
-    """The sha256 of a file's bytes (hex)."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()

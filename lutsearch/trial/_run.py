@@ -37,7 +37,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from lutsearch.trial._atomic import atomic_bytes, atomic_path, sha256_file
+from lutsearch._hashing import sha256_file
+from lutsearch.trial._atomic import atomic_bytes, atomic_path
 from lutsearch.trial._rungs import load_checkpoint, log_rung, logged_rung, save_checkpoint, write_progress
 
 if TYPE_CHECKING:  # types only: torch, the models and training are imported when a trial runs
