@@ -1,4 +1,5 @@
-"""One direction of dependency: hardware never imports torch/optuna/the search; models never import the CLI."""
+"""One direction of dependency: hardware never imports torch/optuna/the search; models never import the CLI;
+the search never imports the report (``lutsearch.analyze``), which never imports the training stack."""
 
 from __future__ import annotations
 
@@ -38,7 +39,9 @@ print(','.join(bad))
             ("lutsearch.cli", "lutsearch.search", "lutsearch.export", "lutsearch.trial"),
         ),
         ("lutsearch.trial", ("optuna",), ("lutsearch.cli", "lutsearch.search", "lutsearch.export")),
-        ("lutsearch.search", (), ("lutsearch.cli", "lutsearch.export")),
+        ("lutsearch.search", (), ("lutsearch.cli", "lutsearch.export", "lutsearch.analyze")),
+        # the report reads a finished study: no training stack, no CLI
+        ("lutsearch.analyze", ("torch", "ray", "brevitas"), ("lutsearch.cli", "lutsearch.models", "lutsearch.train")),
     ],
 )
 def test_import_direction(module, forbidden_roots, forbidden_pkgs):
