@@ -1,7 +1,7 @@
 """A study as typed rows: objectives, counts, every complete trial as a point, and the feasible Pareto front.
 
-The front is the export's (``lutsearch.export._pick.pick_trial``: Optuna's ``best_trials``, feasible
-only); the counts are the status table's (``lutsearch.search._report.study_counts``) plus the
+The front is the feasible non-dominated set of each dataset variant (for a study on one dataset, the same
+trials as Optuna's ``best_trials``, which export picks from); the counts are the status table's (``lutsearch.search._report.study_counts``) plus the
 infeasible designs; Yosys confirmations are read with ``lutsearch.search._confirm.confirmations``.
 """
 
@@ -18,7 +18,6 @@ from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
 from lutsearch._redact import redact_url
-from lutsearch.export import ExportError, pick_trial
 from lutsearch.search import study_counts
 from lutsearch.search._confirm import confirmations
 
@@ -196,8 +195,9 @@ def _front_row(
 
 
 def _front_per_variant(study: optuna.Study, complete: list[FrozenTrial]) -> list[FrozenTrial]:
-    """The feasible Pareto front of each dataset variant, when trials on several datasets share a study (a
-    question study with dataset strata): accuracies on different datasets are never compared."""
+    """The feasible Pareto front (Optuna's ``best_trials`` where the study has one dataset variant) of each
+    dataset variant: trials on several datasets may share a study (a question study with dataset strata),
+    and accuracies on different datasets are never compared."""
     groups: dict[str, list[FrozenTrial]] = {}
     for t in complete:
         if _feasible(t):
@@ -222,11 +222,7 @@ def study_data(study: optuna.Study, study_dir: str, storage: str | None = None) 
         for n, d in zip(names, study.directions)
     )
     complete = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if t.values is not None]
-    variants = {str(t.user_attrs.get("dataset_variant", "")) for t in complete}
-    try:
-        front = pick_trial(study)[1] if len(variants) <= 1 else _front_per_variant(study, complete)
-    except ExportError:  # no feasible complete trial yet: an empty front
-        front = []
+    front = _front_per_variant(study, complete)
     on_front = {t.number for t in front}
     yosys = {n: float(r["luts"]) for n, r in confirmations(study).items() if r.get("luts") is not None}
     variant = _variant(study, complete)
