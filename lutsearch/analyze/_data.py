@@ -1,8 +1,9 @@
 """A study as typed rows: objectives, counts, every complete trial as a point, and the feasible Pareto front.
 
 The front is the feasible non-dominated set of each dataset variant (for a study on one dataset, the same
-trials as Optuna's ``best_trials``, which export picks from); the counts are the status table's (``lutsearch.search._report.study_counts``) plus the
-infeasible designs; Yosys confirmations are read with ``lutsearch.search._confirm.confirmations``.
+trials as Optuna's ``best_trials``, which export picks from); the counts are the status table's
+(``lutsearch.search._report.study_counts``) plus the infeasible designs; Yosys confirmations are read
+with ``lutsearch.search._confirm.confirmations``.
 """
 
 from __future__ import annotations
