@@ -52,15 +52,16 @@ def lutsearch_run(space: Path, runs: Path, name: str, *extra: str) -> optuna.Stu
 
 
 def train_baseline(path: Path, epochs: int, seed: int, runs: Path) -> tuple[float, float, int]:
-    """(test accuracy, Yosys LUTs, epochs trained) of one seed of a baseline."""
+    """(test accuracy, Yosys LUTs, epochs trained) of one seed of a baseline, on one core (a study already in
+    ``runs`` with its trial complete is read back, not trained again: ``--runs`` resumes a long comparison)."""
     doc = yaml.safe_load(path.read_text())
     published = int(doc.get("train", {}).get("epochs", epochs))
     doc["train"] = {**doc.get("train", {}), "epochs": min(published, epochs)}
     doc["seed"] = int(doc.get("seed", 0)) + seed
     doc["objectives"] = ["accuracy", {"name": "luts", "via": "yosys"}]
-    space = runs / f"{path.stem}-s{seed}.yaml"
+    space = runs / f"{path.stem}-e{min(published, epochs)}-s{seed}.yaml"
     space.write_text(yaml.safe_dump(doc))
-    study = lutsearch_run(space, runs, space.stem, "--trials", "1", "--workers", "1")
+    study = lutsearch_run(space, runs, space.stem, "--trials", "1", "--workers", "1", "--cpus-per-trial", "1")
     t = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))[0]
     return float(t.user_attrs["test_acc"]), int(t.values[1]), min(published, epochs)
 
@@ -105,6 +106,8 @@ def main() -> None:
     ap.add_argument("--trials", type=int, default=500)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--only", nargs="*", help="baseline file stems to run (default: all of the space's dataset)")
+    ap.add_argument("--runs", type=Path, default=None, help="keep the studies here (resumable; default: a temp dir)")
+    ap.add_argument("--seeds-of", nargs="*", default=[], metavar="STEM=N", help="fewer seeds for a costly baseline")
     args = ap.parse_args()
     dataset = yaml.safe_load(args.space.read_text())["dataset"]["name"]
     baselines = [
@@ -112,17 +115,20 @@ def main() -> None:
         for p in sorted((REPO / "spaces" / "baselines").glob("*.yaml"))
         if yaml.safe_load(p.read_text())["dataset"]["name"] == dataset and (not args.only or p.stem in args.only)
     ]
+    seeds_of = {stem: int(n) for stem, n in (item.split("=", 1) for item in args.seeds_of)}
     print(f"CPU: {cpu_model()}; space {args.space}; baselines {[p.stem for p in baselines]}")
     print(f"logistic regression (standardized features), test accuracy: {logistic_floor(args.space):.4f}")
     with tempfile.TemporaryDirectory() as tmp:
-        runs = Path(tmp)
+        runs = args.runs or Path(tmp)
+        runs.mkdir(parents=True, exist_ok=True)
         rows = []
         for path in baselines:
-            runs_of = [train_baseline(path, args.epochs, s, runs) for s in range(args.seeds)]
-            accs, luts = [r[0] for r in runs_of], [r[1] for r in runs_of]
+            runs_of = [train_baseline(path, args.epochs, s, runs) for s in range(seeds_of.get(path.stem, args.seeds))]
+            accs, lut_counts = [r[0] for r in runs_of], [r[1] for r in runs_of]
             rows.append(
-                (path.stem, runs_of[0][2], statistics.mean(accs), statistics.pstdev(accs), statistics.mean(luts))
+                (path.stem, runs_of[0][2], statistics.mean(accs), statistics.pstdev(accs), statistics.mean(lut_counts))
             )
+            print(f"baseline {path.stem}: {len(accs)} seeds, test " + " ".join(f"{a:.4f}" for a in accs), flush=True)
         search = lutsearch_run(
             args.space,
             runs,

@@ -1,0 +1,74 @@
+"""The tabular search-efficiency benchmark (benchmarks/search_efficiency.py) on its committed table.
+
+The table was built by the real trial pipeline; these tests check it still matches the grid the
+benchmark proposes from (a pipeline change that adds a resolved setting makes it stale), that a replay
+only proposes table rows, and the hypervolume arithmetic behind the numbers in docs/results.md.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+
+se = pytest.importorskip("search_efficiency")
+
+
+@pytest.fixture(scope="module")
+def grid():
+    from search_efficiency_grid import CACHE
+
+    space, table, columns, facts = se.grid_table(CACHE)
+    ok = np.asarray([r["values"] for r in table.values() if r["status"] == "ok"], dtype=float)
+    return space, table, columns, facts, ok
+
+
+def test_committed_table_covers_the_grid(grid):
+    _space, table, _columns, facts, ok = grid
+    assert facts["rows"] == 1024 and facts["ok"] == 1024 == len(ok)
+    assert {r["family"] for r in table.values()} == {"logicnets", "polylut", "neuralut", "warp", "hgq"}
+
+
+def test_replay_proposes_table_rows_and_hypervolume_only_grows(grid):
+    space, table, columns, _facts, ok = grid
+    scale = se.Scale.of(ok)
+    told = se.replay(space, table, columns, se.Variant("random", "random", {}), seed=0, trials=40)
+    assert told.shape == (40, 4)
+    indices = {int(r["index"]) for r in table.values()}
+    assert set(told[:, 3].astype(int)) <= indices
+    curve = se.hv_curve(scale(told[:, :3]), scale.ref)
+    best = se.hv_curve(scale(ok), scale.ref)[-1]
+    assert np.all(np.diff(curve) >= 0) and 0 < curve[-1] <= best
+    assert best == pytest.approx(1.0186, abs=1e-4)  # the number docs/results.md quotes
+
+
+def test_reference_accuracy_maps_back_to_the_asked_accuracy(grid):
+    *_, ok = grid
+    scale = se.Scale.of(ok, ref_accuracy=0.5)
+    error_at_ref = scale.lo[0] + scale.ref[0] * (scale.hi[0] - scale.lo[0])
+    assert error_at_ref == pytest.approx(0.5)
+    assert scale.ref[1] == scale.ref[2] == pytest.approx(1.1)
+    # a design below the reference accuracy adds no hypervolume
+    worse = np.array([[0.45, 20.0, 1.5]])
+    assert se.hv_curve(scale(worse), scale.ref)[-1] == 0.0
+
+
+def test_gap_report_lists_every_front_design(grid):
+    space, table, columns, _facts, ok = grid
+    scale = se.Scale.of(ok)
+    out = io.StringIO()
+    chosen = se.variants(se.default_sampler(), sweep=False)
+    with contextlib.redirect_stdout(out):
+        se.print_gaps(space, table, columns, {"default": (chosen[0], 15), "random": (chosen[2], 30)}, 1, scale)
+    lines = out.getvalue().strip().splitlines()
+    assert "29 front designs" in lines[0]
+    rows = lines[2:]
+    assert len(rows) == 29
+    shares = [float(r.split()[5]) for r in rows]
+    assert shares == sorted(shares, reverse=True) and shares[0] > 0
