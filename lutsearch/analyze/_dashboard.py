@@ -3,13 +3,18 @@
 optuna-dashboard's WSGI app (``optuna_dashboard.wsgi``) runs on the standard library's wsgiref server,
 in a thread: ``optuna_dashboard.run_server`` serves in the main thread, where wsgiref's request
 handler swallows a Ctrl-C that arrives while a response is being written (the server then keeps
-running). Here the main thread only waits, so Ctrl-C always stops the server.
+running). Here the main thread only sleeps, so Ctrl-C always stops the server. It sleeps rather than
+``Thread.join``s: on CPython 3.11 a Ctrl-C that interrupts ``join`` can release the running thread's
+state lock (the bpo-45274 handler), after which shutdown hung in one CI run. Closing the server does not
+wait for request threads either (``block_on_close``): a client that never finishes its request cannot
+hold up Ctrl-C.
 """
 
 from __future__ import annotations
 
 import socket
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from socketserver import ThreadingMixIn
@@ -26,6 +31,7 @@ class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
     """A request per thread: the dashboard's page loads its API calls in parallel."""
 
     daemon_threads = True
+    block_on_close = False
 
 
 class _ThreadingWSGIServer6(_ThreadingWSGIServer):
@@ -61,7 +67,7 @@ def serve_dashboard(
     thread.start()
     try:
         while thread.is_alive():
-            thread.join(0.5)
+            time.sleep(0.5)
     finally:
         server.shutdown()
         server.server_close()
