@@ -43,7 +43,14 @@ def _get(url: str, deadline: float) -> str:
             time.sleep(0.3)
 
 
-def test_dashboard_serves_the_study(study_dir):
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+@pytest.mark.parametrize("sigint", ["default", "inherited ignored"])
+def test_dashboard_serves_the_study(study_dir, sigint):
+    """Served, then stopped by Ctrl-C; also when started with SIGINT ignored, as a background job of a
+    script or CI starts it (Python would otherwise leave it ignored and Ctrl-C would never stop it)."""
     port = _free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "lutsearch.cli", "dashboard", str(study_dir), "--port", str(port)],
@@ -51,6 +58,7 @@ def test_dashboard_serves_the_study(study_dir):
         stderr=subprocess.PIPE,
         text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        preexec_fn=_ignore_sigint if sigint != "default" else None,
     )
     try:
         deadline = time.monotonic() + 60

@@ -3,15 +3,16 @@
 optuna-dashboard's WSGI app (``optuna_dashboard.wsgi``) runs on the standard library's wsgiref server,
 in a thread: ``optuna_dashboard.run_server`` serves in the main thread, where wsgiref's request
 handler swallows a Ctrl-C that arrives while a response is being written (the server then keeps
-running). Here the main thread only sleeps, so Ctrl-C always stops the server. It sleeps rather than
-``Thread.join``s: on CPython 3.11 a Ctrl-C that interrupts ``join`` can release the running thread's
-state lock (the bpo-45274 handler), after which shutdown hung in one CI run. Closing the server does not
-wait for request threads either (``block_on_close``): a client that never finishes its request cannot
-hold up Ctrl-C.
+running). Here the main thread only sleeps, so Ctrl-C always stops the server. SIGINT gets Python's
+own handler back first: a process started from a non-interactive shell's background job (``cmd &`` in a
+script, CI) inherits SIGINT *ignored*, and Python then leaves it ignored, so Ctrl-C or ``kill -INT``
+would never reach the server. Closing the server does not wait for request threads
+(``block_on_close``): a client that never finishes its request cannot hold up Ctrl-C.
 """
 
 from __future__ import annotations
 
+import signal
 import socket
 import threading
 import time
@@ -59,6 +60,8 @@ def serve_dashboard(
     port raises ``OSError``."""
     from optuna_dashboard import wsgi
 
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # even when inherited ignored (docstring)
     handle = load_existing_study(study_dir, storage=storage, study_name=study_name)
     server_class = _ThreadingWSGIServer6 if ":" in host else _ThreadingWSGIServer
     server = make_server(host, port, wsgi(handle.storage_url), server_class=server_class)
