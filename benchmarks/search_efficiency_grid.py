@@ -28,12 +28,12 @@ from lutsearch.search import prune_reason
 from lutsearch.search._driver import _trial_config
 from lutsearch.space import SearchSpace, parse_space
 
-CACHE = Path(__file__).resolve().parent / "data" / "search_efficiency_cache.csv"
+DATA = Path(__file__).resolve().parent / "data"
 OBJECTIVES = ("accuracy", "luts", "latency_ns")
 RESULT_COLUMNS = ("status", *OBJECTIVES, "test_acc", "seconds", "error")
 
 # Every searched knob is a categorical over grid values; 5 families, 1,024 configurations.
-GRID: dict[str, Any] = {
+_GRID_1024: dict[str, Any] = {
     "name": "search_efficiency",
     "seed": 0,
     "dataset": {"name": "digits", "split_seed": 0, "val_fraction": 0.15},
@@ -62,9 +62,27 @@ GRID: dict[str, Any] = {
 }
 
 
-def grid_space(sampler: str | None = None, options: dict[str, Any] | None = None) -> SearchSpace:
-    """The grid as a lutsearch space, optionally with another sampler (name and options, checked as in a file)."""
-    raw = json.loads(json.dumps(GRID))
+def _finer(grid: dict[str, Any]) -> dict[str, Any]:
+    """The same space at a finer discretization: twice the widths and learning rates (a superset of the
+    1,024 grid's values; 4,096 configurations), so that 500 random trials see 12 % of it instead of 40 %,
+    nearer what they see of a shipped space's continuous ranges."""
+    raw = json.loads(json.dumps(grid))
+    raw["model"]["params"]["widths"] = {"choices": [[16], [32], [64], [96], [32, 16], [64, 32], [96, 48], [128, 64]]}
+    raw["train"]["lr"] = {"choices": [0.005, 0.01, 0.02, 0.03]}
+    return raw
+
+
+GRIDS: dict[str, dict[str, Any]] = {"1024": _GRID_1024, "4096": _finer(_GRID_1024)}
+CACHES: dict[str, Path] = {
+    "1024": DATA / "search_efficiency_cache.csv",
+    "4096": DATA / "search_efficiency_cache_4096.csv",
+}
+CACHE = CACHES["1024"]
+
+
+def grid_space(sampler: str | None = None, options: dict[str, Any] | None = None, grid: str = "1024") -> SearchSpace:
+    """A grid as a lutsearch space, optionally with another sampler (name and options, checked as in a file)."""
+    raw = json.loads(json.dumps(GRIDS[grid]))
     if sampler is not None:
         raw["sampler"] = {"name": sampler, "options": dict(options or {})}
     return parse_space(raw, Path("search_efficiency.yaml"))
@@ -172,35 +190,57 @@ def _evaluate(space: SearchSpace, sampled: dict[str, Any], number: int, n_inputs
     return row
 
 
-def build_cache(path: Path, limit: int | None, progress: Callable[[str], None] = print) -> None:
-    """Evaluate the grid's missing rows (a fixed shuffled order; resumable: appends, skips rows done)."""
+_WORKER: dict[str, Any] = {}
+
+
+def _worker_init(grid: str) -> None:
+    """A build worker: one thread, the grid's configurations and the dataset, loaded once."""
     import torch
 
     from lutsearch.trial import load_trial_dataset
 
     torch.set_num_threads(1)
-    space = grid_space()
+    space = grid_space(grid=grid)
+    data = load_trial_dataset(space.dataset)
+    _WORKER.update(space=space, configs=list(enumerate_grid(space)), dims=(data.n_features, data.n_classes))
+
+
+def _worker_row(i: int) -> tuple[int, dict[str, Any]]:
+    return i, _evaluate(_WORKER["space"], _WORKER["configs"][i], i, *_WORKER["dims"])
+
+
+def build_cache(
+    path: Path, limit: int | None, progress: Callable[[str], None] = print, grid: str = "1024", jobs: int = 1
+) -> None:
+    """Evaluate the grid's missing rows (a fixed shuffled order; resumable: appends, skips rows done), each
+    on one thread, ``jobs`` processes at once."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    space = grid_space(grid=grid)
     configs = list(enumerate_grid(space))
     columns = grid_columns(configs)
     done = load_table(path, columns)
     order = list(range(len(configs)))
     random.Random(0).shuffle(order)  # a partial table is a uniform sample; the rate seen is the grid's
     todo = [i for i in order if row_key(configs[i], columns) not in done][:limit]
-    progress(f"grid: {len(configs)} configurations, {len(done)} cached, {len(todo)} to evaluate now -> {path}")
-    data = load_trial_dataset(space.dataset)
+    progress(f"grid {grid}: {len(configs)} configurations, {len(done)} cached, {len(todo)} to evaluate now -> {path}")
     path.parent.mkdir(parents=True, exist_ok=True)
     new_file = not path.is_file()
     t0 = time.perf_counter()
-    with path.open("a", newline="") as f:
+    context = multiprocessing.get_context("spawn")
+    with (
+        path.open("a", newline="") as f,
+        ProcessPoolExecutor(jobs, mp_context=context, initializer=_worker_init, initargs=(grid,)) as pool,
+    ):
         writer = csv.DictWriter(f, fieldnames=["index", *columns, *RESULT_COLUMNS])
         if new_file:
             writer.writeheader()
-        for n, i in enumerate(todo, 1):
-            row = _evaluate(space, configs[i], i, data.n_features, data.n_classes)
+        for n, (i, row) in enumerate(pool.map(_worker_row, todo), 1):
             writer.writerow({"index": i, **flat(configs[i]), **row})
             f.flush()
             os.fsync(f.fileno())
             if n % 25 == 0 or n == len(todo):
                 rate = (time.perf_counter() - t0) / n
                 eta = rate * (len(todo) - n)
-                progress(f"  {n}/{len(todo)} rows, {rate:.2f} s/row, {math.ceil(eta / 60)} min left")
+                progress(f"  {n}/{len(todo)} rows, {rate:.2f} s/row wall, {math.ceil(eta / 60)} min left")

@@ -19,20 +19,53 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
 se = pytest.importorskip("search_efficiency")
 
+FINE_FRONT_HV = 1.1509  # the 4,096 grid's whole-table front, as docs/results.md quotes it
+
+
+def _load(name: str):
+    from search_efficiency_grid import CACHES
+
+    space, table, columns, facts = se.grid_table(CACHES[name], name)
+    ok = np.asarray([r["values"] for r in table.values() if r["status"] == "ok"], dtype=float)
+    return space, table, columns, facts, ok
+
 
 @pytest.fixture(scope="module")
 def grid():
-    from search_efficiency_grid import CACHE
+    return _load("1024")
 
-    space, table, columns, facts = se.grid_table(CACHE)
-    ok = np.asarray([r["values"] for r in table.values() if r["status"] == "ok"], dtype=float)
-    return space, table, columns, facts, ok
+
+@pytest.fixture(scope="module")
+def fine_grid():
+    return _load("4096")
 
 
 def test_committed_table_covers_the_grid(grid):
     _space, table, _columns, facts, ok = grid
     assert facts["rows"] == 1024 and facts["ok"] == 1024 == len(ok)
     assert {r["family"] for r in table.values()} == {"logicnets", "polylut", "neuralut", "warp", "hgq"}
+
+
+def test_the_finer_grid_is_a_superset_of_the_same_space(grid, fine_grid):
+    space, table, columns, facts, ok = fine_grid
+    assert facts["rows"] == 4096 and facts["ok"] == len(ok)
+    assert columns == grid[2]  # the same knobs, more values of two of them
+    assert set(grid[1]) <= set(table)  # every configuration of the 1,024 grid is one of the finer grid's
+    told = se.replay(space, table, columns, se.Variant("random", "random", {}), seed=0, trials=40)
+    assert set(told[:, 3].astype(int)) <= {int(r["index"]) for r in table.values()}
+    scale = se.Scale.of(ok)
+    assert se.hv_curve(scale(ok), scale.ref)[-1] == pytest.approx(FINE_FRONT_HV, abs=1e-4)  # docs/results.md
+
+
+def test_build_trains_missing_rows_in_parallel(tmp_path):
+    from search_efficiency_grid import build_cache, enumerate_grid, grid_columns, grid_space, load_table
+
+    cache = tmp_path / "table.csv"
+    build_cache(cache, limit=2, progress=lambda _line: None, jobs=2)
+    build_cache(cache, limit=1, progress=lambda _line: None, jobs=1)  # resumes: one more row, none twice
+    table = load_table(cache, grid_columns(list(enumerate_grid(grid_space()))))
+    assert len(table) == 3 and all(r["status"] == "ok" for r in table.values())
+    assert all(0 < r["values"][0] <= 1 and r["values"][1] > 0 for r in table.values())
 
 
 def test_replay_proposes_table_rows_and_hypervolume_only_grows(grid):
