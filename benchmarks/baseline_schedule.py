@@ -28,6 +28,7 @@ import yaml
 from optuna.trial import TrialState
 
 from lutsearch.models._native.choice import cpu_model
+from lutsearch.trial import load_artifact
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from search_quality import logistic_floor, lutsearch_run
@@ -84,14 +85,14 @@ def train_at(
     )  # fmt: skip
     t = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))[0]
     attrs = t.user_attrs
-    prelude_seconds = float(attrs.get("prelude", {}).get("seconds", 0.0))
+    metrics = load_artifact(attrs["artifact_dir"]).metrics  # the trial's metrics.json: epochs run, the prelude
     return Trained(
         float(attrs["test_acc"]),
         float(attrs["val_acc"]),
         float(attrs["train_seconds"]),
-        prelude_seconds,
+        float(metrics.get("prelude", {}).get("seconds", 0.0)),
         published,
-        int(attrs["epochs_run"]),
+        int(metrics["epochs_run"]),
     )
 
 

@@ -6,12 +6,14 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 from helpers import small_space
 from optuna.trial import TrialState
+from ray_processes import free_port, stop_cluster
 
 from lutsearch.search import RunOptions, run_study
 from lutsearch.space import load_space
@@ -90,8 +92,9 @@ def test_dead_worker_is_retried_once_then_failed(tmp_path, local_ray):
     assert (Path(trial.user_attrs["artifact_dir"]) / "attempts.txt").read_text() == "xx"  # ran, retried once
 
 
-def _start_ray_head(port: str, env: dict[str, str]) -> None:
-    """A local Ray head on ``port`` (2 CPUs, no dashboard), as a separate cluster this process does not own."""
+def _start_ray_head(port: str, env: dict[str, str], temp: Path) -> None:
+    """A local Ray head on ``port`` (2 CPUs, no dashboard), as a separate cluster this process does not own,
+    its processes marked by ``temp`` (``stop_cluster``)."""
     subprocess.run(
         [
             "ray",
@@ -101,6 +104,7 @@ def _start_ray_head(port: str, env: dict[str, str]) -> None:
             "--num-cpus=2",
             "--include-dashboard=false",
             "--disable-usage-stats",
+            f"--temp-dir={temp}",
         ],
         check=True,
         env=env,
@@ -122,12 +126,13 @@ def _cli_run(space: Path, args: list[str], env: dict[str, str], timeout: float) 
 
 @pytest.mark.slow
 def test_join_existing_cluster_by_address(tmp_path):
-    port = "6391"
+    port = str(free_port())
+    temp = Path(tempfile.mkdtemp(prefix="lsrh", dir="/tmp"))  # short: Ray's socket paths must fit 107 bytes
     # Ray >= 2.5x clusters may require token authentication; the head and the client share the token.
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "token"}
     subprocess.run(["ray", "get-auth-token", "--generate"], env=env, capture_output=True, timeout=60)
-    _start_ray_head(port, env)
     try:
+        _start_ray_head(port, env, temp)
         space = small_space(tmp_path, "cluster")
         proc = _cli_run(
             space,
@@ -156,4 +161,4 @@ def test_join_existing_cluster_by_address(tmp_path):
         assert bad.returncode == 2 and "no Ray cluster answers at 127.0.0.1:1" in bad.stderr
         assert "Traceback" not in bad.stderr
     finally:
-        subprocess.run(["ray", "stop", "--force"], env=env, capture_output=True, timeout=120)
+        stop_cluster(temp)  # this cluster only: `ray stop --force` would also stop a study's Ray on the machine

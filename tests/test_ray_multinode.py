@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -17,6 +16,7 @@ from pathlib import Path
 import pytest
 from helpers import small_space
 from optuna.trial import TrialState
+from ray_processes import free_port, kill_tree, processes, stop_cluster
 
 from lutsearch.search import RunOptions, run_study
 from lutsearch.space import load_space
@@ -50,49 +50,13 @@ register_objective("hog", "minimize", "test", hog, default=True)
 """
 
 
-def _processes() -> dict[int, tuple[int, str]]:
-    """pid -> (parent pid, command line) of every process (from /proc)."""
-    out = {}
-    for d in Path("/proc").iterdir():
-        if d.name.isdigit():
-            try:
-                cmd = (d / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-                ppid = int((d / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            out[int(d.name)] = (ppid, cmd)
-    return out
-
-
-def _kill_tree(roots: set[int]) -> None:
-    """kill -9 ``roots`` and all their descendants."""
-    procs = _processes()
-    found = set(roots)
-    grew = True
-    while grew:
-        new = {pid for pid, (ppid, _) in procs.items() if ppid in found} - found
-        found |= new
-        grew = bool(new)
-    for pid in found:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-
-
 def _raylets(temp: Path) -> dict[int, str]:
     """This cluster's raylet processes: pid -> node id."""
     out = {}
-    for pid, (_, cmd) in _processes().items():
+    for pid, (_, cmd) in processes().items():
         if str(temp) in cmd and "/raylet/raylet " in cmd:
             out[pid] = cmd.split("--node_id=", 1)[1].split()[0]
     return out
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _start_cluster(temp: Path, port: int, env: dict[str, str], names: dict[str, str], raylet_of: dict[str, int]):
@@ -117,7 +81,7 @@ def test_three_node_cluster_survives_a_dead_worker_node(tmp_path):
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "token", "PYTHONUNBUFFERED": "1"}
     env["LUTSEARCH_TEST_GATE"] = str(tmp_path / "go")
     subprocess.run(["ray", "get-auth-token", "--generate"], env=env, capture_output=True, timeout=60)
-    port = _free_port()
+    port = free_port()
     names: dict[str, str] = {}  # node id -> head/wa/wb
     raylet_of: dict[str, int] = {}  # head/wa/wb -> raylet pid
     driver = None
@@ -138,7 +102,7 @@ def test_three_node_cluster_survives_a_dead_worker_node(tmp_path):
             time.sleep(0.3)
         placed = {p.parent.name: names[p.read_text()] for p in trials_dir.glob("*/node.txt")}
         assert sorted(placed.values()) == ["head", "wa", "wb"], placed  # spread over the three nodes
-        _kill_tree({raylet_of["wa"]})  # worker node wa dies (raylet and its workers) mid-trial
+        kill_tree({raylet_of["wa"]})  # worker node wa dies (raylet and its workers) mid-trial
         (tmp_path / "go").touch()
         out = driver.communicate(timeout=600)[0]
         assert driver.returncode == 0, out
@@ -157,8 +121,7 @@ def test_three_node_cluster_survives_a_dead_worker_node(tmp_path):
     finally:
         if driver is not None and driver.poll() is None:
             driver.kill()
-        # only this cluster's processes (`ray stop --force` would also stop any other Ray on the machine)
-        _kill_tree({pid for pid, (_, cmd) in _processes().items() if str(temp) in cmd})
+        stop_cluster(temp)  # only this cluster's processes, not any other Ray on the machine
 
 
 def test_worker_out_of_memory_is_a_failed_trial(tmp_path):

@@ -41,6 +41,31 @@ def test_failures_are_recorded_and_study_goes_on(tmp_path):
         assert (Path(t.user_attrs["artifact_dir"]) / "error.txt").is_file()
 
 
+def test_a_streak_of_failed_trials_stops_the_study_in_one_line(tmp_path, monkeypatch):
+    """Something under every trial is broken (here an objective that always raises; in the field a Ray
+    runtime that died): the driver stops after a streak of failures instead of recording failures forever
+    (they never count toward --trials), and says how to resume."""
+    from lutsearch.search import StudyError, _driver
+
+    monkeypatch.setattr(_driver, "MAX_FAILED_STREAK", 3)
+    plugin = tmp_path / "broken.py"
+    plugin.write_text(
+        "from lutsearch.objectives import register_objective\n"
+        "def broken(ctx, **_):\n"
+        "    raise RuntimeError('the cost backend is gone')\n"
+        "register_objective('broken_cost', 'minimize', 'test', broken, default=True)\n"
+    )
+    path = _space(tmp_path, "broken", extra=f"plugins: [{plugin.name}]")
+    path.write_text(
+        path.read_text().replace("objectives: [accuracy, luts, depth]", "objectives: [accuracy, broken_cost]")
+    )
+    with pytest.raises(StudyError, match="the last 3 trials all failed") as err:
+        run_study(load_space(path), RunOptions(trials=10, workers=1, runs_dir=tmp_path / "runs", executor="inprocess"))
+    assert "\n" not in str(err.value) and "the cost backend is gone" in str(err.value) and "resume" in str(err.value)
+    study = load_existing_study(tmp_path / "runs" / "broken").study
+    assert [t.state for t in study.trials] == [TrialState.FAIL] * 3
+
+
 def test_infeasible_designs_pruned_without_training(tmp_path):
     """Every design over the limit: each is pruned with its reason, none counts toward --trials, and the
     driver stops with one line once a long streak of draws yielded nothing trainable."""

@@ -34,6 +34,7 @@ import optuna
 from optuna.trial import TrialState
 
 from lutsearch.search._confirm import Confirmer, ConfirmPolicy
+from lutsearch.search._errors import StudyError
 from lutsearch.search._executors import BaseExecutor, make_executor
 from lutsearch.search._halving import RungDecision, decide_promotion
 from lutsearch.search._liveness import Liveness
@@ -158,6 +159,9 @@ def _tell(study: optuna.Study, space: SearchSpace, trial: optuna.Trial, result: 
 
 _EventSink = Callable[[str, optuna.Study, dict[str, Any]], None]
 MAX_UNTRAINED_STREAK = 200  # designs pruned before training in a row: the space yields nothing trainable
+# trials failed in a row: something under every trial is broken (the Ray runtime died, an objective always
+# raises); the driver stops instead of recording failures until --trials is reached (never, failures do not count)
+MAX_FAILED_STREAK = 25
 
 
 @dataclasses.dataclass
@@ -190,6 +194,7 @@ class _Dispatcher:
     driver_seconds: float = 0.0
     trial_seconds: float = 0.0
     untrained_streak: int = 0
+    failed_streak: int = 0
     recovered: list[int] = dataclasses.field(default_factory=list)  # other (dead) drivers' trials re-queued
     taken_over: list[int] = dataclasses.field(default_factory=list)  # own trials another driver finished
 
@@ -370,6 +375,16 @@ class _Dispatcher:
             self.driver_seconds += time.perf_counter() - t_tell
             info = {"number": running.trial.number, "state": state.name, "running": len(self.in_flight)}
             self.emit("finished", self.study, {**info, "error": result.error, "rung": running.rung})
+            self._count_failure(state, result.error)
+
+    def _count_failure(self, state: TrialState, error: str | None) -> None:
+        self.failed_streak = self.failed_streak + 1 if state == TrialState.FAIL else 0
+        if self.failed_streak >= MAX_FAILED_STREAK:
+            last = " ".join(str(error).split())[:300]
+            raise StudyError(
+                f"{self.study_dir}: the last {MAX_FAILED_STREAK} trials all failed (last: {last}); the study stops "
+                "here with every finished trial kept: fix the cause, then run the same command to resume"
+            )
 
     def _finish_rung(self, running: _Running, result: TrialResult) -> TrialState | None:
         """Log the rung's values; None when the trial goes on, PRUNED when halving stopped it,
