@@ -77,7 +77,6 @@ CACHES: dict[str, Path] = {
     "1024": DATA / "search_efficiency_cache.csv",
     "4096": DATA / "search_efficiency_cache_4096.csv",
 }
-CACHE = CACHES["1024"]
 
 
 def grid_space(sampler: str | None = None, options: dict[str, Any] | None = None, grid: str = "1024") -> SearchSpace:
