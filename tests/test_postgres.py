@@ -9,11 +9,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import optuna
+import psycopg2
 import pytest
+import sqlalchemy
 from multidriver import TARGET, cli, drivers, gated_space, load, owned_running, two_drivers_mid_trial, wait_for
 from optuna.trial import TrialState
 from pg_server import PostgresServer, find_bindir
 
+from lutsearch.search._storage import RetryingRDBStorage, make_storage
 from lutsearch.search._study import running_trials
 
 
@@ -123,3 +127,33 @@ def test_server_restart_mid_study(tmp_path, pg):
     assert sum(t.state == TrialState.COMPLETE for t in trials) == TARGET
     assert not [t for t in trials if t.state != TrialState.COMPLETE]  # nothing failed, nothing re-queued
     _no_secret(_password(url), out, folder=tmp_path)
+
+
+def test_connection_lost_inside_a_query_is_retried(pg):
+    """The server drops the storage's connection between the statements of one read (Optuna's
+    ``_get_trials`` then falls back to a second query, which fails with ``PendingRollbackError``): the read is
+    retried and answers, instead of going up as ``StorageInternalError`` (CI saw this on a server restart)."""
+    _, url = pg
+    storage = make_storage(url)
+    study = optuna.create_study(storage=storage, study_name=f"dropped_{os.getpid()}")
+    study.optimize(lambda t: t.suggest_float("a", 0.0, 1.0), n_trials=3)
+    assert isinstance(storage, RetryingRDBStorage)
+    rdb = storage
+    dropped: list[int] = []
+
+    def drop_own_connection(conn, cursor, statement, params, context, executemany):
+        if "FROM trial_values" in statement and not dropped:
+            dropped.append(conn.connection.dbapi_connection.info.backend_pid)
+            other = psycopg2.connect(url)
+            other.autocommit = True
+            other.cursor().execute("SELECT pg_terminate_backend(%s)", (dropped[0],))
+            other.close()
+
+    sqlalchemy.event.listen(rdb.engine, "before_cursor_execute", drop_own_connection)
+    try:
+        trials = rdb._get_trials(study._study_id, None, set(), -1)
+    finally:
+        sqlalchemy.event.remove(rdb.engine, "before_cursor_execute", drop_own_connection)
+    assert dropped, "the connection was never dropped: the test did not exercise the fallback"
+    assert [t.number for t in trials] == [0, 1, 2]
+    assert [t.params["a"] for t in trials] == [t.params["a"] for t in study.trials]

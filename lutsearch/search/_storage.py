@@ -54,13 +54,19 @@ def is_connection_error(exc: BaseException) -> bool:
     wrong credentials or a missing database)."""
     if any(word in str(exc.__cause__ or exc).lower() for word in _PERMANENT):
         return False
-    seen: BaseException | None = exc
-    while seen is not None:
+    # Both links of the chain: a connection lost inside Optuna's ``_get_trials`` query makes its fallback
+    # query raise ``PendingRollbackError`` (whose ``__context__``, not ``__cause__``, is the lost connection)
+    pending, visited = [exc], set()
+    while pending:
+        seen = pending.pop()
+        if id(seen) in visited:
+            continue
+        visited.add(id(seen))
         if isinstance(seen, (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError)):
             return True
         if isinstance(seen, sqlalchemy.exc.DBAPIError) and seen.connection_invalidated:
             return True
-        seen = seen.__cause__
+        pending.extend(link for link in (seen.__cause__, seen.__context__) if link is not None)
     return False
 
 
