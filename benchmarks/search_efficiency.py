@@ -45,6 +45,7 @@ import yaml
 from optuna.trial import TrialState
 
 from lutsearch.models._native.choice import cpu_model
+from lutsearch.search._driver import MAX_UNTRAINED_STREAK
 from lutsearch.space import SAMPLERS, SearchSpace
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -71,6 +72,7 @@ class Variant:
     options: dict[str, Any]
     workers: int = 1  # trials in flight: asked before the oldest one is told (as the driver with --workers)
     max_trials: int | None = None  # a cap for slow samplers (GP: its fit grows with the cube of the trials)
+    reuse_repeats: bool = True  # a repeat of a told configuration is not trained again nor counted (the driver's rule)
 
 
 def default_sampler() -> tuple[str, dict[str, Any]]:
@@ -97,6 +99,16 @@ def variants(default: tuple[str, dict[str, Any]], sweep: bool, gp: bool = False)
         Variant("default, 2 in flight, liar", name, {**options, "constant_liar": True}, workers=2),
         Variant("default, 2 in flight, no liar", name, {**options, "constant_liar": False}, workers=2),
         Variant("nsga3", "nsga3", {}),
+        # every trial counted, repeats of a configuration included (the rule before repeats were reused)
+        Variant("default, repeats trained", name, options, reuse_repeats=False),
+        Variant(
+            "default, 2 in flight, liar, repeats trained",
+            name,
+            {**options, "constant_liar": True},
+            workers=2,
+            reuse_repeats=False,
+        ),
+        Variant("random, repeats trained", "random", {}, reuse_repeats=False),
         # TPE's own knobs around the default (none reaches the target; docs/results.md)
         Variant("default, 64 EI candidates", name, {**options, "n_ei_candidates": 64}),
         Variant("default, 128 EI candidates", name, {**options, "n_ei_candidates": 128}),
@@ -170,26 +182,44 @@ def hv_curve(z: np.ndarray, ref: np.ndarray) -> np.ndarray:
 
 def replay(space: SearchSpace, table: dict, columns: list[str], variant: Variant, seed: int, trials: int) -> np.ndarray:
     """One study on the table: (trials, 4) objective values in trial order (NaN for pruned/failed), then the
-    table row's index."""
+    table row's index. As the driver does (``lutsearch.search._repeats``), a configuration asked again after
+    it was told is answered with its row and does not count as a trial (``variant.reuse_repeats``)."""
     sampler = SAMPLERS.get(variant.sampler).build(seed, variant.options)
     study = optuna.create_study(directions=space.directions, sampler=sampler)
     pending: collections.deque = collections.deque()
     told: list[list[float]] = []
+    told_keys: set = set()
+    repeats_in_a_row = 0
     while len(told) < trials:
         while len(pending) < variant.workers and len(told) + len(pending) < trials:
             trial = study.ask()
             key = row_key(space.sample(trial), columns)
             if key not in table:
                 raise SystemExit(f"no cached row for {key}; run with --build first")
-            pending.append((trial, table[key]))
-        trial, row = pending.popleft()
-        if row["status"] == "ok":
-            study.tell(trial, row["values"])
-            told.append([*row["values"], float(row["index"])])
-        else:
-            study.tell(trial, state=TrialState.PRUNED if row["status"] == "pruned" else TrialState.FAIL)
-            told.append([float("nan")] * 3 + [float(row["index"])])
+            if variant.reuse_repeats and key in told_keys:
+                _tell_row(study, trial, table[key])
+                repeats_in_a_row += 1
+                if repeats_in_a_row >= MAX_UNTRAINED_STREAK:
+                    raise SystemExit(f"{variant.label}: {MAX_UNTRAINED_STREAK} repeats in a row (the driver stops too)")
+                continue
+            repeats_in_a_row = 0
+            pending.append((trial, table[key], key))
+        trial, row, key = pending.popleft()
+        _tell_row(study, trial, row)
+        told_keys.add(key)
+        told.append(
+            [*row["values"], float(row["index"])]
+            if row["status"] == "ok"
+            else [float("nan")] * 3 + [float(row["index"])]
+        )
     return np.asarray(told, dtype=float)
+
+
+def _tell_row(study: optuna.Study, trial: optuna.Trial, row: dict) -> None:
+    if row["status"] == "ok":
+        study.tell(trial, row["values"])
+    else:
+        study.tell(trial, state=TrialState.PRUNED if row["status"] == "pruned" else TrialState.FAIL)
 
 
 def run_variant(

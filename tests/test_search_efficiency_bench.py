@@ -81,6 +81,18 @@ def test_replay_proposes_table_rows_and_hypervolume_only_grows(grid):
     assert best == pytest.approx(1.0186, abs=1e-4)  # the number docs/results.md quotes
 
 
+def test_replay_reuses_repeats_as_the_driver_does(grid):
+    """A configuration drawn again after it was told is not counted (lutsearch.search._repeats): every counted
+    trial is a distinct table row; counting repeats too, the same seed's random study repeats rows."""
+    space, table, columns, *_ = grid
+    reused = se.replay(space, table, columns, se.Variant("random", "random", {}), seed=1, trials=120)
+    counted = se.replay(space, table, columns, se.Variant("r", "random", {}, reuse_repeats=False), seed=1, trials=120)
+    assert len(set(reused[:, 3])) == 120
+    assert len(set(counted[:, 3])) < 120  # 120 draws of 1,024 rows: about 7 repeats
+    first = int(np.flatnonzero(np.diff([len(set(counted[: i + 1, 3])) for i in range(120)]) == 0)[0]) + 1
+    assert np.array_equal(reused[:first], counted[:first])  # the same draws until the first repeat
+
+
 def test_reference_accuracy_maps_back_to_the_asked_accuracy(grid):
     *_, ok = grid
     scale = se.Scale.of(ok, ref_accuracy=0.5)

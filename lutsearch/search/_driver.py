@@ -47,6 +47,7 @@ from lutsearch.search._question_grid import (
     give_back_duplicate,
     question_target,
 )
+from lutsearch.search._repeats import mark_repeat, trained_original
 from lutsearch.search._rung_sampler import RUNG_VALUES, RungAwareSampler
 from lutsearch.search._storage import HEARTBEAT_SECONDS
 from lutsearch.search._study import (
@@ -121,6 +122,12 @@ def _plans(space: SearchSpace, config: dict[str, Any], n_inputs: int, n_classes:
         if plan.address_bits > limit:
             return f"layer {i}: truth table of {plan.address_bits} address bits exceeds limit {limit}"
     return plans
+
+
+def _enqueued(trial: optuna.Trial) -> bool:
+    """A warm-start design, a re-queued (interrupted) trial or a question cell: always trained."""
+    attrs = trial.user_attrs
+    return bool(attrs.get("warm_start") or attrs.get(RESUME_DIR) or QUESTION_STRATUM in attrs)
 
 
 def _trial_config(space: SearchSpace, sampled: dict[str, Any], number: int, seed: int | None = None) -> dict[str, Any]:
@@ -215,7 +222,7 @@ class _Dispatcher:
                 continue
             config = _trial_config(self.space, self.space.sample(trial), trial.number, trial.user_attrs.get("seed"))
             config = apply_question(self.space, config, trial.user_attrs)  # a question cell's overrides
-            reason = self._untrainable(trial, config)
+            reason = self._repeat(trial) or self._untrainable(trial, config)
             if reason is not None:
                 self._prune(trial, reason)
                 continue
@@ -226,6 +233,13 @@ class _Dispatcher:
             self._start(trial, config)
             t_drv = time.perf_counter()
         self.driver_seconds += time.perf_counter() - t_drv
+
+    def _repeat(self, trial: optuna.Trial) -> str | None:
+        """Why ``trial`` is not trained: it repeats a trained design (``_repeats``); or None."""
+        if self.space.sampler_repeats != "reuse" or _enqueued(trial):
+            return None
+        original = trained_original(self.study, trial.params, trial.number)
+        return mark_repeat(trial, original) if original is not None else None
 
     def _untrainable(self, trial: optuna.Trial, config: dict[str, Any]) -> str | None:
         """Why ``config`` is not trained (unbuildable, over a limit, hopeless; ``_prefilter``), or None."""
@@ -239,11 +253,7 @@ class _Dispatcher:
         trial.set_user_attr(PLAN_LUTS, cost.luts)
         trial.set_user_attr(PLAN_DEPTH, cost.depth)
         trial.set_user_attr("family", config["family"])
-        if (
-            trial.user_attrs.get("warm_start")
-            or trial.user_attrs.get(RESUME_DIR)
-            or QUESTION_STRATUM in trial.user_attrs
-        ):
+        if _enqueued(trial):
             return None  # the literature's designs, interrupted trials and question cells are always trained
         names = self.space.metric_names
         acc = names.index("accuracy") if "accuracy" in names else None

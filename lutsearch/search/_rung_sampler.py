@@ -9,8 +9,9 @@ most of what the search measured.
 ``RungAwareSampler`` wraps the space's sampler and shows it the study through a view in which a design
 stopped at a rung looks COMPLETE with the values it had at its last rung (its exact validation accuracy
 and cost there). Those values are what the design was judged on; an early rung's accuracy understates
-what full training would reach, so such designs rank low, as they should, without being ignored. Designs
-pruned before training (no rung values) stay PRUNED. The stored study is never changed: the front, the
+what full training would reach, so such designs rank low, as they should, without being ignored. A repeat
+of a trained design (``_repeats``) looks COMPLETE with that design's values. Other designs pruned before
+training stay PRUNED. The stored study is never changed: the front, the
 status table and export read COMPLETE trials only.
 """
 
@@ -25,19 +26,24 @@ from optuna.distributions import BaseDistribution
 from optuna.samplers import BaseSampler
 from optuna.trial import FrozenTrial, TrialState
 
-__all__ = ["RUNG_VALUES", "RungAwareSampler", "as_observed"]
+__all__ = ["REPEAT_VALUES", "RUNG_VALUES", "RungAwareSampler", "as_observed"]
 
 RUNG_VALUES = "rung_values"  # user attribute: [{"rung", "epochs", "values", "violation", "seconds"}, ...]
+REPEAT_VALUES = "repeat_values"  # user attribute: the values of the trained trial a repeat stands for (_repeats)
 
 
 def as_observed(trial: FrozenTrial) -> FrozenTrial:
-    """A PRUNED trial with rung values as the sampler should see it: COMPLETE at its last rung's values."""
-    rows = trial.user_attrs.get(RUNG_VALUES) if trial.state == TrialState.PRUNED else None
-    if not rows:
+    """A PRUNED trial with rung values as the sampler should see it: COMPLETE at its last rung's values;
+    a repeat of a trained design (``_repeats``): COMPLETE at that design's values."""
+    if trial.state != TrialState.PRUNED:
+        return trial
+    rows = trial.user_attrs.get(RUNG_VALUES)
+    values = rows[-1]["values"] if rows else trial.user_attrs.get(REPEAT_VALUES)
+    if not values:
         return trial
     seen = copy.copy(trial)
     seen.state = TrialState.COMPLETE
-    seen.values = list(rows[-1]["values"])
+    seen.values = list(values)
     return seen
 
 

@@ -94,6 +94,7 @@ class SearchSpace:
     warm_start: Path | None = None  # baseline space file or folder to enqueue first (lutsearch.search._warmstart)
     fidelity: Fidelity | None = None  # multi-fidelity search (successive halving on epochs); None: off
     question: Question | None = None  # a question study's paired grid (lutsearch.space._question); None: a search
+    sampler_repeats: str = "reuse"  # a design sampled again after it was trained: "reuse" its result or "train"
 
     @property
     def directions(self) -> list[str]:
@@ -372,10 +373,16 @@ def _number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def _sampler(f: str, raw: Any) -> tuple[str, dict[str, Any]]:
+REPEATS = ("reuse", "train")  # a design sampled again: its earlier result is reused, or it is trained again
+
+
+def _sampler(f: str, raw: Any) -> tuple[str, dict[str, Any], str]:
     if isinstance(raw, str) or raw is None:
         raw = {"name": raw or "tpe"}
-    sampler = _mapping(f"{f}sampler", raw, ("name", "options"))
+    sampler = _mapping(f"{f}sampler", raw, ("name", "options", "repeats"))
+    repeats = sampler.get("repeats", "reuse")
+    if repeats not in REPEATS:
+        raise SpaceError(f"{f}sampler.repeats: {repeats!r}; allowed: {', '.join(REPEATS)}")
     name = sampler.get("name", "tpe")
     if name not in SAMPLERS:
         raise SpaceError(f"{f}sampler.name: unknown sampler {name!r}; allowed: {', '.join(SAMPLERS.names())}")
@@ -387,7 +394,7 @@ def _sampler(f: str, raw: Any) -> tuple[str, dict[str, Any]]:
             raise SpaceError(
                 f"{f}sampler.options.{key}: not an option of {spec.class_name()}; allowed: {', '.join(allowed)}"
             )
-    return name, options
+    return name, options, repeats
 
 
 def _count_first(block: dict[str, Param]) -> list[tuple[str, Param]]:
@@ -434,7 +441,7 @@ def parse_space(raw: Any, path: Path) -> SearchSpace:
     if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9][\w.-]*", name):
         raise SpaceError(f"{f}name: {name!r} must be letters, digits, '.', '_' or '-'")
     limits = _mapping(f"{f}limits", top.get("limits"), _LIMIT_KEYS)
-    sampler, sampler_options = _sampler(f, top.get("sampler"))
+    sampler, sampler_options, repeats = _sampler(f, top.get("sampler"))
     family, params, when = _model(f, top["model"])
     space = SearchSpace(
         path=path,
@@ -449,6 +456,7 @@ def parse_space(raw: Any, path: Path) -> SearchSpace:
         constraints=_constraints(f, top.get("constraints")),
         sampler=sampler,
         sampler_options=sampler_options,
+        sampler_repeats=repeats,
         limits={k: _int(f"{f}limits.{k}", v) for k, v in limits.items()},
         plugins=plugins,
         retries=_int(f"{f}retries", top.get("retries", 1)),
