@@ -4,6 +4,7 @@ studies on digits over a space of exactly two designs."""
 from __future__ import annotations
 
 import pytest
+from helpers import small_space
 from optuna.trial import TrialState
 
 from lutsearch.search import RunOptions, count_done, load_existing_study, run_study
@@ -11,31 +12,19 @@ from lutsearch.search._driver import MAX_UNTRAINED_STREAK
 from lutsearch.search._rung_sampler import as_observed
 from lutsearch.space import SpaceError, load_space
 
-TWO_DESIGNS = """
-name: {name}
-seed: 5
-dataset: {{name: digits, val_fraction: 0.15}}
-model:
-  family: logicnets
-  params:
-    widths: [16]
-    input_bits: {{int: [1, 2]}}
-    hidden_bits: 2
-    output_bits: 3
-    input_fan_in: 3
-    fan_in: 3
-    output_fan_in: 4
-train: {{epochs: 1, batch_size: 64, lr: 1.0e-2, min_steps: 0, min_batches: 1}}
-objectives: [accuracy, luts, depth]
-constraints: ["luts <= 100000"]
-sampler: {{name: random{repeats}}}
-limits: {{max_address_bits: 12}}
-"""
-
 
 def _space(tmp_path, name, repeats=""):
-    path = tmp_path / f"{name}.yaml"
-    path.write_text(TWO_DESIGNS.format(name=name, repeats=repeats))
+    """``helpers.small_space`` cut down to one free knob of two values (input_bits 1 or 2): two designs."""
+    path = small_space(tmp_path, name)
+    text = path.read_text()
+    for old, new in (
+        ("widths: {per_layer: {count: {int: [1, 2]}, int: [16, 48]}}", "widths: [16]"),
+        ("input_fan_in: {int: [3, 5]}", "input_fan_in: 3"),
+        ("sampler: {name: random}", f"sampler: {{name: random{repeats}}}"),
+    ):
+        assert old in text, old
+        text = text.replace(old, new)
+    path.write_text(text)
     return path
 
 
