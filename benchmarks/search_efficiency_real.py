@@ -7,7 +7,12 @@ space's seed is the study's seed, so both samplers train trial ``n`` with the sa
 as in ``search_efficiency.py``: (1 - accuracy, log10 LUTs, latency ns) scaled to [0, 1] between the
 best and worst value seen in all these studies together, reference point 1.1 on each scaled axis.
 
-    python benchmarks/search_efficiency_real.py [--trials 60] [--seeds 2]
+``--grid 4096`` runs the tabular benchmark's own discrete grid instead, through the real driver: there a
+sampler draws designs again, and the run reports how many draws reused a trained design's result
+(``lutsearch.search._repeats``) instead of training it. Curves are over trained trials only (the
+trials ``--trials`` counts).
+
+    python benchmarks/search_efficiency_real.py [--trials 60] [--seeds 2] [--grid 1024|4096]
 """
 
 from __future__ import annotations
@@ -31,6 +36,10 @@ from lutsearch.space import load_space
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from search_efficiency import Scale, default_sampler, hv_curve
+from search_efficiency_grid import GRIDS
+
+from lutsearch.search._repeats import REPEAT_OF
+from lutsearch.search._study import UNTRAINED
 
 SPACE: dict[str, Any] = {
     "dataset": {"name": "digits", "split_seed": 0, "val_fraction": 0.15},
@@ -57,10 +66,13 @@ SPACE: dict[str, Any] = {
 }
 
 
-def one_study(tmp: Path, label: str, sampler: dict[str, Any], seed: int, trials: int) -> tuple[np.ndarray, float]:
-    """Objective values of one real study in trial order (NaN for pruned/failed trials) and its wall time."""
+def one_study(
+    tmp: Path, label: str, sampler: dict[str, Any], seed: int, trials: int, space_dict: dict[str, Any]
+) -> tuple[np.ndarray, float, int]:
+    """Objective values of one real study's trained trials in trial order (NaN for those stopped or
+    failed), its wall time and the number of draws that reused a trained design's result."""
     path = tmp / f"{label}-{seed}.yaml"
-    path.write_text(yaml.safe_dump({"name": f"{label}-{seed}", "seed": seed, **SPACE, "sampler": sampler}))
+    path.write_text(yaml.safe_dump({**space_dict, "name": f"{label}-{seed}", "seed": seed, "sampler": sampler}))
     space = load_space(path)
     executor = InProcessExecutor(threads=1)
     t0 = time.perf_counter()
@@ -69,17 +81,21 @@ def one_study(tmp: Path, label: str, sampler: dict[str, Any], seed: int, trials:
     )
     seconds = time.perf_counter() - t0
     executor.shutdown()
-    rows = []
+    rows, reused = [], 0
     for t in sorted(summary.handle.study.get_trials(deepcopy=False), key=lambda t: t.number):
-        rows.append(list(t.values) if t.state == TrialState.COMPLETE else [float("nan")] * 3)
-    return np.asarray(rows, dtype=float), seconds
+        reused += REPEAT_OF in t.user_attrs
+        if not t.user_attrs.get(UNTRAINED):
+            rows.append(list(t.values) if t.state == TrialState.COMPLETE else [float("nan")] * 3)
+    return np.asarray(rows, dtype=float), seconds, reused
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--trials", type=int, default=60)
     ap.add_argument("--seeds", type=int, default=2)
+    ap.add_argument("--grid", choices=sorted(GRIDS), default=None, help="the tabular benchmark's discrete grid")
     args = ap.parse_args()
+    space_dict = SPACE if args.grid is None else {k: v for k, v in GRIDS[args.grid].items() if k != "sampler"}
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     name, options = default_sampler()
@@ -88,16 +104,21 @@ def main() -> None:
         "random": {"name": "random", "options": {}},
     }
     print(
-        f"CPU: {cpu_model()}; 1 thread, in-process executor; {args.trials} trials per study, seeds 0..{args.seeds - 1}"
+        f"CPU: {cpu_model()}; 1 thread, in-process executor; {args.trials} trials per study, "
+        f"seeds 0..{args.seeds - 1}; space: {'ranges' if args.grid is None else f'the {args.grid} grid'}"
     )
     print(f"default sampler (spaces/jsc.yaml): {samplers['default']}")
     values: dict[str, list[np.ndarray]] = {label: [] for label in samplers}
     with tempfile.TemporaryDirectory(prefix="se_real_") as tmp:
         for seed in range(args.seeds):
             for label, sampler in samplers.items():
-                v, seconds = one_study(Path(tmp), label, sampler, seed, args.trials)
+                v, seconds, reused = one_study(Path(tmp), label, sampler, seed, args.trials, space_dict)
                 values[label].append(v)
-                print(f"  {label} seed {seed}: {len(v)} trials in {seconds / 60:.1f} min", flush=True)
+                print(
+                    f"  {label} seed {seed}: {len(v)} trained trials in {seconds / 60:.1f} min; "
+                    f"{reused} draws reused a trained design's result",
+                    flush=True,
+                )
     report(values, args.trials)
 
 
