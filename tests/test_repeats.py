@@ -9,6 +9,7 @@ from optuna.trial import TrialState
 
 from lutsearch.search import RunOptions, count_done, load_existing_study, run_study
 from lutsearch.search._driver import MAX_UNTRAINED_STREAK
+from lutsearch.search._report import counts_line, study_counts
 from lutsearch.search._rung_sampler import as_observed
 from lutsearch.space import SpaceError, load_space
 
@@ -58,6 +59,9 @@ def test_repeats_reuse_the_trained_result_and_do_not_count(tmp_path):
     trial_dirs = sorted(p.name for p in (tmp_path / "runs" / "two" / "trials").iterdir())
     assert trial_dirs == sorted(str(t.number) for t in trained)  # nothing else was trained
     assert [t.number for t in study.best_trials if t.user_attrs.get("repeat_of") is not None] == []
+    counts = study_counts(study)
+    assert counts["reused"] == len(repeats) and counts["done"] == 2
+    assert f"(pruned before training {len(repeats)}, of which repeats reused {len(repeats)})" in counts_line(counts)
 
 
 def test_repeats_train_trains_every_draw(tmp_path):

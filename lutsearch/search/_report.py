@@ -17,6 +17,7 @@ from rich.table import Table
 from rich.text import Text
 
 from lutsearch.search._progress import RunningRow, eta_seconds, running_rows
+from lutsearch.search._repeats import REPEAT_OF
 from lutsearch.search._study import REQUEUED, UNTRAINED, count_done
 
 __all__ = [
@@ -42,6 +43,7 @@ def study_counts(study: optuna.Study) -> dict[str, Any]:
         "complete": by_state["COMPLETE"],
         "pruned": by_state["PRUNED"],
         "untrained": sum(1 for t in trials if t.user_attrs.get(UNTRAINED)),
+        "reused": sum(1 for t in trials if REPEAT_OF in t.user_attrs),  # repeats of trained designs (_repeats)
         "degenerate": sum(1 for t in trials if t.user_attrs.get("degenerate")),
         "failed": sum(1 for t in trials if t.state == TrialState.FAIL and not t.user_attrs.get(REQUEUED)),
         "interrupted": sum(1 for t in trials if t.state == TrialState.FAIL and t.user_attrs.get(REQUEUED)),
@@ -111,6 +113,8 @@ def counts_line(counts: dict[str, Any], started: float | None = None, done_at_st
         f"stopped at a rung {stopped}  failed {counts['failed']}  interrupted+requeued {counts['interrupted']}"
         f"  (pruned before training {untrained})"
     )
+    if counts.get("reused"):
+        line = line[:-1] + f", of which repeats reused {counts['reused']})"
     if counts.get("degenerate"):
         line += f"  degenerate {counts['degenerate']}"
     return line + f"  ETA {eta}"
