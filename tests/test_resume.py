@@ -77,15 +77,12 @@ def test_kill_minus_nine_then_resume(tmp_path):
     rerun = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
     assert "recovered interrupted trials" in rerun.stdout
-
     trials = _trials(url)
     assert not [t for t in trials if t.state in (TrialState.RUNNING, TrialState.WAITING)]
-    # a draw of this 6-design space that repeats a trained design is not trained (lutsearch.search._repeats)
-    reused = [t for t in trials if "repeat_of" in t.user_attrs]
+    reused = [t for t in trials if "repeat_of" in t.user_attrs]  # a draw of a trained design (_repeats)
     assert all(t.state == TrialState.PRUNED and t.user_attrs["pruned_before_training"] for t in reused)
-    counted = [
-        t for t in trials if not (t.state == TrialState.FAIL and t.user_attrs.get("requeued")) and t not in reused
-    ]
+    requeued = [t for t in trials if t.state == TrialState.FAIL and t.user_attrs.get("requeued")]
+    counted = [t for t in trials if t not in reused + requeued]
     assert len(counted) == 3 and all(t.state == TrialState.COMPLETE for t in counted)
     for number, (params, values) in before.items():  # finished trials kept, unchanged
         assert trials[number].params == params and trials[number].values == values
