@@ -138,7 +138,6 @@ def test_connection_lost_inside_a_query_is_retried(pg):
     study = optuna.create_study(storage=storage, study_name=f"dropped_{os.getpid()}")
     study.optimize(lambda t: t.suggest_float("a", 0.0, 1.0), n_trials=3)
     assert isinstance(storage, RetryingRDBStorage)
-    rdb = storage
     dropped: list[int] = []
 
     def drop_own_connection(conn, cursor, statement, params, context, executemany):
@@ -149,11 +148,11 @@ def test_connection_lost_inside_a_query_is_retried(pg):
             other.cursor().execute("SELECT pg_terminate_backend(%s)", (dropped[0],))
             other.close()
 
-    sqlalchemy.event.listen(rdb.engine, "before_cursor_execute", drop_own_connection)
+    sqlalchemy.event.listen(storage.engine, "before_cursor_execute", drop_own_connection)
     try:
-        trials = rdb._get_trials(study._study_id, None, set(), -1)
+        trials = storage._get_trials(study._study_id, None, set(), -1)
     finally:
-        sqlalchemy.event.remove(rdb.engine, "before_cursor_execute", drop_own_connection)
+        sqlalchemy.event.remove(storage.engine, "before_cursor_execute", drop_own_connection)
     assert dropped, "the connection was never dropped: the test did not exercise the fallback"
     assert [t.number for t in trials] == [0, 1, 2]
     assert [t.params["a"] for t in trials] == [t.params["a"] for t in study.trials]

@@ -89,7 +89,8 @@ def test_replay_reuses_repeats_as_the_driver_does(grid):
     counted = se.replay(space, table, columns, se.Variant("r", "random", {}, reuse_repeats=False), seed=1, trials=120)
     assert len(set(reused[:, 3])) == 120
     assert len(set(counted[:, 3])) < 120  # 120 draws of 1,024 rows: about 7 repeats
-    first = int(np.flatnonzero(np.diff([len(set(counted[: i + 1, 3])) for i in range(120)]) == 0)[0]) + 1
+    rows = counted[:, 3]
+    first = next(i for i in range(120) if rows[i] in rows[:i])  # the first repeated draw
     assert np.array_equal(reused[:first], counted[:first])  # the same draws until the first repeat
 
 

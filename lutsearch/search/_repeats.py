@@ -26,7 +26,6 @@ from __future__ import annotations
 from typing import Any
 
 import optuna
-from optuna.samplers._base import _CONSTRAINTS_KEY
 from optuna.trial import FrozenTrial, TrialState
 
 from lutsearch.search._rung_sampler import REPEAT_VALUES, as_observed
@@ -54,8 +53,6 @@ def mark_repeat(trial: optuna.Trial, original: FrozenTrial) -> str:
     seen = as_observed(original)
     trial.set_user_attr(REPEAT_OF, original.number)
     trial.set_user_attr(REPEAT_VALUES, list(seen.values))
-    prefix = f"{_CONSTRAINTS_KEY}:"
-    for key, value in original.system_attrs.items():
-        if key.startswith(prefix):
-            trial.set_constraint(key.removeprefix(prefix), value)
+    for key, value in original.constraints.items():
+        trial.set_constraint(key, value)
     return f"repeat of trial {original.number}: the same sampled parameters, trained already"

@@ -108,13 +108,12 @@ def counts_line(counts: dict[str, Any], started: float | None = None, done_at_st
         eta = f"~{counts['mean_trial_seconds'] * (target - done) / 60:.1f} min (serial)"
     untrained = counts.get("untrained", 0)
     stopped = counts["pruned"] - untrained
+    reused = f", of which repeats reused {counts['reused']}" if counts.get("reused") else ""
     line = (
         f"trials {done}/{target}  running {counts['running']}  complete {counts['complete']}  "
         f"stopped at a rung {stopped}  failed {counts['failed']}  interrupted+requeued {counts['interrupted']}"
-        f"  (pruned before training {untrained})"
+        f"  (pruned before training {untrained}{reused})"
     )
-    if counts.get("reused"):
-        line = line[:-1] + f", of which repeats reused {counts['reused']})"
     if counts.get("degenerate"):
         line += f"  degenerate {counts['degenerate']}"
     return line + f"  ETA {eta}"
