@@ -21,6 +21,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import optuna
@@ -129,6 +130,7 @@ def main() -> None:
                 (path.stem, runs_of[0][2], statistics.mean(accs), statistics.pstdev(accs), statistics.mean(lut_counts))
             )
             print(f"baseline {path.stem}: {len(accs)} seeds, test " + " ".join(f"{a:.4f}" for a in accs), flush=True)
+        started = time.perf_counter()
         search = lutsearch_run(
             args.space,
             runs,
@@ -140,8 +142,9 @@ def main() -> None:
             "--warm-start",
             str(REPO / "spaces" / "baselines"),
         )
+        wall = time.perf_counter() - started
         designs = confirmed(search)
-    print(f"\nsearch: {args.trials} trials, {len(designs)} designs confirmed by Yosys")
+    print(f"\nsearch: {args.trials} trials in {wall / 60:.1f} min wall, {len(designs)} designs confirmed by Yosys")
     print(f"{'baseline':<24} {'epochs':>6} {'test acc':>15} {'LUTs':>8}  dominated by (trial, test acc, LUTs)")
     beaten = 0
     for name, epochs, acc, sd, luts in rows:

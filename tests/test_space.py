@@ -99,6 +99,32 @@ def test_family_conditional_knobs(tmp_path):
     assert seen == {"logicnets", fam}
 
 
+def test_family_spec_replaces_the_shared_one(tmp_path):
+    """A knob under ``when.<family>`` that is also shared is drawn once, as ``<family>.<knob>``, in its range."""
+    doc = _merge(
+        BASE,
+        {
+            "model": {
+                "family": {"choices": ["logicnets", "hgq"]},
+                "params": {"input_bits": {"int": [2, 3]}},
+                "when": {"hgq": {"input_bits": {"int": [6, 8]}}},
+            }
+        },
+    )
+    space = load_space(_write(tmp_path, doc))
+    study = optuna.create_study(directions=space.directions, sampler=optuna.samplers.RandomSampler(seed=0))
+    bits: dict[str, set[int]] = {"logicnets": set(), "hgq": set()}
+    for _ in range(30):
+        trial = study.ask()
+        cfg = space.sample(trial)
+        bits[cfg["family"]].add(cfg["params"]["input_bits"])
+        hgq = cfg["family"] == "hgq"
+        assert ("input_bits" in trial.params, "hgq.input_bits" in trial.params) == (not hgq, hgq)
+        study.tell(trial, [0.5, 1.0])
+    assert bits["logicnets"] <= {2, 3} and bits["hgq"] <= {6, 7, 8}
+    assert bits["logicnets"] and bits["hgq"]
+
+
 BAD = [
     ("unknown top-level key", {"datset": {"name": "digits"}}, "unknown key 'datset'; allowed:"),
     ("unknown model key", {"model": {"famly": "x"}}, "model: unknown key 'famly'; allowed: family, params, when"),

@@ -157,7 +157,8 @@ def _single_point(baseline: SearchSpace) -> dict[str, Any]:
 
 
 def _model_fit(space: SearchSpace, family: str, target: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
-    """Walk the space's model specs in ``sample``'s order; the last spec of a knob decides (as in ``sample``)."""
+    """Walk the space's model specs in ``sample``'s order: a family's own spec replaces the shared one, and
+    a knob-conditioned block's spec, drawn last, decides."""
     from lutsearch.models import get_family
 
     params: dict[str, Any] = {} if isinstance(space.family, Fixed) else {"family": family}
@@ -172,9 +173,11 @@ def _model_fit(space: SearchSpace, family: str, target: dict[str, Any]) -> tuple
         problems[knob] = None if problem is None else f"{knob}={_show(target[knob])} {problem}"
         drawn[knob] = target[knob]
 
+    own = space.when.get(family, {})
     for key, spec in space.params.items():
-        take(key, key, spec)
-    for key, spec in space.when.get(family, {}).items():
+        if key not in own:  # as in ``sample``: the family's own spec replaces the shared one
+            take(key, key, spec)
+    for key, spec in own.items():
         take(f"{family}.{key}", key, spec)
     for cond, block in space.when.items():
         knob, _, value = cond.partition("=")

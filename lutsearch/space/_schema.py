@@ -114,9 +114,11 @@ class SearchSpace:
         """Draw one configuration through an Optuna trial (define-by-run: conditional params)."""
         family = self.family.sample(trial, "family", {})
         params: dict[str, Any] = {}
+        own = self.when.get(family, {})
         for key, spec in _count_first(self.params):
-            params[key] = spec.sample(trial, key, params)
-        for key, spec in _count_first(self.when.get(family, {})):
+            if key not in own:  # a family's own spec replaces the shared one: no unused parameter is drawn
+                params[key] = spec.sample(trial, key, params)
+        for key, spec in _count_first(own):
             params[key] = spec.sample(trial, f"{family}.{key}", params)
         for cond, block in self.when.items():  # knob-conditioned blocks, e.g. "connectivity=sparselut"
             knob, _, value = cond.partition("=")
