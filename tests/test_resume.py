@@ -12,6 +12,8 @@ from pathlib import Path
 import optuna
 from optuna.trial import TrialState
 
+from lutsearch.search._liveness import DRIVER
+
 SPACE = """
 name: killme
 seed: 1
@@ -55,11 +57,11 @@ def test_kill_minus_nine_then_resume(tmp_path):
     )
     deadline = time.time() + 300
     try:
-        # wait until one trial finished and the next one is running, then kill the whole process group
+        # one trial done, the next running and owned (an ownerless one waits out the grace period): kill them all
         while time.time() < deadline:
             trials = _trials(url)
             if any(t.state == TrialState.COMPLETE for t in trials) and any(
-                t.state == TrialState.RUNNING for t in trials
+                t.state == TrialState.RUNNING and DRIVER in t.user_attrs for t in trials
             ):
                 break
             assert proc.poll() is None, proc.stdout.read().decode()
