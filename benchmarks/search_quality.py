@@ -11,6 +11,7 @@
 A logistic regression on the same split is printed as the floor every baseline should clear.
 
     python benchmarks/search_quality.py [--space spaces/jsc.yaml] [--epochs 30] [--seeds 3] [--trials 500]
+    python benchmarks/search_quality.py --runs DIR --read-only ...   # compare what DIR holds, run nothing
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import yaml
 from optuna.trial import TrialState
 
 from lutsearch.models._native.choice import cpu_model
+from lutsearch.search import count_done
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -52,7 +54,15 @@ def lutsearch_run(space: Path, runs: Path, name: str, *extra: str) -> optuna.Stu
     return optuna.load_study(study_name=name, storage=f"sqlite:///{runs / name / 'study.db'}")
 
 
-def train_baseline(path: Path, epochs: int, seed: int, runs: Path) -> tuple[float, float, int]:
+def load_run(runs: Path, name: str) -> optuna.Study:
+    """A study ``--runs`` already holds (``--read-only``); a missing one is a one-line error."""
+    db = runs / name / "study.db"
+    if not db.is_file():
+        raise SystemExit(f"{db}: no such study (--read-only compares only what --runs already holds)")
+    return optuna.load_study(study_name=name, storage=f"sqlite:///{db}")
+
+
+def train_baseline(path: Path, epochs: int, seed: int, runs: Path, read_only: bool = False) -> tuple[float, float, int]:
     """(test accuracy, Yosys LUTs, epochs trained) of one seed of a baseline, on one core (a study already in
     ``runs`` with its trial complete is read back, not trained again: ``--runs`` resumes a long comparison)."""
     doc = yaml.safe_load(path.read_text())
@@ -62,7 +72,10 @@ def train_baseline(path: Path, epochs: int, seed: int, runs: Path) -> tuple[floa
     doc["objectives"] = ["accuracy", {"name": "luts", "via": "yosys"}]
     space = runs / f"{path.stem}-e{min(published, epochs)}-s{seed}.yaml"
     space.write_text(yaml.safe_dump(doc))
-    study = lutsearch_run(space, runs, space.stem, "--trials", "1", "--workers", "1", "--cpus-per-trial", "1")
+    if read_only:
+        study = load_run(runs, space.stem)
+    else:
+        study = lutsearch_run(space, runs, space.stem, "--trials", "1", "--workers", "1", "--cpus-per-trial", "1")
     t = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))[0]
     return float(t.user_attrs["test_acc"]), int(t.values[1]), min(published, epochs)
 
@@ -109,6 +122,11 @@ def main() -> None:
     ap.add_argument("--only", nargs="*", help="baseline file stems to run (default: all of the space's dataset)")
     ap.add_argument("--runs", type=Path, default=None, help="keep the studies here (resumable; default: a temp dir)")
     ap.add_argument("--seeds-of", nargs="*", default=[], metavar="STEM=N", help="fewer seeds for a costly baseline")
+    ap.add_argument(
+        "--read-only",
+        action="store_true",
+        help="train and search nothing: compare the studies --runs holds (a stopped search at the trials it finished)",
+    )
     args = ap.parse_args()
     dataset = yaml.safe_load(args.space.read_text())["dataset"]["name"]
     baselines = [
@@ -124,27 +142,22 @@ def main() -> None:
         runs.mkdir(parents=True, exist_ok=True)
         rows = []
         for path in baselines:
-            runs_of = [train_baseline(path, args.epochs, s, runs) for s in range(seeds_of.get(path.stem, args.seeds))]
+            seeds = range(seeds_of.get(path.stem, args.seeds))
+            runs_of = [train_baseline(path, args.epochs, s, runs, args.read_only) for s in seeds]
             accs, lut_counts = [r[0] for r in runs_of], [r[1] for r in runs_of]
             rows.append(
                 (path.stem, runs_of[0][2], statistics.mean(accs), statistics.pstdev(accs), statistics.mean(lut_counts))
             )
             print(f"baseline {path.stem}: {len(accs)} seeds, test " + " ".join(f"{a:.4f}" for a in accs), flush=True)
         started = time.perf_counter()
-        search = lutsearch_run(
-            args.space,
-            runs,
-            "search",
-            "--trials",
-            str(args.trials),
-            "--workers",
-            str(args.workers),
-            "--warm-start",
-            str(REPO / "spaces" / "baselines"),
-        )
-        wall = time.perf_counter() - started
+        if args.read_only:
+            search = load_run(runs, "search")
+        else:
+            extra = ["--trials", str(args.trials), "--workers", str(args.workers), "--warm-start"]
+            search = lutsearch_run(args.space, runs, "search", *extra, str(REPO / "spaces" / "baselines"))
+        wall = "" if args.read_only else f" in {(time.perf_counter() - started) / 60:.1f} min wall"
         designs = confirmed(search)
-    print(f"\nsearch: {args.trials} trials in {wall / 60:.1f} min wall, {len(designs)} designs confirmed by Yosys")
+    print(f"\nsearch: {count_done(search)} trained trials{wall}, {len(designs)} designs confirmed by Yosys")
     print(f"{'baseline':<24} {'epochs':>6} {'test acc':>15} {'LUTs':>8}  dominated by (trial, test acc, LUTs)")
     beaten = 0
     for name, epochs, acc, sd, luts in rows:
