@@ -46,6 +46,7 @@ from optuna.trial import TrialState
 
 from lutsearch.models._native.choice import cpu_model
 from lutsearch.search._driver import MAX_UNTRAINED_STREAK
+from lutsearch.search._family_sampler import family_first
 from lutsearch.space import SAMPLERS, SearchSpace
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -73,43 +74,57 @@ class Variant:
     workers: int = 1  # trials in flight: asked before the oldest one is told (as the driver with --workers)
     max_trials: int | None = None  # a cap for slow samplers (GP: its fit grows with the cube of the trials)
     reuse_repeats: bool = True  # a repeat of a told configuration is not trained again nor counted (the driver's rule)
+    family_first: str = (
+        ""  # "bandit"/"tpe": the family drawn first by that chooser (lutsearch/search/_family_sampler.py)
+    )
+    discount: float = 0.98  # the bandit's discount per finished trial
+    per_family: bool = False  # with family_first: the space's sampler sees the drawn family's trials only
 
 
-def default_sampler() -> tuple[str, dict[str, Any]]:
-    """The sampler of the shipped ``spaces/jsc.yaml`` (its ``sampler:`` key only, checked as a space's is)."""
+def default_sampler() -> tuple[str, dict[str, Any], str]:
+    """The sampler of the shipped ``spaces/jsc.yaml``: name, options and how the family is drawn (its
+    ``sampler:`` key only, checked as a space's is)."""
     raw = yaml.safe_load((ROOT / "spaces" / "jsc.yaml").read_text())["sampler"]
     name, options = raw["name"], dict(raw.get("options") or {})
     SAMPLERS.get(name).build(0, options)  # an unknown option fails here, in one line
-    return name, options
+    return name, options, raw.get("family", "joint")
 
 
-def variants(default: tuple[str, dict[str, Any]], sweep: bool, gp: bool = False) -> list[Variant]:
-    name, options = default
-    out = [Variant("default", name, options), Variant("nsga2", "nsga2", {}), Variant("random", "random", {})]
+def variants(default: tuple[str, dict[str, Any], str], sweep: bool, gp: bool = False) -> list[Variant]:
+    name, options, family = default
+    first = "" if family == "joint" else family  # the default's family draw, kept by the sweep's variants of it
+    out = [Variant("default", name, options, family_first=first), Variant("nsga2", "nsga2", {})]
+    out.append(Variant("random", "random", {}))
     if gp:  # slow: a 150-trial GP study takes minutes where a 500-trial TPE study takes seconds
         out.append(Variant("gp (150 trials)", "gp", {}, max_trials=150))
     if not sweep:
         return out
     grouped = {"multivariate": True, "group": True}
+    liar = {**options, "constant_liar": True}
     return [
         *out,
         *(Variant(f"tpe start={n} mv+group", "tpe", {"n_startup_trials": n, **grouped}) for n in (10, 20)),
         Variant("tpe start=30 mv", "tpe", {"n_startup_trials": 30, "multivariate": True}),
         *(Variant(f"tpe start={n} independent", "tpe", {"n_startup_trials": n}) for n in (10, 30)),
-        Variant("default, 2 in flight, liar", name, {**options, "constant_liar": True}, workers=2),
-        Variant("default, 2 in flight, no liar", name, {**options, "constant_liar": False}, workers=2),
+        Variant("default, 2 in flight, liar", name, liar, workers=2, family_first=first),
+        Variant("default, 2 in flight, no liar", name, {**options, "constant_liar": False}, 2, family_first=first),
         Variant("nsga3", "nsga3", {}),
         # every trial counted, repeats of a configuration included (the rule before repeats were reused)
-        Variant("default, repeats trained", name, options, reuse_repeats=False),
-        Variant(
-            "default, 2 in flight, liar, repeats trained",
-            name,
-            {**options, "constant_liar": True},
-            workers=2,
-            reuse_repeats=False,
-        ),
+        Variant("default, repeats trained", name, options, reuse_repeats=False, family_first=first),
+        Variant("default, 2 in flight, liar, repeats trained", name, liar, 2, reuse_repeats=False, family_first=first),
         Variant("random, repeats trained", "random", {}, reuse_repeats=False),
-        # TPE's own knobs around the default (none reaches the target; docs/results.md)
+        # how the family is drawn (lutsearch/search/_family_sampler.py; docs/results.md)
+        Variant("default, family bandit, 2 in flight, liar", name, liar, workers=2, family_first="bandit"),
+        Variant("default, family by tpe, per family", name, options, family_first="tpe", per_family=True),
+        *(
+            Variant(f"default, family bandit {g}", name, options, family_first="bandit", discount=g)
+            for g in (0.95, 0.98, 0.995)
+        ),
+        *(
+            Variant(f"default, family bandit {g}, per family", name, options, "bandit", g, per_family=True)
+            for g in (0.95, 0.995)
+        ),
+        # TPE's own knobs, the family drawn jointly (none reaches the target; docs/results.md)
         Variant("default, 64 EI candidates", name, {**options, "n_ei_candidates": 64}),
         Variant("default, 128 EI candidates", name, {**options, "n_ei_candidates": 128}),
         Variant("default, prior weight 0.5", name, {**options, "prior_weight": 0.5}),
@@ -185,6 +200,12 @@ def replay(space: SearchSpace, table: dict, columns: list[str], variant: Variant
     table row's index. As the driver does (``lutsearch.search._repeats``), a configuration asked again after
     it was told is answered with its row and does not count as a trial (``variant.reuse_repeats``)."""
     sampler = SAMPLERS.get(variant.sampler).build(seed, variant.options)
+    if variant.family_first:
+        chooser = None  # the bandit
+        if variant.family_first == "tpe":  # the first chooser tried: a univariate TPE on the family
+            start = variant.options.get("n_startup_trials", 10)
+            chooser = optuna.samplers.TPESampler(seed=seed, n_startup_trials=start)
+        sampler = family_first(sampler, seed, variant.discount, variant.per_family, chooser)
     study = optuna.create_study(directions=space.directions, sampler=sampler)
     pending: collections.deque = collections.deque()
     told: list[list[float]] = []
@@ -274,7 +295,8 @@ def print_header(facts: dict[str, float], scale: Scale, front_hv: float, default
     )
     print(scale.describe())
     print(f"hypervolume of the whole table's Pareto front (the most any study can reach): {front_hv:.4f}")
-    print(f"default sampler (spaces/jsc.yaml): {default.sampler} {default.options}")
+    drawn = f"; family drawn first by {default.family_first}" if default.family_first else ""
+    print(f"default sampler (spaces/jsc.yaml): {default.sampler} {default.options}{drawn}")
 
 
 def print_results(results: dict[str, tuple[np.ndarray, float, float]], trials: int) -> None:

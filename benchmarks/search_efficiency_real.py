@@ -98,9 +98,9 @@ def main() -> None:
     space_dict = SPACE if args.grid is None else {k: v for k, v in GRIDS[args.grid].items() if k != "sampler"}
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
-    name, options = default_sampler()
+    name, options, family = default_sampler()
     samplers = {
-        "default": {"name": name, "options": options},
+        "default": {"name": name, "options": options, "family": family},
         "random": {"name": "random", "options": {}},
     }
     print(

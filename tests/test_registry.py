@@ -173,7 +173,12 @@ def test_sampler_registry_builtins_and_entry_point_plugin(monkeypatch):
     _fake_entry_points(monkeypatch, "lutsearch.samplers", [("counting", "fake_lutsearch_sampler:CountingSampler")])
     monkeypatch.setattr(SAMPLERS, "_items", dict(SAMPLERS._items))
     monkeypatch.setattr(SAMPLERS, "_loaded", False)
-    assert _sampler("s.yaml: ", {"name": "counting", "options": {"start": 5}}) == ("counting", {"start": 5}, "reuse")
+    assert _sampler("s.yaml: ", {"name": "counting", "options": {"start": 5}}) == (
+        "counting",
+        {"start": 5},
+        "reuse",
+        "joint",
+    )
     assert SAMPLERS.get("counting").build(1, {"start": 5}).count == 5
     assert SAMPLERS.get("counting").doc == "Random search that counts its trials."
     from lutsearch.space import SpaceError

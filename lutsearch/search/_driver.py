@@ -36,6 +36,7 @@ from optuna.trial import TrialState
 from lutsearch.search._confirm import Confirmer, ConfirmPolicy
 from lutsearch.search._errors import StudyError
 from lutsearch.search._executors import BaseExecutor, make_executor
+from lutsearch.search._family_sampler import family_first
 from lutsearch.search._halving import RungDecision, decide_promotion
 from lutsearch.search._liveness import Liveness
 from lutsearch.search._prefilter import PLAN_DEPTH, PLAN_LUTS, hopeless_reason, plan_cost
@@ -64,7 +65,7 @@ from lutsearch.search._study import (
     tell_owned,
 )
 from lutsearch.search._warmstart import enqueue_warm_start, plan_warm_start
-from lutsearch.space import SearchSpace, SpaceError
+from lutsearch.space import Fixed, SearchSpace, SpaceError
 from lutsearch.trial import TrialResult, trial_rungs
 
 if TYPE_CHECKING:
@@ -450,7 +451,10 @@ def _executor_for(options: RunOptions) -> BaseExecutor:
 def _prepare(study: optuna.Study, space: SearchSpace, options: RunOptions) -> dict[str, Any]:
     """Sampler (re-seeded on resume so it does not redraw the first trials; rung-aware with a fidelity
     block), target, and the warm start's baselines enqueued first; what the start event reports."""
-    sampler = space.build_sampler(space.seed + len(study.get_trials(deepcopy=False)))
+    seed = space.seed + len(study.get_trials(deepcopy=False))
+    sampler = space.build_sampler(seed)
+    if space.sampler_family == "bandit" and not isinstance(space.family, Fixed):
+        sampler = family_first(sampler, seed)
     study.sampler = RungAwareSampler(sampler) if space.fidelity is not None else sampler
     study.set_user_attr("target_trials", question_target(space, options.trials))
     extra = {"question": enqueue_question_grid(study, space)} if space.question is not None else {}

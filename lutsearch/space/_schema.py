@@ -95,6 +95,7 @@ class SearchSpace:
     fidelity: Fidelity | None = None  # multi-fidelity search (successive halving on epochs); None: off
     question: Question | None = None  # a question study's paired grid (lutsearch.space._question); None: a search
     sampler_repeats: str = "reuse"  # a design sampled again after it was trained: "reuse" its result or "train"
+    sampler_family: str = "joint"  # the family drawn with the other knobs ("joint") or first by a "bandit"
 
     @property
     def directions(self) -> list[str]:
@@ -376,15 +377,19 @@ def _number(value: Any) -> bool:
 
 
 REPEATS = ("reuse", "train")  # a design sampled again: its earlier result is reused, or it is trained again
+FAMILY_DRAWS = ("joint", "bandit")  # the family drawn with the other knobs, or first (lutsearch.search._family_sampler)
 
 
-def _sampler(f: str, raw: Any) -> tuple[str, dict[str, Any], str]:
+def _sampler(f: str, raw: Any) -> tuple[str, dict[str, Any], str, str]:
     if isinstance(raw, str) or raw is None:
         raw = {"name": raw or "tpe"}
-    sampler = _mapping(f"{f}sampler", raw, ("name", "options", "repeats"))
+    sampler = _mapping(f"{f}sampler", raw, ("name", "options", "repeats", "family"))
     repeats = sampler.get("repeats", "reuse")
     if repeats not in REPEATS:
         raise SpaceError(f"{f}sampler.repeats: {repeats!r}; allowed: {', '.join(REPEATS)}")
+    family = sampler.get("family", "joint")
+    if family not in FAMILY_DRAWS:
+        raise SpaceError(f"{f}sampler.family: {family!r}; allowed: {', '.join(FAMILY_DRAWS)}")
     name = sampler.get("name", "tpe")
     if name not in SAMPLERS:
         raise SpaceError(f"{f}sampler.name: unknown sampler {name!r}; allowed: {', '.join(SAMPLERS.names())}")
@@ -396,7 +401,7 @@ def _sampler(f: str, raw: Any) -> tuple[str, dict[str, Any], str]:
             raise SpaceError(
                 f"{f}sampler.options.{key}: not an option of {spec.class_name()}; allowed: {', '.join(allowed)}"
             )
-    return name, options, repeats
+    return name, options, repeats, family
 
 
 def _count_first(block: dict[str, Param]) -> list[tuple[str, Param]]:
@@ -443,7 +448,7 @@ def parse_space(raw: Any, path: Path) -> SearchSpace:
     if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9][\w.-]*", name):
         raise SpaceError(f"{f}name: {name!r} must be letters, digits, '.', '_' or '-'")
     limits = _mapping(f"{f}limits", top.get("limits"), _LIMIT_KEYS)
-    sampler, sampler_options, repeats = _sampler(f, top.get("sampler"))
+    sampler, sampler_options, repeats, family_draw = _sampler(f, top.get("sampler"))
     family, params, when = _model(f, top["model"])
     space = SearchSpace(
         path=path,
@@ -459,6 +464,7 @@ def parse_space(raw: Any, path: Path) -> SearchSpace:
         sampler=sampler,
         sampler_options=sampler_options,
         sampler_repeats=repeats,
+        sampler_family=family_draw,
         limits={k: _int(f"{f}limits.{k}", v) for k, v in limits.items()},
         plugins=plugins,
         retries=_int(f"{f}retries", top.get("retries", 1)),

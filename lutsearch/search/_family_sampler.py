@@ -1,0 +1,130 @@
+"""Draw the model family first, by a bandit over families, then every other knob by the space's sampler.
+
+Why. Multivariate TPE (the shipped spaces' sampler) models ``family`` jointly with the knobs every family
+shares (widths, training settings): its acquisition l(x)/g(x) is taken on that joint vector. On a
+``spaces/jsc.yaml`` study it drew NeuraLUT-Assemble 122 times in a row (30 of 30 asks on a copy at 153
+trials) while HGQ held the most accurate design (docs/results.md, "Why the search missed ...").
+
+How. ``FamilyFirstSampler`` wraps the space's sampler. Before each trial the family is drawn by ``chooser``
+(``FamilyBandit``: Thompson sampling on "the design entered the front", ``_family_bandit``). The family is
+then removed from the wrapped sampler's relative search space, so its model covers the other knobs only;
+the wrapped sampler sees every trial (``per_family=False``, the shipped setting) or only the drawn
+family's (``per_family=True``: measured worse on the tabular benchmark, docs/results.md). An enqueued
+trial (warm start, a re-queued interrupted trial) keeps its fixed family. Optuna has no conditional
+(hierarchical) sampler for a categorical that selects a sub-space, so this is written here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Container, Sequence
+from typing import Any
+
+import optuna
+from optuna.distributions import BaseDistribution, CategoricalDistribution
+from optuna.samplers import BaseSampler
+from optuna.trial import FrozenTrial, TrialState
+
+from lutsearch.search._family_bandit import FamilyBandit
+
+__all__ = ["FAMILY_PARAM", "FamilyFirstSampler", "family_first"]
+
+FAMILY_PARAM = "family"  # the Optuna parameter a space draws its model family under
+
+
+class _FamilyView:
+    """The study as the wrapped sampler sees it: the trials of one family only (all else is the study's)."""
+
+    def __init__(self, study: optuna.Study, param: str, family: Any) -> None:
+        self._wrapped = study
+        self._param = param
+        self._family = family
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._wrapped, name)
+
+    def _get_trials(
+        self, deepcopy: bool = True, states: Container[TrialState] | None = None, use_cache: bool = False
+    ) -> list[FrozenTrial]:
+        trials = self._wrapped._get_trials(deepcopy=deepcopy, states=states, use_cache=use_cache)
+        return [t for t in trials if t.params.get(self._param) == self._family]
+
+    def get_trials(self, deepcopy: bool = True, states: Container[TrialState] | None = None) -> list[FrozenTrial]:
+        return self._get_trials(deepcopy=deepcopy, states=states)
+
+
+class FamilyFirstSampler(BaseSampler):
+    """Wraps ``inner`` (module docstring); ``chooser`` draws the family from all trials."""
+
+    def __init__(
+        self, inner: BaseSampler, chooser: BaseSampler, param: str = FAMILY_PARAM, per_family: bool = False
+    ) -> None:
+        self.inner = inner
+        self.per_family = per_family  # the inner sampler sees the drawn family's trials only (else all trials)
+        self.chooser = chooser
+        self.param = param
+        self._drawn: dict[int, Any] = {}  # trial number -> its family, drawn before the trial's other parameters
+
+    def _view(self, study: optuna.Study, trial: FrozenTrial) -> optuna.Study:
+        if not self.per_family or trial.number not in self._drawn:  # first trial: no family parameter seen yet
+            return study
+        return _FamilyView(study, self.param, self._drawn[trial.number])  # type: ignore[return-value]
+
+    def before_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        self.chooser.before_trial(study, trial)
+        fixed = trial.system_attrs.get("fixed_params") or {}
+        if self.param in fixed:
+            self._drawn[trial.number] = fixed[self.param]
+        else:
+            distribution = _latest_distribution(study, self.param)
+            if distribution is not None:
+                self._drawn[trial.number] = self.chooser.sample_independent(study, trial, self.param, distribution)
+        self.inner.before_trial(self._view(study, trial), trial)
+
+    def infer_relative_search_space(self, study: optuna.Study, trial: FrozenTrial) -> dict[str, BaseDistribution]:
+        space = self.inner.infer_relative_search_space(self._view(study, trial), trial)
+        return {name: d for name, d in space.items() if name != self.param}
+
+    def sample_relative(
+        self, study: optuna.Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
+    ) -> dict[str, Any]:
+        return self.inner.sample_relative(self._view(study, trial), trial, search_space)
+
+    def sample_independent(
+        self, study: optuna.Study, trial: FrozenTrial, param_name: str, param_distribution: BaseDistribution
+    ) -> Any:
+        if param_name == self.param:
+            drawn = self._drawn.get(trial.number)
+            if drawn is not None and param_distribution._contains(param_distribution.to_internal_repr(drawn)):
+                return drawn
+            value = self.chooser.sample_independent(study, trial, param_name, param_distribution)
+            self._drawn[trial.number] = value
+            return value
+        return self.inner.sample_independent(self._view(study, trial), trial, param_name, param_distribution)
+
+    def after_trial(
+        self, study: optuna.Study, trial: FrozenTrial, state: TrialState, values: Sequence[float] | None
+    ) -> None:
+        self.inner.after_trial(self._view(study, trial), trial, state, values)
+        self.chooser.after_trial(study, trial, state, values)
+        self._drawn.pop(trial.number, None)
+
+    def reseed_rng(self) -> None:
+        self.inner.reseed_rng()
+        self.chooser.reseed_rng()
+
+
+def _latest_distribution(study: optuna.Study, param: str) -> CategoricalDistribution | None:
+    """The family parameter's distribution as the latest trial that drew it recorded it."""
+    for t in reversed(study._get_trials(deepcopy=False, use_cache=True)):
+        distribution = t.distributions.get(param)
+        if isinstance(distribution, CategoricalDistribution):
+            return distribution
+    return None
+
+
+def family_first(
+    inner: BaseSampler, seed: int, discount: float = 0.98, per_family: bool = False, chooser: BaseSampler | None = None
+) -> FamilyFirstSampler:
+    """``inner`` wrapped so that the family is drawn first, by ``chooser`` (default: the front-entry bandit
+    with ``discount`` per finished trial, ``_family_bandit``)."""
+    return FamilyFirstSampler(inner, chooser or FamilyBandit(seed=seed, discount=discount), per_family=per_family)
