@@ -16,7 +16,7 @@ trial (warm start, a re-queued interrupted trial) keeps its fixed family. Optuna
 
 from __future__ import annotations
 
-from collections.abc import Container, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import optuna
@@ -25,31 +25,23 @@ from optuna.samplers import BaseSampler
 from optuna.trial import FrozenTrial, TrialState
 
 from lutsearch.search._family_bandit import FamilyBandit
+from lutsearch.search._rung_sampler import StudyView
 
 __all__ = ["FAMILY_PARAM", "FamilyFirstSampler", "family_first"]
 
 FAMILY_PARAM = "family"  # the Optuna parameter a space draws its model family under
 
 
-class _FamilyView:
-    """The study as the wrapped sampler sees it: the trials of one family only (all else is the study's)."""
+class _FamilyView(StudyView):
+    """The study as the wrapped sampler sees it: the trials of one family only."""
 
     def __init__(self, study: optuna.Study, param: str, family: Any) -> None:
-        self._wrapped = study
+        super().__init__(study)
         self._param = param
         self._family = family
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._wrapped, name)
-
-    def _get_trials(
-        self, deepcopy: bool = True, states: Container[TrialState] | None = None, use_cache: bool = False
-    ) -> list[FrozenTrial]:
-        trials = self._wrapped._get_trials(deepcopy=deepcopy, states=states, use_cache=use_cache)
+    def _show(self, trials: list[FrozenTrial]) -> list[FrozenTrial]:
         return [t for t in trials if t.params.get(self._param) == self._family]
-
-    def get_trials(self, deepcopy: bool = True, states: Container[TrialState] | None = None) -> list[FrozenTrial]:
-        return self._get_trials(deepcopy=deepcopy, states=states)
 
 
 class FamilyFirstSampler(BaseSampler):

@@ -47,8 +47,9 @@ def as_observed(trial: FrozenTrial) -> FrozenTrial:
     return seen
 
 
-class _StudyView:
-    """The study as the wrapped sampler sees it (every other attribute is the study's own)."""
+class StudyView:
+    """A study as a wrapped sampler sees it: ``_show`` maps the trials it is shown (every other attribute is
+    the study's own)."""
 
     def __init__(self, study: optuna.Study) -> None:
         self._wrapped = study
@@ -56,14 +57,24 @@ class _StudyView:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._wrapped, name)
 
+    def _show(self, trials: list[FrozenTrial]) -> list[FrozenTrial]:
+        return trials
+
     def _get_trials(
         self, deepcopy: bool = True, states: Container[TrialState] | None = None, use_cache: bool = False
     ) -> list[FrozenTrial]:
-        trials = [as_observed(t) for t in self._wrapped._get_trials(deepcopy=deepcopy, use_cache=use_cache)]
+        trials = self._show(self._wrapped._get_trials(deepcopy=deepcopy, use_cache=use_cache))
         return [t for t in trials if states is None or t.state in states]
 
     def get_trials(self, deepcopy: bool = True, states: Container[TrialState] | None = None) -> list[FrozenTrial]:
         return self._get_trials(deepcopy=deepcopy, states=states)
+
+
+class _StudyView(StudyView):
+    """Rung-stopped trials and reused repeats shown as observed (``as_observed``)."""
+
+    def _show(self, trials: list[FrozenTrial]) -> list[FrozenTrial]:
+        return [as_observed(t) for t in trials]
 
 
 class RungAwareSampler(BaseSampler):
