@@ -32,6 +32,7 @@ from __future__ import annotations
 import argparse
 import collections
 import dataclasses
+import functools
 import math
 import sys
 import time
@@ -46,7 +47,7 @@ from optuna.trial import TrialState
 
 from lutsearch.models._native.choice import cpu_model
 from lutsearch.search._driver import MAX_UNTRAINED_STREAK
-from lutsearch.search._family_sampler import family_first
+from lutsearch.search._family_sampler import JOINT_SHARE, family_first
 from lutsearch.space import SAMPLERS, SearchSpace
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -79,6 +80,8 @@ class Variant:
     )
     discount: float = 0.98  # the bandit's discount per finished trial
     per_family: bool = False  # with family_first: the space's sampler sees the drawn family's trials only
+    joint_share: float = JOINT_SHARE  # with family_first: share of trials drawn wholly by the space's sampler
+    patience: int | None = 3  # with family_first: repeats in a row before a trial's knobs are random (None: never)
 
 
 def default_sampler() -> tuple[str, dict[str, Any], str]:
@@ -113,26 +116,49 @@ def variants(default: tuple[str, dict[str, Any], str], sweep: bool, gp: bool = F
         Variant("default, repeats trained", name, options, reuse_repeats=False, family_first=first),
         Variant("default, 2 in flight, liar, repeats trained", name, liar, 2, reuse_repeats=False, family_first=first),
         Variant("random, repeats trained", "random", {}, reuse_repeats=False),
-        # how the family is drawn (lutsearch/search/_family_sampler.py; docs/results.md)
-        Variant("default, family bandit, 2 in flight, liar", name, liar, workers=2, family_first="bandit"),
-        Variant("default, family by tpe, per family", name, options, family_first="tpe", per_family=True),
+        *_family_variants(name, options, liar),
+        # TPE's own knobs, the family drawn jointly (the default until 2026-12-02; none reached the target)
+        Variant("family joint, 64 EI candidates", name, {**options, "n_ei_candidates": 64}),
+        Variant("family joint, 128 EI candidates", name, {**options, "n_ei_candidates": 128}),
+        Variant("family joint, prior weight 0.5", name, {**options, "prior_weight": 0.5}),
+        Variant("family joint, prior weight 2", name, {**options, "prior_weight": 2.0}),
+        Variant("family joint, 5 start-up", name, {**options, "n_startup_trials": 5}),
+        Variant("family joint, endpoints", name, {**options, "consider_endpoints": True}),
+        Variant("family joint, gamma 5 %", name, {**options, "gamma": _gamma(0.05)}),
+        Variant("family joint, gamma 20 %", name, {**options, "gamma": _gamma(0.20)}),
+    ]
+
+
+def _family_variants(name: str, options: dict[str, Any], liar: dict[str, Any]) -> list[Variant]:
+    """How the family is drawn (lutsearch/search/_family_sampler.py; docs/results.md): by the space's
+    sampler with the other knobs ("joint"), first by the bandit on every trial or on a share of them, and
+    how a run of repeats is broken (``patience``: 3 unless named)."""
+    bandit = functools.partial(Variant, sampler=name, family_first="bandit")
+    return [
+        Variant("family joint", name, options),
+        Variant("family joint, 2 in flight, liar", name, liar, workers=2),
+        *(bandit(f"family bandit, joint share {p}", options=options, joint_share=p) for p in (0.0, 0.75)),
         *(
-            Variant(f"default, family bandit {g}", name, options, family_first="bandit", discount=g)
-            for g in (0.95, 0.98, 0.995)
+            bandit(f"family bandit, joint share {p}, 2 in flight, liar", options=liar, workers=2, joint_share=p)
+            for p in (0.0, 0.75)
         ),
+        *(bandit(f"family bandit, discount {g}", options=options, discount=g) for g in (0.95, 0.995)),
         *(
-            Variant(f"default, family bandit {g}, per family", name, options, "bandit", g, per_family=True)
+            bandit(
+                f"family bandit, joint share 0, per family, discount {g}",
+                options=options,
+                discount=g,
+                per_family=True,
+                joint_share=0.0,
+            )
             for g in (0.95, 0.995)
         ),
-        # TPE's own knobs, the family drawn jointly (none reaches the target; docs/results.md)
-        Variant("default, 64 EI candidates", name, {**options, "n_ei_candidates": 64}),
-        Variant("default, 128 EI candidates", name, {**options, "n_ei_candidates": 128}),
-        Variant("default, prior weight 0.5", name, {**options, "prior_weight": 0.5}),
-        Variant("default, prior weight 2", name, {**options, "prior_weight": 2.0}),
-        Variant("default, 5 start-up", name, {**options, "n_startup_trials": 5}),
-        Variant("default, endpoints", name, {**options, "consider_endpoints": True}),
-        Variant("default, gamma 5 %", name, {**options, "gamma": _gamma(0.05)}),
-        Variant("default, gamma 20 %", name, {**options, "gamma": _gamma(0.20)}),
+        Variant("family by tpe, per family", name, options, family_first="tpe", per_family=True, joint_share=0.0),
+        bandit("family bandit, joint share 0, no escape", options=options, patience=None, joint_share=0.0),
+        *(
+            bandit(f"family bandit, joint share 0, escape after {k}", options=options, patience=k, joint_share=0.0)
+            for k in (1, 10)
+        ),
     ]
 
 
@@ -205,7 +231,9 @@ def replay(space: SearchSpace, table: dict, columns: list[str], variant: Variant
         if variant.family_first == "tpe":  # the first chooser tried: a univariate TPE on the family
             start = variant.options.get("n_startup_trials", 10)
             chooser = optuna.samplers.TPESampler(seed=seed, n_startup_trials=start)
-        sampler = family_first(sampler, seed, variant.discount, variant.per_family, chooser)
+        sampler = family_first(
+            sampler, seed, variant.discount, variant.per_family, chooser, variant.patience, variant.joint_share
+        )
     study = optuna.create_study(directions=space.directions, sampler=sampler)
     pending: collections.deque = collections.deque()
     told: list[list[float]] = []

@@ -386,6 +386,7 @@ def main(argv: list[str] | None = None) -> int:
     # Idle OpenMP threads spin by default; on a shared or oversubscribed machine that slows every trial
     # several-fold. Set before torch is imported; Ray workers inherit it.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    _restore_ctrl_c()
     args = _parser().parse_args(argv)
     handler = {
         "run": _cmd_run,
@@ -402,6 +403,17 @@ def main(argv: list[str] | None = None) -> int:
     except _user_errors() as exc:
         print(f"lutsearch: error: {_one_line(exc, args)}", file=sys.stderr)
         return 2
+
+
+def _restore_ctrl_c() -> None:
+    """Ctrl-C (or ``kill -INT``) raises KeyboardInterrupt, which a command turns into an orderly stop (a
+    run records its running trials and re-queues them). A background job of a script or CI inherits SIGINT
+    *ignored*, and Python then leaves it ignored: without this, ``kill -INT`` would never stop a run."""
+    import signal
+    import threading
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def _one_line(exc: BaseException, args: argparse.Namespace) -> str:

@@ -9,7 +9,9 @@ from helpers import small_space
 from optuna.trial import TrialState
 
 from lutsearch.search import RunOptions, run_study
+from lutsearch.search._family_bandit import FamilyBandit
 from lutsearch.search._family_sampler import FamilyFirstSampler, family_first
+from lutsearch.search._repeat_streak import RepeatStreak
 from lutsearch.search._rung_sampler import RungAwareSampler
 from lutsearch.space import SpaceError, load_space
 
@@ -55,7 +57,9 @@ def _space(tmp_path):
 def test_the_family_is_drawn_first_and_the_inner_sampler_sees_the_right_trials(tmp_path, per_family):
     space = _space(tmp_path)
     inner = _Recording()
-    study = optuna.create_study(directions=space.directions, sampler=family_first(inner, 0, per_family=per_family))
+    study = optuna.create_study(
+        directions=space.directions, sampler=family_first(inner, 0, per_family=per_family, joint_share=0.0)
+    )
     study.enqueue_trial({"family": "warp"})
     drawn = []
     for i in range(40):
@@ -109,3 +113,73 @@ def test_space_option_and_driver(tmp_path):
     bad.write_text(text.replace("family: bandit", "family: last"))
     with pytest.raises(SpaceError, match=r"bad.yaml: sampler.family: 'last'; allowed: joint, bandit"):
         load_space(bad)
+
+
+class _Stuck(optuna.samplers.RandomSampler):
+    """A converged sampler: every knob at its lowest value, every time."""
+
+    def infer_relative_search_space(self, study, trial):
+        return {}
+
+    def sample_independent(self, study, trial, param_name, param_distribution):
+        if isinstance(param_distribution, optuna.distributions.CategoricalDistribution):
+            return param_distribution.choices[0]
+        return param_distribution.low
+
+
+def test_repeat_streak_counts_trailing_repeats_in_number_order():
+    study = optuna.create_study()
+    streak = RepeatStreak()
+    for x, expected in [(1, 0), (2, 0), (1, 1), (2, 2), (3, 0), (3, 1)]:
+        trial = study.ask()
+        trial.suggest_int("x", x, x)
+        study.tell(trial, float(x))
+        assert streak(study) == expected, (x, expected)
+    running = study.ask()
+    running.suggest_int("x", 1, 1)
+    assert streak(study) == 1  # a running trial is not counted
+
+
+def test_a_run_of_repeats_is_broken_after_patience_repeats(tmp_path):
+    """The inner sampler proposes one design per family forever; after ``patience`` repeats in a row the
+    next trial's knobs are drawn at random (its family still by the bandit), so the study keeps finding
+    new designs. Without the escape it never leaves its three designs."""
+    space = _space(tmp_path)
+    study = optuna.create_study(
+        directions=space.directions,
+        sampler=FamilyFirstSampler(_Stuck(seed=0), FamilyBandit(seed=0), patience=2, seed=0, joint_share=0.0),
+    )
+    keys, runs, run = set(), [], 0
+    for i in range(60):
+        trial = study.ask()
+        space.sample(trial)
+        key = tuple(sorted(trial.params.items()))
+        run = run + 1 if key in keys else 0
+        runs.append(run)
+        keys.add(key)
+        study.tell(trial, [0.5 + 0.001 * (i % 5), 100.0])
+    assert max(runs) == 2  # two repeats in a row, then a new design
+    assert len(keys) >= 15 and {k[0] for k in keys} >= {("family", f) for f in ("logicnets", "polylut", "warp")}
+    stuck = FamilyFirstSampler(_Stuck(seed=0), FamilyBandit(seed=0), patience=None, joint_share=0.0)
+    study = optuna.create_study(directions=space.directions, sampler=stuck)
+    for _ in range(30):
+        trial = study.ask()
+        space.sample(trial)
+        study.tell(trial, [0.5, 100.0])
+    assert len({tuple(sorted(t.params.items())) for t in study.trials}) <= 3  # one design per family
+
+
+def test_a_share_of_trials_is_drawn_wholly_by_the_inner_sampler(tmp_path):
+    """With the shipped share (one half), about half the trials after TPE's start-up have the family among
+    their relative (jointly modelled) parameters; the others have it drawn first by the bandit."""
+    space = _space(tmp_path)
+    study = optuna.create_study(directions=space.directions, sampler=family_first(_tpe(), seed=0))
+    joint = 0
+    for i in range(50):
+        trial = study.ask()
+        space.sample(trial)
+        joint += i >= 10 and "family" in trial.relative_params  # TPE's start-up draws nothing relative
+        study.tell(trial, [0.5 + 0.01 * (i % 7), float(10 + i)])
+    assert 10 <= joint <= 30, joint
+    with pytest.raises(ValueError, match="joint_share"):
+        family_first(_tpe(), seed=0, joint_share=1.0)

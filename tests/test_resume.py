@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -35,10 +36,26 @@ def _trials(url: str):
         return []
 
 
-def test_kill_minus_nine_then_resume(tmp_path):
+def _wait_for_a_finished_and_a_running_trial(proc: subprocess.Popen, url: str, finished: bool = True) -> None:
+    """One trial done (unless not ``finished``), the next running and owned (an ownerless one waits out the
+    grace period)."""
+    deadline = time.time() + 300
+    while time.time() < deadline:
+        trials = _trials(url)
+        if (not finished or any(t.state == TrialState.COMPLETE for t in trials)) and any(
+            t.state == TrialState.RUNNING and DRIVER in t.user_attrs for t in trials
+        ):
+            time.sleep(1.0)
+            return
+        assert proc.poll() is None, proc.stdout.read().decode()
+        time.sleep(0.3)
+    raise AssertionError("the study never had a finished and a running trial")
+
+
+def _command(tmp_path: Path) -> list[str]:
     space = tmp_path / "killme.yaml"
     space.write_text(SPACE)
-    cmd = [
+    return [
         sys.executable,
         "-m",
         "lutsearch.cli",
@@ -50,25 +67,17 @@ def test_kill_minus_nine_then_resume(tmp_path):
         "--runs-dir",
         str(tmp_path / "runs"),
     ]
+
+
+def test_kill_minus_nine_then_resume(tmp_path):
+    cmd = _command(tmp_path)
     url = f"sqlite:///{tmp_path / 'runs' / 'killme' / 'study.db'}"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(
         cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True
     )
-    deadline = time.time() + 300
     try:
-        # one trial done, the next running and owned (an ownerless one waits out the grace period): kill them all
-        while time.time() < deadline:
-            trials = _trials(url)
-            if any(t.state == TrialState.COMPLETE for t in trials) and any(
-                t.state == TrialState.RUNNING and DRIVER in t.user_attrs for t in trials
-            ):
-                break
-            assert proc.poll() is None, proc.stdout.read().decode()
-            time.sleep(0.3)
-        else:
-            raise AssertionError("the study never had a finished and a running trial")
-        time.sleep(1.0)
+        _wait_for_a_finished_and_a_running_trial(proc, url)
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
@@ -95,3 +104,38 @@ def test_kill_minus_nine_then_resume(tmp_path):
     # no finished trial repeated: every complete trial number appears once, each artifact folder is its own
     dirs = [t.user_attrs["artifact_dir"] for t in counted]
     assert len(set(dirs)) == 3 and all((Path(d) / "tables.npz").is_file() for d in dirs)
+
+
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def test_ctrl_c_stops_a_run_started_as_a_background_job(tmp_path):
+    """``kill -INT`` stops a run even when it inherited SIGINT ignored (a background job of a script or CI):
+    exit 130 with one line saying how to resume, the running trial recorded FAIL and re-queued."""
+    url = f"sqlite:///{tmp_path / 'runs' / 'killme' / 'study.db'}"
+    proc = subprocess.Popen(
+        _command(tmp_path),
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        preexec_fn=_ignore_sigint,
+    )
+    try:
+        _wait_for_a_finished_and_a_running_trial(proc, url, finished=False)
+        running = [t.number for t in _trials(url) if t.state == TrialState.RUNNING]
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=120)
+    finally:
+        with contextlib.suppress(ProcessLookupError):  # Ray's processes, if any outlived the driver
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert proc.returncode == 130, out.decode()
+    assert "interrupted: running trials were recorded as failed and re-queued" in out.decode()
+    trials = _trials(url)
+    for number in running:
+        assert trials[number].state == TrialState.FAIL and trials[number].user_attrs["requeued"] is True
+        waiting = [t for t in trials if t.user_attrs.get("retry_of") == number]
+        assert len(waiting) == 1 and waiting[0].state == TrialState.WAITING

@@ -118,3 +118,17 @@ def test_gap_report_lists_every_front_design(grid):
     assert len(rows) == 29
     shares = [float(r.split()[5]) for r in rows]
     assert shares == sorted(shares, reverse=True) and shares[0] > 0
+
+
+def test_every_variant_of_the_sweep_replays(grid):
+    """Every sweep variant is well formed (labels unique, fields of the right types) and the ways of drawing
+    the family replay on the grid; the default follows ``spaces/jsc.yaml`` (family drawn by the bandit)."""
+    space, table, columns, *_ = grid
+    variants = se.variants(se.default_sampler(), sweep=True)
+    assert len({v.label for v in variants}) == len(variants)
+    assert all(isinstance(v.workers, int) and isinstance(v.max_trials, int | None) for v in variants)
+    assert next(v for v in variants if v.label == "default").family_first == "bandit"
+    for v in variants:
+        if v.label == "default" or v.label.startswith("family"):
+            told = se.replay(space, table, columns, v, seed=0, trials=14)
+            assert told.shape == (14, 4) and len(set(told[:, 3])) == 14, v.label
