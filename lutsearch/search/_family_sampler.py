@@ -11,13 +11,15 @@ are drawn wholly by it, family included, as without the wrapper. For the other h
 then removed from the wrapped sampler's relative search space, so its model covers the other knobs only;
 the wrapped sampler sees every trial (``per_family=False``, the shipped setting) or only the drawn
 family's (``per_family=True``: measured worse on the tabular benchmark, docs/results.md). An enqueued
-trial (warm start, a re-queued interrupted trial) keeps its fixed family. Why the half: on the 4,096-design
-tabular benchmark (docs/results.md, 10 seeds) the bandit on every trial needed 207 trials sequentially to
-reach random search's 500-trial hypervolume (138 with 2 in flight), the half-and-half mix 136 (146), joint TPE
-alone 109 (131); on the real ``spaces/jsc.yaml`` the bandit is what keeps the draws from collapsing onto one
-family, and half the draws is enough for that: no family can take more than about half plus its share of the
-bandit's half. Optuna has no conditional
-(hierarchical) sampler for a categorical that selects a sub-space, so this is written here.
+trial (warm start, a re-queued interrupted trial) keeps its fixed family.
+
+Why the half. On the 4,096-design tabular benchmark (docs/results.md) the bandit on every trial needed 207
+trials sequentially to reach random search's 500-trial hypervolume (10 seeds; 138 with 2 in flight), the
+half-and-half mix 136 (146), over 30 seeds 140 (156), joint TPE alone 118 (135). On the real
+``spaces/jsc.yaml`` the bandit keeps the draws from collapsing onto one family (joint TPE drew NLA 180 times
+in 214); with half the draws its own, the shipped space dominated all 7 JSC baselines at 409 trained designs.
+Optuna has no conditional (hierarchical) sampler for a categorical that selects a sub-space, so this is
+written here.
 
 Runs of repeats. Without the family in its model, the wrapped TPE converges on the knob values that are
 best across families and then proposes, for whichever family is drawn, a design already tried: on the
