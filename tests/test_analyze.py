@@ -237,9 +237,10 @@ def test_report_draws_in_a_headless_browser(built, tmp_path):
     _assert_report_drawn(study, out, tmp_path)
 
 
+@pytest.mark.slow  # 132 s in CI's default step on 2 cores (2026-12-02); CI runs it in its slow step
 def test_readme_demo_report_in_a_headless_browser(tmp_path, capsys):
-    """The README's demo space, run and analyzed through the CLI as a user would (4 trials: ~20 s): the run
-    ends with the analyze command, which writes a report that Chromium draws, with Yosys-confirmed points."""
+    """The README's demo space, run and analyzed through the CLI as a user would (4 trials): the run ends
+    with the analyze command, which writes a report that Chromium draws, with Yosys-confirmed points."""
     from lutsearch.cli import main
 
     require_yosys()  # the demo's front is confirmed by Yosys during the run
