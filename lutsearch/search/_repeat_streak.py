@@ -40,8 +40,11 @@ class RepeatStreak:
                 self._key_of[t.number] = key
                 self._first[key] = min(self._first.get(key, t.number), t.number)
         streak = 0
-        for number in sorted((t.number for t in finished if t.number in self._key_of), reverse=True):
-            if self._first[self._key_of[number]] == number:
+        for t in reversed(finished):  # Optuna lists a study's trials in number order
+            key = self._key_of.get(t.number)
+            if key is None:
+                continue
+            if self._first[key] == t.number:
                 break
             streak += 1
         return streak
