@@ -41,10 +41,10 @@ class RepeatStreak:
                 self._first[key] = min(self._first.get(key, t.number), t.number)
         streak = 0
         for t in reversed(finished):  # Optuna lists a study's trials in number order
-            key = self._key_of.get(t.number)
-            if key is None:
+            seen = self._key_of.get(t.number)
+            if seen is None:
                 continue
-            if self._first[key] == t.number:
+            if self._first[seen] == t.number:
                 break
             streak += 1
         return streak
