@@ -10,7 +10,7 @@ from optuna.trial import TrialState
 
 from lutsearch.search import RunOptions, run_study
 from lutsearch.search._family_bandit import FamilyBandit
-from lutsearch.search._family_sampler import FamilyFirstSampler, family_first
+from lutsearch.search._family_sampler import JOINT_SHARE, FamilyFirstSampler, family_first
 from lutsearch.search._repeat_streak import RepeatStreak
 from lutsearch.search._rung_sampler import RungAwareSampler
 from lutsearch.space import SpaceError, load_space
@@ -113,6 +113,32 @@ def test_space_option_and_driver(tmp_path):
     bad.write_text(text.replace("family: bandit", "family: last"))
     with pytest.raises(SpaceError, match=r"bad.yaml: sampler.family: 'last'; allowed: joint, bandit"):
         load_space(bad)
+    assert _sampler_of(summary.handle.study).joint_share == JOINT_SHARE
+
+
+def _sampler_of(study: optuna.Study) -> FamilyFirstSampler:
+    sampler = study.sampler
+    sampler = sampler.inner if isinstance(sampler, RungAwareSampler) else sampler
+    assert isinstance(sampler, FamilyFirstSampler)
+    return sampler
+
+
+def test_joint_share_is_a_space_option(tmp_path):
+    path = small_space(tmp_path, "share")
+    text = path.read_text().replace("family: logicnets", "family: {choices: [logicnets, polylut]}")
+    path.write_text(text.replace("sampler: {name: random}", "sampler: {name: tpe, family: bandit, joint_share: 0.25}"))
+    space = load_space(path)
+    assert space.sampler_joint_share == 0.25
+    summary = run_study(space, RunOptions(trials=1, runs_dir=tmp_path / "runs", executor="inprocess"))
+    assert _sampler_of(summary.handle.study).joint_share == 0.25
+    for bad, message in [
+        ("{family: bandit, joint_share: 1.0}", r"sampler.joint_share: 1.0; allowed: a number in \[0, 1\)"),
+        ("{family: bandit, joint_share: half}", r"sampler.joint_share: 'half'; allowed: a number in \[0, 1\)"),
+        ("{family: joint, joint_share: 0.5}", r"sampler.joint_share: only with family: bandit \(family is 'joint'\)"),
+    ]:
+        path.write_text(text.replace("sampler: {name: random}", f"sampler: {bad}"))
+        with pytest.raises(SpaceError, match=rf"share.yaml: {message}"):
+            load_space(path)
 
 
 class _Stuck(optuna.samplers.RandomSampler):

@@ -96,6 +96,7 @@ class SearchSpace:
     question: Question | None = None  # a question study's paired grid (lutsearch.space._question); None: a search
     sampler_repeats: str = "reuse"  # a design sampled again after it was trained: "reuse" its result or "train"
     sampler_family: str = "joint"  # the family drawn with the other knobs ("joint") or first by a "bandit"
+    sampler_joint_share: float | None = None  # with the bandit: share of trials drawn whole; None: its default
 
     @property
     def directions(self) -> list[str]:
@@ -380,10 +381,22 @@ REPEATS = ("reuse", "train")  # a design sampled again: its earlier result is re
 FAMILY_DRAWS = ("joint", "bandit")  # the family drawn with the other knobs, or first (lutsearch.search._family_sampler)
 
 
-def _sampler(f: str, raw: Any) -> tuple[str, dict[str, Any], str, str]:
+def _joint_share(f: str, sampler: dict[str, Any], family: str) -> float | None:
+    """``sampler.joint_share``: with ``family: bandit``, the share of trials the sampler draws whole."""
+    share = sampler.get("joint_share")
+    if share is None:
+        return None
+    if family != "bandit":
+        raise SpaceError(f"{f}sampler.joint_share: only with family: bandit (family is {family!r})")
+    if not _number(share) or not 0.0 <= share < 1.0:
+        raise SpaceError(f"{f}sampler.joint_share: {share!r}; allowed: a number in [0, 1)")
+    return float(share)
+
+
+def _sampler(f: str, raw: Any) -> tuple[str, dict[str, Any], str, str, float | None]:
     if isinstance(raw, str) or raw is None:
         raw = {"name": raw or "tpe"}
-    sampler = _mapping(f"{f}sampler", raw, ("name", "options", "repeats", "family"))
+    sampler = _mapping(f"{f}sampler", raw, ("name", "options", "repeats", "family", "joint_share"))
     repeats = sampler.get("repeats", "reuse")
     if repeats not in REPEATS:
         raise SpaceError(f"{f}sampler.repeats: {repeats!r}; allowed: {', '.join(REPEATS)}")
@@ -401,7 +414,7 @@ def _sampler(f: str, raw: Any) -> tuple[str, dict[str, Any], str, str]:
             raise SpaceError(
                 f"{f}sampler.options.{key}: not an option of {spec.class_name()}; allowed: {', '.join(allowed)}"
             )
-    return name, options, repeats, family
+    return name, options, repeats, family, _joint_share(f, sampler, family)
 
 
 def _count_first(block: dict[str, Param]) -> list[tuple[str, Param]]:
@@ -448,7 +461,7 @@ def parse_space(raw: Any, path: Path) -> SearchSpace:
     if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9][\w.-]*", name):
         raise SpaceError(f"{f}name: {name!r} must be letters, digits, '.', '_' or '-'")
     limits = _mapping(f"{f}limits", top.get("limits"), _LIMIT_KEYS)
-    sampler, sampler_options, repeats, family_draw = _sampler(f, top.get("sampler"))
+    sampler, sampler_options, repeats, family_draw, joint_share = _sampler(f, top.get("sampler"))
     family, params, when = _model(f, top["model"])
     space = SearchSpace(
         path=path,
@@ -465,6 +478,7 @@ def parse_space(raw: Any, path: Path) -> SearchSpace:
         sampler_options=sampler_options,
         sampler_repeats=repeats,
         sampler_family=family_draw,
+        sampler_joint_share=joint_share,
         limits={k: _int(f"{f}limits.{k}", v) for k, v in limits.items()},
         plugins=plugins,
         retries=_int(f"{f}retries", top.get("retries", 1)),
