@@ -38,7 +38,7 @@ import sys
 import time
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import optuna
@@ -84,19 +84,28 @@ class Variant:
     patience: int | None = 3  # with family_first: repeats in a row before a trial's knobs are random (None: never)
 
 
-def default_sampler() -> tuple[str, dict[str, Any], str]:
-    """The sampler of the shipped ``spaces/jsc.yaml``: name, options and how the family is drawn (its
-    ``sampler:`` key only, checked as a space's is)."""
+class DefaultSampler(NamedTuple):
+    """The sampler of the shipped ``spaces/jsc.yaml`` (its ``sampler:`` key)."""
+
+    name: str
+    options: dict[str, Any]
+    family: str  # "joint" or "bandit": how the family is drawn
+    joint_share: float  # with "bandit": share of trials drawn wholly by the sampler
+
+
+def default_sampler() -> DefaultSampler:
+    """The sampler of the shipped ``spaces/jsc.yaml``: name, options, how the family is drawn and the joint
+    share (its ``sampler:`` key only, checked as a space's is)."""
     raw = yaml.safe_load((ROOT / "spaces" / "jsc.yaml").read_text())["sampler"]
     name, options = raw["name"], dict(raw.get("options") or {})
     SAMPLERS.get(name).build(0, options)  # an unknown option fails here, in one line
-    return name, options, raw.get("family", "joint")
+    return DefaultSampler(name, options, raw.get("family", "joint"), float(raw.get("joint_share", JOINT_SHARE)))
 
 
-def variants(default: tuple[str, dict[str, Any], str], sweep: bool, gp: bool = False) -> list[Variant]:
-    name, options, family = default
+def variants(default: DefaultSampler, sweep: bool, gp: bool = False) -> list[Variant]:
+    name, options, family, share = default
     first = "" if family == "joint" else family  # the default's family draw, kept by the sweep's variants of it
-    out = [Variant("default", name, options, family_first=first), Variant("nsga2", "nsga2", {})]
+    out = [Variant("default", name, options, family_first=first, joint_share=share), Variant("nsga2", "nsga2", {})]
     out.append(Variant("random", "random", {}))
     if gp:  # slow: a 150-trial GP study takes minutes where a 500-trial TPE study takes seconds
         out.append(Variant("gp (150 trials)", "gp", {}, max_trials=150))
@@ -109,12 +118,27 @@ def variants(default: tuple[str, dict[str, Any], str], sweep: bool, gp: bool = F
         *(Variant(f"tpe start={n} mv+group", "tpe", {"n_startup_trials": n, **grouped}) for n in (10, 20)),
         Variant("tpe start=30 mv", "tpe", {"n_startup_trials": 30, "multivariate": True}),
         *(Variant(f"tpe start={n} independent", "tpe", {"n_startup_trials": n}) for n in (10, 30)),
-        Variant("default, 2 in flight, liar", name, liar, workers=2, family_first=first),
-        Variant("default, 2 in flight, no liar", name, {**options, "constant_liar": False}, 2, family_first=first),
+        Variant("default, 2 in flight, liar", name, liar, workers=2, family_first=first, joint_share=share),
+        Variant(
+            "default, 2 in flight, no liar",
+            name,
+            {**options, "constant_liar": False},
+            2,
+            family_first=first,
+            joint_share=share,
+        ),
         Variant("nsga3", "nsga3", {}),
         # every trial counted, repeats of a configuration included (the rule before repeats were reused)
-        Variant("default, repeats trained", name, options, reuse_repeats=False, family_first=first),
-        Variant("default, 2 in flight, liar, repeats trained", name, liar, 2, reuse_repeats=False, family_first=first),
+        Variant("default, repeats trained", name, options, reuse_repeats=False, family_first=first, joint_share=share),
+        Variant(
+            "default, 2 in flight, liar, repeats trained",
+            name,
+            liar,
+            2,
+            reuse_repeats=False,
+            family_first=first,
+            joint_share=share,
+        ),
         Variant("random, repeats trained", "random", {}, reuse_repeats=False),
         *_family_variants(name, options, liar),
         # TPE's own knobs, the family drawn jointly (the default until 2026-12-02; none reached the target)
@@ -137,10 +161,10 @@ def _family_variants(name: str, options: dict[str, Any], liar: dict[str, Any]) -
     return [
         Variant("family joint", name, options),
         Variant("family joint, 2 in flight, liar", name, liar, workers=2),
-        *(bandit(f"family bandit, joint share {p}", options=options, joint_share=p) for p in (0.0, 0.75)),
+        *(bandit(f"family bandit, joint share {p}", options=options, joint_share=p) for p in (0.0, 0.5, 0.75)),
         *(
             bandit(f"family bandit, joint share {p}, 2 in flight, liar", options=liar, workers=2, joint_share=p)
-            for p in (0.0, 0.75)
+            for p in (0.0, 0.5, 0.75)
         ),
         *(bandit(f"family bandit, discount {g}", options=options, discount=g) for g in (0.95, 0.995)),
         *(

@@ -98,9 +98,10 @@ def main() -> None:
     space_dict = SPACE if args.grid is None else {k: v for k, v in GRIDS[args.grid].items() if k != "sampler"}
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
-    name, options, family = default_sampler()
+    name, options, family, share = default_sampler()
+    bandit = {"joint_share": share} if family == "bandit" else {}
     samplers = {
-        "default": {"name": name, "options": options, "family": family},
+        "default": {"name": name, "options": options, "family": family, **bandit},
         "random": {"name": "random", "options": {}},
     }
     print(

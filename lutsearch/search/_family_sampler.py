@@ -5,19 +5,21 @@ shares (widths, training settings): its acquisition l(x)/g(x) is taken on that j
 ``spaces/jsc.yaml`` study it drew NeuraLUT-Assemble 122 times in a row (30 of 30 asks on a copy at 153
 trials) while HGQ held the most accurate design (docs/results.md, "Why the search missed ...").
 
-How. ``FamilyFirstSampler`` wraps the space's sampler. Half the trials (``JOINT_SHARE``, by a seeded coin)
-are drawn wholly by it, family included, as without the wrapper. For the other half the family is drawn by ``chooser``
-(``FamilyBandit``: Thompson sampling on "the design entered the front", ``_family_bandit``). The family is
-then removed from the wrapped sampler's relative search space, so its model covers the other knobs only;
-the wrapped sampler sees every trial (``per_family=False``, the shipped setting) or only the drawn
-family's (``per_family=True``: measured worse on the tabular benchmark, docs/results.md). An enqueued
-trial (warm start, a re-queued interrupted trial) keeps its fixed family.
+How. ``FamilyFirstSampler`` wraps the space's sampler. Three quarters of the trials (``JOINT_SHARE``, by a
+seeded coin; the space's ``sampler.joint_share``) are drawn wholly by it, family included, as without the
+wrapper. For the others the family is drawn by ``chooser`` (``FamilyBandit``: Thompson sampling on "the
+design entered the front", ``_family_bandit``). The family is then removed from the wrapped sampler's
+relative search space, so its model covers the other knobs only; the wrapped sampler sees every trial
+(``per_family=False``, the shipped setting) or only the drawn family's (``per_family=True``: measured worse
+on the tabular benchmark, docs/results.md). An enqueued trial (warm start, a re-queued interrupted trial)
+keeps its fixed family.
 
-Why the half. On the 4,096-design tabular benchmark (docs/results.md) the bandit on every trial needed 207
-trials sequentially to reach random search's 500-trial hypervolume (10 seeds; 138 with 2 in flight), the
-half-and-half mix 136 (146), over 30 seeds 140 (156), joint TPE alone 118 (135). On the real
-``spaces/jsc.yaml`` the bandit keeps the draws from collapsing onto one family (joint TPE drew NLA 180 times
-in 214); with half the draws its own, the shipped space dominated all 7 JSC baselines at 409 trained designs.
+Why three quarters. On the 4,096-design tabular benchmark (docs/results.md; 30 seeds) the trials needed to
+reach random search's 500-trial hypervolume were, sequentially and with 2 in flight: joint TPE alone 118
+and 135, a share of 0.75 139 and 139, a share of 0.5 140 and 156; the bandit on every trial 207 and 138
+(10 seeds). On the real ``spaces/jsc.yaml`` the bandit keeps the draws from collapsing onto one family
+(joint TPE drew NLA 180 times in 214). With a share of 0.5 the shipped space dominated all 7 JSC baselines
+at 409 trained designs; with 0.75, at 291, and 6 of 7 at 100 (one search seed each).
 Optuna has no conditional (hierarchical) sampler for a categorical that selects a sub-space, so this is
 written here.
 
@@ -49,7 +51,7 @@ from lutsearch.search._rung_sampler import StudyView
 __all__ = ["FAMILY_PARAM", "FamilyFirstSampler", "family_first"]
 
 FAMILY_PARAM = "family"  # the Optuna parameter a space draws its model family under
-JOINT_SHARE = 0.5  # share of trials the wrapped sampler draws wholly, family included (module docstring)
+JOINT_SHARE = 0.75  # share of trials the wrapped sampler draws wholly, family included (module docstring)
 
 
 class _FamilyView(StudyView):
