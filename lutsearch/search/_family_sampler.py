@@ -18,8 +18,8 @@ Why three quarters. On the 4,096-design tabular benchmark (docs/results.md; 30 s
 reach random search's 500-trial hypervolume were, sequentially and with 2 in flight: joint TPE alone 118
 and 135, a share of 0.75 139 and 139, a share of 0.5 140 and 156; the bandit on every trial 207 and 138
 (10 seeds). On the real ``spaces/jsc.yaml`` the bandit keeps the draws from collapsing onto one family
-(joint TPE drew NLA 180 times in 214). With a share of 0.5 the shipped space dominated all 7 JSC baselines
-at 409 trained designs; with 0.75, at 291, and 6 of 7 at 100 (one search seed each).
+(joint TPE drew NLA 180 times in 214). With a share of 0.5 its designs dominated all 7 JSC baselines by the
+390th trained design; with 0.75 by the 255th, and 6 of 7 by the 90th (one search seed each).
 Optuna has no conditional (hierarchical) sampler for a categorical that selects a sub-space, so this is
 written here.
 
