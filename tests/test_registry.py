@@ -178,6 +178,7 @@ def test_sampler_registry_builtins_and_entry_point_plugin(monkeypatch):
         {"start": 5},
         "reuse",
         "joint",
+        None,
     )
     assert SAMPLERS.get("counting").build(1, {"start": 5}).count == 5
     assert SAMPLERS.get("counting").doc == "Random search that counts its trials."

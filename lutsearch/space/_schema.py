@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import yaml
 
@@ -393,7 +393,17 @@ def _joint_share(f: str, sampler: dict[str, Any], family: str) -> float | None:
     return float(share)
 
 
-def _sampler(f: str, raw: Any) -> tuple[str, dict[str, Any], str, str, float | None]:
+class _SamplerKey(NamedTuple):
+    """A space's ``sampler:`` key, checked."""
+
+    name: str
+    options: dict[str, Any]
+    repeats: str
+    family: str
+    joint_share: float | None
+
+
+def _sampler(f: str, raw: Any) -> _SamplerKey:
     if isinstance(raw, str) or raw is None:
         raw = {"name": raw or "tpe"}
     sampler = _mapping(f"{f}sampler", raw, ("name", "options", "repeats", "family", "joint_share"))
@@ -414,7 +424,7 @@ def _sampler(f: str, raw: Any) -> tuple[str, dict[str, Any], str, str, float | N
             raise SpaceError(
                 f"{f}sampler.options.{key}: not an option of {spec.class_name()}; allowed: {', '.join(allowed)}"
             )
-    return name, options, repeats, family, _joint_share(f, sampler, family)
+    return _SamplerKey(name, options, repeats, family, _joint_share(f, sampler, family))
 
 
 def _count_first(block: dict[str, Param]) -> list[tuple[str, Param]]:
