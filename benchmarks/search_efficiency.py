@@ -42,13 +42,12 @@ from typing import Any, NamedTuple
 
 import numpy as np
 import optuna
-import yaml
 from optuna.trial import TrialState
 
 from lutsearch.models._native.choice import cpu_model
 from lutsearch.search._driver import MAX_UNTRAINED_STREAK
-from lutsearch.search._family_sampler import JOINT_SHARE, family_first
-from lutsearch.space import SAMPLERS, SearchSpace
+from lutsearch.search._family_sampler import family_first
+from lutsearch.space import SAMPLERS, SearchSpace, load_space
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from search_efficiency_grid import (
@@ -80,7 +79,7 @@ class Variant:
     )
     discount: float = 0.98  # the bandit's discount per finished trial
     per_family: bool = False  # with family_first: the space's sampler sees the drawn family's trials only
-    joint_share: float = JOINT_SHARE  # with family_first: share of trials drawn wholly by the space's sampler
+    joint_share: float | None = None  # with family_first: share drawn wholly by the space's sampler (None: default)
     patience: int | None = 3  # with family_first: repeats in a row before a trial's knobs are random (None: never)
 
 
@@ -90,22 +89,20 @@ class DefaultSampler(NamedTuple):
     name: str
     options: dict[str, Any]
     family: str  # "joint" or "bandit": how the family is drawn
-    joint_share: float  # with "bandit": share of trials drawn wholly by the sampler
+    joint_share: float | None  # with "bandit": share of trials drawn wholly by the sampler (None: the default)
 
 
 def default_sampler() -> DefaultSampler:
-    """The sampler of the shipped ``spaces/jsc.yaml``: name, options, how the family is drawn and the joint
-    share (its ``sampler:`` key only, checked as a space's is)."""
-    raw = yaml.safe_load((ROOT / "spaces" / "jsc.yaml").read_text())["sampler"]
-    name, options = raw["name"], dict(raw.get("options") or {})
-    SAMPLERS.get(name).build(0, options)  # an unknown option fails here, in one line
-    return DefaultSampler(name, options, raw.get("family", "joint"), float(raw.get("joint_share", JOINT_SHARE)))
+    """The sampler of the shipped ``spaces/jsc.yaml`` as the space loader reads and checks it."""
+    space = load_space(ROOT / "spaces" / "jsc.yaml")
+    return DefaultSampler(space.sampler, space.sampler_options, space.sampler_family, space.sampler_joint_share)
 
 
 def variants(default: DefaultSampler, sweep: bool, gp: bool = False) -> list[Variant]:
     name, options, family, share = default
     first = "" if family == "joint" else family  # the default's family draw, kept by the sweep's variants of it
-    out = [Variant("default", name, options, family_first=first, joint_share=share), Variant("nsga2", "nsga2", {})]
+    like_default = functools.partial(Variant, sampler=name, family_first=first, joint_share=share)
+    out = [like_default("default", options=options), Variant("nsga2", "nsga2", {})]
     out.append(Variant("random", "random", {}))
     if gp:  # slow: a 150-trial GP study takes minutes where a 500-trial TPE study takes seconds
         out.append(Variant("gp (150 trials)", "gp", {}, max_trials=150))
@@ -118,27 +115,12 @@ def variants(default: DefaultSampler, sweep: bool, gp: bool = False) -> list[Var
         *(Variant(f"tpe start={n} mv+group", "tpe", {"n_startup_trials": n, **grouped}) for n in (10, 20)),
         Variant("tpe start=30 mv", "tpe", {"n_startup_trials": 30, "multivariate": True}),
         *(Variant(f"tpe start={n} independent", "tpe", {"n_startup_trials": n}) for n in (10, 30)),
-        Variant("default, 2 in flight, liar", name, liar, workers=2, family_first=first, joint_share=share),
-        Variant(
-            "default, 2 in flight, no liar",
-            name,
-            {**options, "constant_liar": False},
-            2,
-            family_first=first,
-            joint_share=share,
-        ),
+        like_default("default, 2 in flight, liar", options=liar, workers=2),
+        like_default("default, 2 in flight, no liar", options={**options, "constant_liar": False}, workers=2),
         Variant("nsga3", "nsga3", {}),
         # every trial counted, repeats of a configuration included (the rule before repeats were reused)
-        Variant("default, repeats trained", name, options, reuse_repeats=False, family_first=first, joint_share=share),
-        Variant(
-            "default, 2 in flight, liar, repeats trained",
-            name,
-            liar,
-            2,
-            reuse_repeats=False,
-            family_first=first,
-            joint_share=share,
-        ),
+        like_default("default, repeats trained", options=options, reuse_repeats=False),
+        like_default("default, 2 in flight, liar, repeats trained", options=liar, workers=2, reuse_repeats=False),
         Variant("random, repeats trained", "random", {}, reuse_repeats=False),
         *_family_variants(name, options, liar),
         # TPE's own knobs, the family drawn jointly (the default until 2026-12-02; none reached the target)

@@ -99,7 +99,7 @@ def main() -> None:
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     name, options, family, share = default_sampler()
-    bandit = {"joint_share": share} if family == "bandit" else {}
+    bandit = {"joint_share": share} if share is not None else {}
     samplers = {
         "default": {"name": name, "options": options, "family": family, **bandit},
         "random": {"name": "random", "options": {}},

@@ -36,7 +36,7 @@ from optuna.trial import TrialState
 from lutsearch.search._confirm import Confirmer, ConfirmPolicy
 from lutsearch.search._errors import StudyError
 from lutsearch.search._executors import BaseExecutor, make_executor
-from lutsearch.search._family_sampler import JOINT_SHARE, family_first
+from lutsearch.search._family_sampler import family_first
 from lutsearch.search._halving import RungDecision, decide_promotion
 from lutsearch.search._liveness import Liveness
 from lutsearch.search._prefilter import PLAN_DEPTH, PLAN_LUTS, hopeless_reason, plan_cost
@@ -454,8 +454,7 @@ def _prepare(study: optuna.Study, space: SearchSpace, options: RunOptions) -> di
     seed = space.seed + len(study.get_trials(deepcopy=False))
     sampler = space.build_sampler(seed)
     if space.sampler_family == "bandit" and not isinstance(space.family, Fixed):
-        share = JOINT_SHARE if space.sampler_joint_share is None else space.sampler_joint_share
-        sampler = family_first(sampler, seed, joint_share=share)
+        sampler = family_first(sampler, seed, joint_share=space.sampler_joint_share)
     study.sampler = RungAwareSampler(sampler) if space.fidelity is not None else sampler
     study.set_user_attr("target_trials", question_target(space, options.trials))
     extra = {"question": enqueue_question_grid(study, space)} if space.question is not None else {}

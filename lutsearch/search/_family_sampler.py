@@ -176,11 +176,11 @@ def family_first(
     per_family: bool = False,
     chooser: BaseSampler | None = None,
     patience: int | None = 3,
-    joint_share: float = JOINT_SHARE,
+    joint_share: float | None = None,
 ) -> FamilyFirstSampler:
     """``inner`` wrapped so that the family is drawn first, by ``chooser`` (default: the front-entry bandit
-    with ``discount`` per finished trial, ``_family_bandit``)."""
+    with ``discount`` per finished trial, ``_family_bandit``), on ``1 - joint_share`` of the trials (default
+    ``JOINT_SHARE``: a space's ``sampler.joint_share`` when it sets none)."""
     chooser = chooser or FamilyBandit(seed=seed, discount=discount)
-    return FamilyFirstSampler(
-        inner, chooser, per_family=per_family, patience=patience, seed=seed, joint_share=joint_share
-    )
+    share = JOINT_SHARE if joint_share is None else joint_share
+    return FamilyFirstSampler(inner, chooser, per_family=per_family, patience=patience, seed=seed, joint_share=share)
